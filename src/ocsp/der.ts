@@ -1,0 +1,88 @@
+// DER decoding with bounds, on top of asn1js and @peculiar/asn1-schema (no hand-written parser).
+// Every parse is capped in size, nesting depth and node count, and rejects trailing bytes.
+
+import * as asn1js from "asn1js";
+import { AsnParser } from "@peculiar/asn1-schema";
+import { malformed, ok, type Result } from "../errors.ts";
+import { u8 } from "./bytes.ts";
+
+export interface DerLimits {
+  maxBytes: number;
+  /** Deepest constructed nesting accepted; real OCSP messages with certificates stay under 20. */
+  maxDepth: number;
+  maxNodes: number;
+}
+
+export const DER_LIMITS = {
+  /** OCSP requests (RFC 5019 §2.1: a single CertID is ~80 bytes; signed requests a few KB). */
+  request: { maxBytes: 10_000, maxDepth: 32, maxNodes: 2_000 },
+  /** OCSP responses, certificates included (real ones are 0.5–6 KB). */
+  response: { maxBytes: 65_536, maxDepth: 40, maxNodes: 20_000 },
+  certificate: { maxBytes: 65_536, maxDepth: 40, maxNodes: 20_000 },
+} as const satisfies Record<string, DerLimits>;
+
+/** Decodes one complete DER element, with no trailing bytes, into asn1js objects. */
+export function decodeElement(bytes: Uint8Array, limits: DerLimits): Result<asn1js.AsnType> {
+  if (bytes.length === 0) return malformed("empty input");
+  if (bytes.length > limits.maxBytes) {
+    return malformed(`${bytes.length} bytes exceeds the ${limits.maxBytes}-byte cap`);
+  }
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(bytes, {
+      maxDepth: limits.maxDepth,
+      maxNodes: limits.maxNodes,
+      maxContentLength: limits.maxBytes,
+    });
+  } catch (e) {
+    return malformed(`undecodable DER (${describe(e)})`);
+  }
+  if (parsed.offset === -1 || parsed.result.error) {
+    return malformed(`undecodable DER (${parsed.result.error || "bad length"})`);
+  }
+  if (parsed.offset !== bytes.length) {
+    return malformed(`${bytes.length - parsed.offset} trailing bytes after the DER element`);
+  }
+  if (parsed.result.lenBlock.isIndefiniteForm) return malformed("indefinite length is not DER");
+  return ok(parsed.result);
+}
+
+/** Decodes `bytes` as the ASN.1 type `target` (an @peculiar schema class), bounded. */
+export function decodeAs<T>(
+  bytes: Uint8Array | ArrayBuffer,
+  target: new () => T,
+  limits: DerLimits,
+): Result<T> {
+  const decoded = decodeTyped(bytes, target, limits);
+  return decoded.ok ? ok(decoded.value.value) : decoded;
+}
+
+/** As `decodeAs`, also returning the asn1js element, for reading raw bytes of its parts. */
+export function decodeTyped<T>(
+  bytes: Uint8Array | ArrayBuffer,
+  target: new () => T,
+  limits: DerLimits,
+): Result<{ value: T; element: asn1js.AsnType }> {
+  const element = decodeElement(u8(bytes), limits);
+  if (!element.ok) return element;
+  try {
+    return ok({ value: AsnParser.fromASN(element.value, target), element: element.value });
+  } catch (e) {
+    return malformed(`not a valid ${target.name} (${describe(e)})`);
+  }
+}
+
+/** The exact encoding of each child of a constructed element (for signed or hashed parts). */
+export function childrenRaw(element: asn1js.AsnType): Uint8Array[] {
+  return children(element).map((child) => new Uint8Array(child.valueBeforeDecodeView));
+}
+
+export function children(element: asn1js.AsnType): asn1js.AsnType[] {
+  const block = (element as asn1js.Constructed).valueBlock;
+  return block && Array.isArray(block.value) ? (block.value as asn1js.AsnType[]) : [];
+}
+
+function describe(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}

@@ -1,0 +1,147 @@
+// OCSPRequest (RFC 6960 §4.1) and its GET form (RFC 6960 Appendix A.1, RFC 5019 §5):
+// decode from DER or from a URL path, extract the CertID and nonce, and build requests. Pure.
+
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import { CertID, OCSPRequest, Request, TBSRequest } from "@peculiar/asn1-ocsp";
+import { AlgorithmIdentifier, Extension } from "@peculiar/asn1-x509";
+import { err, malformed, ok, type Result } from "../errors.ts";
+import { bytesEqual, digest, fromBase64, toHex, u8 } from "./bytes.ts";
+import type { CertificateFacts } from "./certificate.ts";
+import { decodeAs, DER_LIMITS } from "./der.ts";
+import { HASH_OID, hashNameOf, OID, type HashName } from "./oids.ts";
+
+/** Largest OCSP request accepted, in DER bytes (documented in the README). */
+export const MAX_REQUEST_BYTES = DER_LIMITS.request.maxBytes;
+/** Longest GET path accepted: base64 of MAX_REQUEST_BYTES with every character %-escaped. */
+export const MAX_GET_PATH_CHARS = Math.ceil(MAX_REQUEST_BYTES / 3) * 4 * 3 + 16;
+
+export interface CertId {
+  /** The hash algorithm's OID, and its name when the relay supports it. */
+  hashAlgorithm: string;
+  hashName: HashName | undefined;
+  issuerNameHash: Uint8Array;
+  issuerKeyHash: Uint8Array;
+  /** INTEGER content octets of the serial, exactly as encoded. */
+  serialNumber: Uint8Array;
+}
+
+export interface OcspRequestFacts {
+  der: Uint8Array;
+  certIds: CertId[];
+  nonce: Uint8Array | undefined;
+  signed: boolean;
+}
+
+/** Decodes a DER OCSPRequest (the body of POST, RFC 6960 Appendix A.1). */
+export function decodeRequest(der: Uint8Array): Result<OcspRequestFacts> {
+  if (der.length > MAX_REQUEST_BYTES) {
+    return err({
+      kind: "tooLarge",
+      detail: `request of ${der.length} bytes exceeds ${MAX_REQUEST_BYTES}`,
+    });
+  }
+  const parsed = decodeAs(der, OCSPRequest, DER_LIMITS.request);
+  if (!parsed.ok) return parsed;
+  const tbs = parsed.value.tbsRequest;
+  if (tbs.version !== 0) return malformed(`unsupported request version ${tbs.version}`);
+  if (tbs.requestList.length === 0) return malformed("request lists no certificate");
+  const nonceExt = tbs.requestExtensions?.find((e) => e.extnID === OID.pkixOcspNonce);
+  return ok({
+    der,
+    certIds: tbs.requestList.map((r) => certIdFacts(r.reqCert)),
+    nonce: nonceExt ? u8(nonceExt.extnValue.buffer) : undefined,
+    signed: parsed.value.optionalSignature !== undefined,
+  });
+}
+
+/**
+ * Decodes the GET form: `/{url-encoding of base64 encoding of DER}`. Also accepts what real
+ * clients send: raw base64 with `/` and `+`, a `+` turned into a space, base64url, missing
+ * padding, and the leading `//` nginx produces when its responder URL ends in `/`.
+ */
+export function decodeGetPath(path: string): Result<OcspRequestFacts> {
+  if (path.length > MAX_GET_PATH_CHARS) {
+    return err({ kind: "tooLarge", detail: `GET path of ${path.length} characters is too long` });
+  }
+  let text: string;
+  try {
+    text = decodeURIComponent(path.replace(/^\/+/, ""));
+  } catch {
+    return malformed("GET path is not valid percent-encoding");
+  }
+  text = text.replace(/ /g, "+").replace(/-/g, "+").replace(/_/g, "/").replace(/\s+/g, "");
+  if (text.length === 0) return malformed("empty GET request");
+  const der = fromBase64(text);
+  if (!der) return malformed("GET path is not base64");
+  return decodeRequest(der);
+}
+
+/** RFC 6960 §4.1.1 CertID for `cert` issued by `issuer`, built with the given hash. */
+export async function certIdFor(
+  issuer: Pick<CertificateFacts, "subject" | "subjectPublicKey">,
+  cert: Pick<CertificateFacts, "serialNumber">,
+  hash: HashName = "SHA-1",
+): Promise<CertId> {
+  const [nameHash, keyHash] = await Promise.all([
+    digest(hash, issuer.subject),
+    digest(hash, issuer.subjectPublicKey),
+  ]);
+  return {
+    hashAlgorithm: HASH_OID[hash],
+    hashName: hash,
+    issuerNameHash: nameHash,
+    issuerKeyHash: keyHash,
+    serialNumber: cert.serialNumber,
+  };
+}
+
+/** A DER OCSPRequest for one CertID, RFC 5019 style: unsigned, and a nonce only if given. */
+export function encodeRequest(certId: CertId, nonce?: Uint8Array): Uint8Array {
+  const tbsRequest = new TBSRequest({
+    requestList: [
+      new Request({
+        reqCert: new CertID({
+          // NULL parameters, as OpenSSL and most CAs encode the hash AlgorithmIdentifier.
+          hashAlgorithm: new AlgorithmIdentifier({
+            algorithm: certId.hashAlgorithm,
+            parameters: new Uint8Array([0x05, 0x00]).buffer,
+          }),
+          issuerNameHash: new OctetString(certId.issuerNameHash),
+          issuerKeyHash: new OctetString(certId.issuerKeyHash),
+          serialNumber: certId.serialNumber.slice().buffer,
+        }),
+      }),
+    ],
+  });
+  if (nonce) {
+    tbsRequest.requestExtensions = [
+      new Extension({ extnID: OID.pkixOcspNonce, extnValue: new OctetString(nonce) }),
+    ];
+  }
+  return u8(AsnConvert.serialize(new OCSPRequest({ tbsRequest })));
+}
+
+/** The canonical string form of a CertID: the relay's cache key body. */
+export function certIdKey(id: CertId): string {
+  const alg = id.hashName ?? id.hashAlgorithm;
+  return `${alg}:${toHex(id.issuerNameHash)}:${toHex(id.issuerKeyHash)}:${toHex(id.serialNumber)}`;
+}
+
+export function certIdEqual(a: CertId, b: CertId): boolean {
+  return (
+    a.hashAlgorithm === b.hashAlgorithm &&
+    bytesEqual(a.issuerNameHash, b.issuerNameHash) &&
+    bytesEqual(a.issuerKeyHash, b.issuerKeyHash) &&
+    bytesEqual(a.serialNumber, b.serialNumber)
+  );
+}
+
+export function certIdFacts(id: CertID): CertId {
+  return {
+    hashAlgorithm: id.hashAlgorithm.algorithm,
+    hashName: hashNameOf(id.hashAlgorithm.algorithm),
+    issuerNameHash: u8(id.issuerNameHash.buffer),
+    issuerKeyHash: u8(id.issuerKeyHash.buffer),
+    serialNumber: u8(id.serialNumber),
+  };
+}
