@@ -2,12 +2,13 @@
 // decode from DER or from a URL path, extract the CertID and nonce, and build requests. Pure.
 
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
-import { CertID, OCSPRequest, Request, TBSRequest } from "@peculiar/asn1-ocsp";
+import { CertID } from "@peculiar/asn1-ocsp";
 import { AlgorithmIdentifier, Extension } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
 import { bytesEqual, digest, fromBase64, toHex, u8 } from "./bytes.ts";
 import type { CertificateFacts } from "./certificate.ts";
 import { decodeAs, DER_LIMITS } from "./der.ts";
+import { OcspRequest, SingleRequest, TbsRequest } from "./request-schema.ts";
 import { HASH_OID, hashNameOf, OID, type HashName } from "./oids.ts";
 
 /** Largest OCSP request accepted, in DER bytes (documented in the README). */
@@ -40,7 +41,7 @@ export function decodeRequest(der: Uint8Array): Result<OcspRequestFacts> {
       detail: `request of ${der.length} bytes exceeds ${MAX_REQUEST_BYTES}`,
     });
   }
-  const parsed = decodeAs(der, OCSPRequest, DER_LIMITS.request);
+  const parsed = decodeAs(der, OcspRequest, DER_LIMITS.request);
   if (!parsed.ok) return parsed;
   const tbs = parsed.value.tbsRequest;
   if (tbs.version !== 0) return malformed(`unsupported request version ${tbs.version}`);
@@ -97,28 +98,27 @@ export async function certIdFor(
 
 /** A DER OCSPRequest for one CertID, RFC 5019 style: unsigned, and a nonce only if given. */
 export function encodeRequest(certId: CertId, nonce?: Uint8Array): Uint8Array {
-  const tbsRequest = new TBSRequest({
-    requestList: [
-      new Request({
-        reqCert: new CertID({
-          // NULL parameters, as OpenSSL and most CAs encode the hash AlgorithmIdentifier.
-          hashAlgorithm: new AlgorithmIdentifier({
-            algorithm: certId.hashAlgorithm,
-            parameters: new Uint8Array([0x05, 0x00]).buffer,
-          }),
-          issuerNameHash: new OctetString(certId.issuerNameHash),
-          issuerKeyHash: new OctetString(certId.issuerKeyHash),
-          serialNumber: certId.serialNumber.slice().buffer,
-        }),
-      }),
-    ],
+  const tbsRequest = new TbsRequest();
+  const single = new SingleRequest();
+  single.reqCert = new CertID({
+    // NULL parameters, as OpenSSL and most CAs encode the hash AlgorithmIdentifier.
+    hashAlgorithm: new AlgorithmIdentifier({
+      algorithm: certId.hashAlgorithm,
+      parameters: new Uint8Array([0x05, 0x00]).buffer,
+    }),
+    issuerNameHash: new OctetString(certId.issuerNameHash),
+    issuerKeyHash: new OctetString(certId.issuerKeyHash),
+    serialNumber: certId.serialNumber.slice().buffer,
   });
+  tbsRequest.requestList = [single];
   if (nonce) {
     tbsRequest.requestExtensions = [
       new Extension({ extnID: OID.pkixOcspNonce, extnValue: new OctetString(nonce) }),
     ];
   }
-  return u8(AsnConvert.serialize(new OCSPRequest({ tbsRequest })));
+  const request = new OcspRequest();
+  request.tbsRequest = tbsRequest;
+  return u8(AsnConvert.serialize(request));
 }
 
 /** The canonical string form of a CertID: the relay's cache key body. */
