@@ -1,9 +1,6 @@
-// Worker entry: wires the Env to the Hono app; nothing else.
+// Worker entry: wires the Env to the app; nothing else.
 
-import { Hono } from "hono";
+import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
 
-const app = new Hono<{ Bindings: Env }>();
-app.get("/healthz", (c) => c.text("ok\n"));
-
-export default app satisfies ExportedHandler<Env>;
+export default createApp() satisfies ExportedHandler<Env>;

@@ -1,0 +1,60 @@
+// The Hono app: routes, the Relay state per isolate, and the one error boundary.
+
+import { Hono } from "hono";
+import type { Env } from "./env.ts";
+import { jsonError, ocspErrorResponse } from "./http/errors.ts";
+import { log } from "./log.ts";
+import { Relay, type RelayDeps } from "./relay.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { handleOcspGet, handleOcspPost } from "./routes/ocsp.ts";
+
+type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
+
+export function createApp(deps: RelayDeps = {}): Hono<AppEnv> {
+  // One Relay per KV binding: in production one per isolate; tests get their own.
+  const relays = new WeakMap<KVNamespace, Relay>();
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    let relay = relays.get(c.env.OCSP_CACHE);
+    if (!relay) {
+      relay = new Relay(c.env, deps);
+      relays.set(c.env.OCSP_CACHE, relay);
+    }
+    c.set("relay", relay);
+    await next();
+  });
+
+  app.get("/healthz", async (c) => {
+    const relay = c.get("relay");
+    const index = await relay.registry.index(relay.now());
+    return c.json({ ok: true, issuers: index.records.length });
+  });
+
+  app.route("/admin", adminRoutes());
+
+  app.get("/", (c) =>
+    c.text(
+      "ocsp-relay: send OCSP requests as GET /<base64 DER> or POST / (application/ocsp-request)\n",
+    ),
+  );
+  app.on(["GET", "HEAD"], "*", (c) =>
+    handleOcspGet(c.get("relay"), c.req.raw, new URL(c.req.url).pathname),
+  );
+  app.post("/", (c) => handleOcspPost(c.get("relay"), c.req.raw));
+  app.all("*", () =>
+    jsonError(405, "method not allowed", "the OCSP endpoint takes GET /<base64> and POST /"),
+  );
+
+  app.onError((e, c) => {
+    log("request.error", {
+      path: new URL(c.req.url).pathname.slice(0, 64),
+      detail: e instanceof Error ? e.message : String(e),
+    });
+    const isOcsp = !c.req.path.startsWith("/admin") && c.req.path !== "/healthz";
+    return isOcsp
+      ? ocspErrorResponse({ kind: "internal", detail: "internal error" })
+      : jsonError(500, "internal error");
+  });
+  return app;
+}

@@ -1,0 +1,15 @@
+// Structured JSON logs (one object per line). Never given client addresses or headers.
+
+export type LogEvent =
+  | "upstream.fetch"
+  | "upstream.error"
+  | "upstream.rejected"
+  | "cache.kept"
+  | "cache.stored"
+  | "issuer.registered"
+  | "issuer.deleted"
+  | "request.error";
+
+export function log(event: LogEvent, fields: Record<string, unknown>): void {
+  console.log(JSON.stringify({ event, time: new Date().toISOString(), ...fields }));
+}

@@ -1,0 +1,172 @@
+// The admin API, behind `Authorization: Bearer <ADMIN_TOKEN>`: register, list and delete issuing
+// CAs. Without ADMIN_TOKEN configured the whole API answers 403; the OCSP endpoint is unaffected.
+
+import { Hono, type Context, type Next } from "hono";
+import type { Env } from "../env.ts";
+import { readCapped } from "../http/body.ts";
+import { jsonError } from "../http/errors.ts";
+import { makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
+import { checkResponderUrl } from "../issuers/responder-url.ts";
+import { log } from "../log.ts";
+import { parsePemCertificates, type CertificateFacts } from "../ocsp/certificate.ts";
+import { verifySignature } from "../ocsp/signature.ts";
+import type { Relay } from "../relay.ts";
+
+/** Largest PEM body accepted by the admin API. */
+export const MAX_PEM_BYTES = 256 * 1024;
+
+type AdminEnv = { Bindings: Env; Variables: { relay: Relay } };
+
+export function adminRoutes(): Hono<AdminEnv> {
+  const admin = new Hono<AdminEnv>();
+  admin.use("*", requireAdmin);
+
+  admin.get("/issuers", async (c) => {
+    const relay = c.get("relay");
+    const index = await relay.registry.index(relay.now());
+    return c.json({ issuers: index.records.map(describeIssuer) });
+  });
+
+  admin.post("/issuers", async (c) => {
+    const relay = c.get("relay");
+    const body = await readCapped(c.req.raw, MAX_PEM_BYTES);
+    if (!body.ok) {
+      return body.tooLarge
+        ? jsonError(413, "body too large", body.detail)
+        : jsonError(
+            400,
+            "empty body",
+            "send the issuing CA certificate as PEM, or a leaf followed by its issuer",
+          );
+    }
+    const certs = parsePemCertificates(new TextDecoder().decode(body.value));
+    if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
+    const chosen = await chooseIssuer(certs.value, c.req.query("responder"));
+    if (!chosen.ok) return jsonError(400, chosen.error, chosen.detail);
+    const url = checkResponderUrl(chosen.responderUrl, relay.config.allowPrivateResponders);
+    if (!url.ok) return jsonError(400, "responder URL refused", url.detail);
+    const now = relay.now();
+    const { created, record } = await relay.registry.upsert(
+      await makeIssuerRecord(chosen.issuer, url.url, new Date(now)),
+      now,
+    );
+    log("issuer.registered", {
+      issuer: record.id,
+      subject: record.subject,
+      responder: record.responderUrl,
+      created,
+    });
+    return c.json(describeIssuer(record), created ? 201 : 200);
+  });
+
+  admin.delete("/issuers/:id", async (c) => {
+    const relay = c.get("relay");
+    const id = c.req.param("id");
+    if (!(await relay.registry.remove(id, relay.now())))
+      return jsonError(404, "no such issuer", id);
+    log("issuer.deleted", { issuer: id });
+    return c.body(null, 204);
+  });
+
+  admin.all("*", () => jsonError(404, "no such admin endpoint"));
+  return admin;
+}
+
+export function describeIssuer(r: IssuerRecord) {
+  return {
+    id: r.id,
+    subject: r.subject,
+    responderUrl: r.responderUrl,
+    hashes: r.hashes,
+    notAfter: r.notAfter,
+    createdAt: r.createdAt,
+  };
+}
+
+async function requireAdmin(c: Context<AdminEnv>, next: Next) {
+  const token = c.get("relay").config.adminToken;
+  if (!token)
+    return jsonError(403, "admin API disabled", "set the ADMIN_TOKEN secret to enable it");
+  const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1] ?? "";
+  if (!(await sameSecret(given, token))) {
+    const res = jsonError(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>");
+    res.headers.set("WWW-Authenticate", 'Bearer realm="ocsp-relay admin"');
+    return res;
+  }
+  await next();
+}
+
+/** Constant-time comparison of two secrets (compares their SHA-256 digests). */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const enc = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(a)),
+    crypto.subtle.digest("SHA-256", enc.encode(b)),
+  ]);
+  const x = new Uint8Array(da);
+  const y = new Uint8Array(db);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
+  return diff === 0;
+}
+
+type Chosen =
+  | { ok: true; issuer: CertificateFacts; responderUrl: string }
+  | { ok: false; error: string; detail: string };
+
+/**
+ * The issuer to register from the PEM: a lone CA certificate (responder from ?responder=), or a
+ * leaf followed by its issuer (responder from the leaf's AIA id-ad-ocsp unless ?responder= is given).
+ */
+export async function chooseIssuer(
+  certs: CertificateFacts[],
+  responder: string | undefined,
+): Promise<Chosen> {
+  const [first, second] = certs;
+  if (!first) return { ok: false, error: "bad PEM", detail: "no certificate" };
+  if (first.isCA) {
+    if (!responder) {
+      return {
+        ok: false,
+        error: "responder URL required",
+        detail:
+          "give ?responder=URL, or send a leaf certificate followed by this CA so its AIA names the responder",
+      };
+    }
+    return { ok: true, issuer: first, responderUrl: responder };
+  }
+  if (!second)
+    return {
+      ok: false,
+      error: "not a CA certificate",
+      detail: `"${first.subjectText}" is not a CA; send the issuing CA, or the leaf followed by its issuer`,
+    };
+  if (!second.isCA)
+    return {
+      ok: false,
+      error: "not a CA certificate",
+      detail: `"${second.subjectText}" is not a CA`,
+    };
+  const issued = await verifySignature(
+    {
+      signed: first.tbsCertificate,
+      signatureAlgorithm: first.signatureAlgorithm,
+      signature: first.signature,
+    },
+    second,
+  );
+  if (!issued.ok)
+    return {
+      ok: false,
+      error: "not the issuer",
+      detail: `"${second.subjectText}" did not issue "${first.subjectText}"`,
+    };
+  const url = responder ?? first.ocspUrls[0];
+  if (!url)
+    return {
+      ok: false,
+      error: "responder URL required",
+      detail: "the leaf's AIA names no OCSP responder; give ?responder=URL",
+    };
+  return { ok: true, issuer: second, responderUrl: url };
+}

@@ -1,0 +1,88 @@
+// The OCSP endpoint (RFC 6960 Appendix A.1, RFC 5019 §5): GET /{base64 request} and POST / with an
+// application/ocsp-request body. Answers are the exact DER the CA signed, with RFC 5019 caching
+// headers; errors are RFC 6960 error responses (see http/errors.ts for HTTP status choices).
+
+import { err, type RelayError, type Result } from "../errors.ts";
+import { readCapped } from "../http/body.ts";
+import { answerHeaders, matchesIfNoneMatch } from "../http/ocsp-headers.ts";
+import { ocspErrorResponse } from "../http/errors.ts";
+import { log } from "../log.ts";
+import {
+  certIdKey,
+  decodeGetPath,
+  decodeRequest,
+  MAX_REQUEST_BYTES,
+  type OcspRequestFacts,
+} from "../ocsp/request.ts";
+import type { Relay } from "../relay.ts";
+import type { Served } from "../sources/source.ts";
+
+export async function handleOcspGet(
+  relay: Relay,
+  request: Request,
+  path: string,
+): Promise<Response> {
+  return answer(relay, request, decodeGetPath(path));
+}
+
+export async function handleOcspPost(relay: Relay, request: Request): Promise<Response> {
+  const body = await readCapped(request, MAX_REQUEST_BYTES);
+  if (!body.ok) {
+    return answer(
+      relay,
+      request,
+      err({
+        kind: body.tooLarge ? "tooLarge" : "malformed",
+        detail: `request body: ${body.detail}`,
+      }),
+    );
+  }
+  return answer(relay, request, decodeRequest(body.value));
+}
+
+async function answer(
+  relay: Relay,
+  request: Request,
+  parsed: Result<OcspRequestFacts>,
+): Promise<Response> {
+  const now = relay.now();
+  const served = parsed.ok ? await lookup(relay, parsed.value, now) : parsed;
+  if (!served.ok) {
+    if (served.error.kind === "internal") log("request.error", { detail: served.error.detail });
+    return ocspErrorResponse(served.error);
+  }
+  const { answer, tier } = served.value;
+  const headers = answerHeaders(answer, now, tier === "upstream" ? "MISS" : "HIT");
+  if (matchesIfNoneMatch(request.headers.get("If-None-Match"), answer.etag)) {
+    headers.delete("Content-Type");
+    return new Response(null, { status: 304, headers });
+  }
+  return new Response(request.method === "HEAD" ? null : answer.der, { status: 200, headers });
+}
+
+async function lookup(
+  relay: Relay,
+  request: OcspRequestFacts,
+  now: number,
+): Promise<Result<Served, RelayError>> {
+  // RFC 5019 §2.1.1: one certificate per request. A nonce is ignored (§2.1.2): cached answers
+  // serve every client.
+  if (request.certIds.length !== 1) {
+    return err({
+      kind: "malformed",
+      detail: `request asks about ${request.certIds.length} certificates; send one`,
+    });
+  }
+  const certId = request.certIds[0]!;
+  const index = await relay.registry.index(now);
+  const issuer = index.find(certId);
+  if (!issuer)
+    return err({ kind: "unauthorized", detail: "the certificate's issuer is not registered" });
+  return relay.memory.get({
+    key: certIdKey(certId),
+    certId,
+    issuer,
+    issuerCert: index.certificate(issuer),
+    now,
+  });
+}
