@@ -1,16 +1,32 @@
 // The Hono app: routes, the Relay state per isolate, and the one error boundary.
 
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { Env } from "./env.ts";
 import { jsonError, ocspErrorResponse } from "./http/errors.ts";
 import { log } from "./log.ts";
-import { Relay, type RelayDeps } from "./relay.ts";
+import { Relay } from "./relay.ts";
+import { runtime } from "./runtime.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { handleOcspGet, handleOcspPost } from "./routes/ocsp.ts";
 
 type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
 
-export function createApp(deps: RelayDeps = {}): Hono<AppEnv> {
+/** ExecutionContext.waitUntil when there is one (not under app.request() without a context). */
+function backgroundOf(c: Context<AppEnv>): ((work: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (work) => ctx.waitUntil(work);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The app. `seams` replaces the clock, randomness or the CA fetch for the whole isolate (the worker
+ * and its Durable Objects alike): tests only.
+ */
+export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
+  Object.assign(runtime, seams);
   // One Relay per KV binding: in production one per isolate; tests get their own.
   const relays = new WeakMap<KVNamespace, Relay>();
   const app = new Hono<AppEnv>();
@@ -18,7 +34,7 @@ export function createApp(deps: RelayDeps = {}): Hono<AppEnv> {
   app.use("*", async (c, next) => {
     let relay = relays.get(c.env.OCSP_CACHE);
     if (!relay) {
-      relay = new Relay(c.env, deps);
+      relay = new Relay(c.env);
       relays.set(c.env.OCSP_CACHE, relay);
     }
     c.set("relay", relay);
@@ -39,9 +55,9 @@ export function createApp(deps: RelayDeps = {}): Hono<AppEnv> {
     ),
   );
   app.on(["GET", "HEAD"], "*", (c) =>
-    handleOcspGet(c.get("relay"), c.req.raw, new URL(c.req.url).pathname),
+    handleOcspGet(c.get("relay"), c.req.raw, new URL(c.req.url).pathname, backgroundOf(c)),
   );
-  app.post("/", (c) => handleOcspPost(c.get("relay"), c.req.raw));
+  app.post("/", (c) => handleOcspPost(c.get("relay"), c.req.raw, backgroundOf(c)));
   app.all("*", () =>
     jsonError(405, "method not allowed", "the OCSP endpoint takes GET /<base64> and POST /"),
   );

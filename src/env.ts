@@ -1,26 +1,52 @@
 // The worker's bindings and configuration, typed once and parsed in one place.
 
+import type { CertOwner } from "./fleet/durable-object.ts";
+import { DEFAULT_SCHEDULE, type ScheduleConfig } from "./fleet/schedule.ts";
+
 export interface Env {
   OCSP_CACHE: KVNamespace;
+  CERT_OWNER: DurableObjectNamespace<CertOwner>;
   /** Bearer token of the admin API; without it the admin API is refused. */
   ADMIN_TOKEN?: string;
   /** Upstream timeout in milliseconds (default 5000, at most 30000). */
   UPSTREAM_TIMEOUT_MS?: string;
   /** "true" lets issuers use loopback/private responder URLs (local setups and tests). */
   ALLOW_PRIVATE_RESPONDERS?: string;
+  /** Seconds without a client request after which a certificate stops being refreshed (default 7 days). */
+  IDLE_REFRESH_SECONDS?: string;
+  /** First retry delay after a failed refresh, in seconds (default 60; doubles, capped). */
+  REFRESH_BACKOFF_SECONDS?: string;
+  /** Longest retry delay, in seconds (default 3600). */
+  REFRESH_BACKOFF_CAP_SECONDS?: string;
+  /** How long an `unknown` answer is served, in seconds (default 300). */
+  UNKNOWN_MAX_AGE_SECONDS?: string;
 }
 
 export interface Config {
   adminToken: string | undefined;
   upstreamTimeoutMs: number;
   allowPrivateResponders: boolean;
+  schedule: ScheduleConfig;
 }
 
 export function configFrom(env: Env): Config {
+  const seconds = (value: string | undefined, fallbackMs: number, max = Infinity) => {
+    const n = Number(value);
+    return value !== undefined && value !== "" && Number.isFinite(n) && n > 0
+      ? Math.min(n * 1000, max)
+      : fallbackMs;
+  };
   const timeout = Number(env.UPSTREAM_TIMEOUT_MS ?? "5000");
   return {
     adminToken: env.ADMIN_TOKEN || undefined,
     upstreamTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? Math.min(timeout, 30_000) : 5000,
     allowPrivateResponders: env.ALLOW_PRIVATE_RESPONDERS === "true",
+    schedule: {
+      ...DEFAULT_SCHEDULE,
+      idleAfterMs: seconds(env.IDLE_REFRESH_SECONDS, DEFAULT_SCHEDULE.idleAfterMs),
+      backoffBaseMs: seconds(env.REFRESH_BACKOFF_SECONDS, DEFAULT_SCHEDULE.backoffBaseMs),
+      backoffCapMs: seconds(env.REFRESH_BACKOFF_CAP_SECONDS, DEFAULT_SCHEDULE.backoffCapMs),
+      unknownMaxAgeMs: seconds(env.UNKNOWN_MAX_AGE_SECONDS, DEFAULT_SCHEDULE.unknownMaxAgeMs),
+    },
   };
 }

@@ -1,6 +1,7 @@
-// Worker entry: wires the Env to the app; nothing else.
+// Worker entry: wires the Env to the app, and exports the Durable Object; nothing else.
 
 import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
 
+export { CertOwner } from "./fleet/durable-object.ts";
 export default createApp() satisfies ExportedHandler<Env>;

@@ -8,7 +8,10 @@ export type LogEvent =
   | "cache.stored"
   | "issuer.registered"
   | "issuer.deleted"
-  | "request.error";
+  | "request.error"
+  | "refresh.failed"
+  | "refresh.stopped"
+  | "ca.inconsistent";
 
 export function log(event: LogEvent, fields: Record<string, unknown>): void {
   console.log(JSON.stringify({ event, time: new Date().toISOString(), ...fields }));

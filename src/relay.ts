@@ -1,41 +1,34 @@
 // The relay's state in one isolate: the issuer registry and the Source chain
-// memory -> KV -> upstream. Created once per isolate (per KV binding) by the app.
+// touch -> memory -> edge cache -> KV -> owner (Durable Object). Created once per isolate.
 
 import { configFrom, type Config, type Env } from "./env.ts";
 import { IssuerRegistry } from "./issuers/registry.ts";
+import { runtime } from "./runtime.ts";
+import { EdgeTier } from "./sources/edge.ts";
 import { KvTier } from "./sources/kv.ts";
 import { MemoryTier } from "./sources/memory.ts";
-import { UpstreamSource } from "./sources/upstream.ts";
-
-/** A failure for a CertID with nothing cached is remembered this long (issue: ≤ 5 s). */
-export const FAILURE_MEMORY_MS = 3_000;
-
-export interface RelayDeps {
-  /** The fetch used for CA responders (tests replace it). */
-  fetch?: typeof fetch;
-  /** The clock, epoch milliseconds (tests replace it). */
-  now?: () => number;
-}
+import { OwnerSource } from "./sources/owner.ts";
+import type { Source } from "./sources/source.ts";
+import { TouchOwner } from "./sources/touch.ts";
 
 export class Relay {
   readonly config: Config;
   readonly registry: IssuerRegistry;
-  readonly kv: KvTier;
   readonly memory: MemoryTier;
-  readonly upstream: UpstreamSource;
-  readonly now: () => number;
+  readonly owners: OwnerSource;
+  readonly chain: Source;
 
-  constructor(env: Env, deps: RelayDeps = {}) {
+  constructor(env: Env) {
     this.config = configFrom(env);
-    this.now = deps.now ?? Date.now;
     this.registry = new IssuerRegistry(env.OCSP_CACHE);
-    this.upstream = new UpstreamSource({
-      fetch: deps.fetch ?? ((input, init) => fetch(input, init)),
-      timeoutMs: this.config.upstreamTimeoutMs,
-      allowPrivate: this.config.allowPrivateResponders,
-      failureMemoryMs: FAILURE_MEMORY_MS,
-    });
-    this.kv = new KvTier(env.OCSP_CACHE, this.upstream);
-    this.memory = new MemoryTier(this.kv);
+    this.owners = new OwnerSource(env.CERT_OWNER);
+    const edgeCache =
+      typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : undefined;
+    this.memory = new MemoryTier(new EdgeTier(edgeCache, new KvTier(env.OCSP_CACHE, this.owners)));
+    this.chain = new TouchOwner(this.memory, (lookup) => this.owners.touch(lookup));
+  }
+
+  now(): number {
+    return runtime.now();
   }
 }

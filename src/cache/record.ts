@@ -4,6 +4,7 @@
 
 import type { Accepted } from "../ocsp/verify.ts";
 import { toHex, digest } from "../ocsp/bytes.ts";
+import { serveUntil } from "../fleet/schedule.ts";
 
 /** Version of the key layout and record format; bump to never read old bytes wrong. */
 export const SCHEMA_VERSION = "v1";
@@ -31,6 +32,8 @@ export interface AnswerFacts {
   nextUpdate: number;
   producedAt: number;
   fetchedAt: number;
+  /** Served until this time: nextUpdate, or sooner for `unknown` (fleet/schedule.ts serveUntil). */
+  serveUntil: number;
   /** Strong validator of the DER: "<first 16 bytes of SHA-256, hex>". */
   etag: string;
 }
@@ -44,6 +47,7 @@ export async function answerFromVerdict(
   issuerId: string,
   certIdKey: string,
   fetchedAt: number,
+  unknownMaxAgeMs: number,
 ): Promise<CachedAnswer> {
   const s = verdict.certStatus;
   const der = verdict.basic.der;
@@ -62,18 +66,34 @@ export async function answerFromVerdict(
     nextUpdate: verdict.nextUpdate.getTime(),
     producedAt: verdict.producedAt.getTime(),
     fetchedAt,
+    serveUntil: serveUntil(
+      { status: s.status, nextUpdate: verdict.nextUpdate.getTime(), fetchedAt },
+      { unknownMaxAgeMs },
+    ),
     etag: `"${toHex((await digest("SHA-256", der)).subarray(0, 16))}"`,
   };
 }
 
-/** An answer may be served while now < nextUpdate; never at or after it. */
-export function isFresh(facts: Pick<AnswerFacts, "nextUpdate">, now: number): boolean {
-  return now < facts.nextUpdate;
+/** An answer may be served while now < serveUntil (≤ nextUpdate); never at or after it. */
+export function isFresh(facts: Pick<AnswerFacts, "serveUntil">, now: number): boolean {
+  return now < facts.serveUntil;
 }
 
-/** KV `expiration` (epoch seconds) for an answer: its nextUpdate, but never under KV's minimum. */
-export function kvExpiration(facts: Pick<AnswerFacts, "nextUpdate">, now: number): number {
-  return Math.max(Math.ceil(facts.nextUpdate / 1000), Math.ceil(now / 1000) + KV_MIN_TTL_SECONDS);
+/** KV `expiration` (epoch seconds): serveUntil, but never under KV's 60-second minimum. */
+export function kvExpiration(facts: Pick<AnswerFacts, "serveUntil">, now: number): number {
+  return Math.max(Math.ceil(facts.serveUntil / 1000), Math.ceil(now / 1000) + KV_MIN_TTL_SECONDS);
+}
+
+/** Writes a verified answer to KV (the owner of the certificate is the only writer). */
+export async function writeAnswer(
+  kv: KVNamespace,
+  answer: CachedAnswer,
+  now: number,
+): Promise<void> {
+  await kv.put(KV_KEYS.response(answer.certIdKey), answer.der, {
+    expiration: kvExpiration(answer, now),
+    metadata: factsOf(answer),
+  });
 }
 
 /** Metadata from KV, checked: undefined unless every field has the right type. */
@@ -84,7 +104,8 @@ export function parseFacts(meta: unknown): AnswerFacts | undefined {
   const str = (k: string) => typeof m[k] === "string";
   if (!str("certIdKey") || !str("issuerId") || !str("etag")) return undefined;
   if (!["good", "revoked", "unknown"].includes(m.status as string)) return undefined;
-  if (!num("thisUpdate") || !num("nextUpdate") || !num("producedAt") || !num("fetchedAt")) {
+  const times = ["thisUpdate", "nextUpdate", "producedAt", "fetchedAt", "serveUntil"];
+  if (!times.every(num)) {
     return undefined;
   }
   return m as unknown as AnswerFacts;

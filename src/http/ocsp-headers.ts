@@ -10,7 +10,8 @@ export function answerHeaders(
   now: number,
   cacheState: "HIT" | "MISS",
 ): Headers {
-  const maxAge = Math.max(0, Math.floor((facts.nextUpdate - now) / 1000));
+  // serveUntil is nextUpdate, or sooner for `unknown` answers.
+  const maxAge = Math.max(0, Math.floor((facts.serveUntil - now) / 1000));
   return new Headers({
     "Content-Type": OCSP_RESPONSE_TYPE,
     "Last-Modified": new Date(facts.thisUpdate).toUTCString(),

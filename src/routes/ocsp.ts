@@ -4,8 +4,8 @@
 
 import { err, type RelayError, type Result } from "../errors.ts";
 import { readCapped } from "../http/body.ts";
-import { answerHeaders, matchesIfNoneMatch } from "../http/ocsp-headers.ts";
 import { ocspErrorResponse } from "../http/errors.ts";
+import { answerHeaders, matchesIfNoneMatch } from "../http/ocsp-headers.ts";
 import { log } from "../log.ts";
 import {
   certIdKey,
@@ -15,38 +15,42 @@ import {
   type OcspRequestFacts,
 } from "../ocsp/request.ts";
 import type { Relay } from "../relay.ts";
-import type { Served } from "../sources/source.ts";
+import type { Lookup, Served } from "../sources/source.ts";
+
+type Background = Lookup["background"];
 
 export async function handleOcspGet(
   relay: Relay,
   request: Request,
   path: string,
+  background?: Background,
 ): Promise<Response> {
-  return answer(relay, request, decodeGetPath(path));
+  return answer(relay, request, decodeGetPath(path), background);
 }
 
-export async function handleOcspPost(relay: Relay, request: Request): Promise<Response> {
+export async function handleOcspPost(
+  relay: Relay,
+  request: Request,
+  background?: Background,
+): Promise<Response> {
   const body = await readCapped(request, MAX_REQUEST_BYTES);
-  if (!body.ok) {
-    return answer(
-      relay,
-      request,
-      err({
+  const parsed: Result<OcspRequestFacts> = body.ok
+    ? decodeRequest(body.value)
+    : err({
         kind: body.tooLarge ? "tooLarge" : "malformed",
         detail: `request body: ${body.detail}`,
-      }),
-    );
-  }
-  return answer(relay, request, decodeRequest(body.value));
+      });
+  return answer(relay, request, parsed, background);
 }
 
 async function answer(
   relay: Relay,
   request: Request,
   parsed: Result<OcspRequestFacts>,
+  background: Background,
 ): Promise<Response> {
   const now = relay.now();
-  const served = parsed.ok ? await lookup(relay, parsed.value, now) : parsed;
+  const served = parsed.ok ? await lookup(relay, parsed.value, now, background) : parsed;
   if (!served.ok) {
     if (served.error.kind === "internal") log("request.error", { detail: served.error.detail });
     return ocspErrorResponse(served.error);
@@ -64,6 +68,7 @@ async function lookup(
   relay: Relay,
   request: OcspRequestFacts,
   now: number,
+  background: Background,
 ): Promise<Result<Served, RelayError>> {
   // RFC 5019 §2.1.1: one certificate per request. A nonce is ignored (§2.1.2): cached answers
   // serve every client.
@@ -78,11 +83,12 @@ async function lookup(
   const issuer = index.find(certId);
   if (!issuer)
     return err({ kind: "unauthorized", detail: "the certificate's issuer is not registered" });
-  return relay.memory.get({
+  return relay.chain.get({
     key: certIdKey(certId),
     certId,
     issuer,
     issuerCert: index.certificate(issuer),
     now,
+    ...(background ? { background } : {}),
   });
 }

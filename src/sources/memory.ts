@@ -1,7 +1,9 @@
 // Isolate memory: a bounded LRU of verified answers. A hit reads no KV and verifies nothing; every
-// hit still checks nextUpdate, so an expired answer is dropped, never served.
+// hit still checks the time, so an expired answer is dropped, never served, and a copy past the
+// owner's refresh point is re-checked against the tiers below (fleet/schedule.ts tierRecheckAt).
 
-import { isFresh, type CachedAnswer } from "../cache/record.ts";
+import { type CachedAnswer } from "../cache/record.ts";
+import { tierRecheckAt } from "../fleet/schedule.ts";
 import { ok } from "../errors.ts";
 import type { Lookup, Served, Source } from "./source.ts";
 
@@ -14,7 +16,7 @@ export interface MemoryLimits {
 export const MEMORY_LIMITS: MemoryLimits = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 };
 
 export class MemoryTier implements Source {
-  private readonly entries = new Map<string, CachedAnswer>();
+  private readonly entries = new Map<string, { answer: CachedAnswer; recheckAt: number }>();
   private bytes = 0;
 
   constructor(
@@ -26,26 +28,28 @@ export class MemoryTier implements Source {
     const hit = this.peek(lookup.key, lookup.now);
     if (hit) return ok<Served>({ answer: hit, tier: "memory" });
     const result = await this.next.get(lookup);
-    if (result.ok) this.put(result.value.answer);
+    if (result.ok) this.put(result.value.answer, lookup.now);
     return result;
   }
 
-  /** The fresh answer for `key`, if held; refreshes its LRU position. */
+  /** The current answer for `key`, if held; refreshes its LRU position. */
   peek(key: string, now: number): CachedAnswer | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.delete(key);
-    if (!isFresh(entry, now)) return undefined;
+    this.entries.delete(key);
+    if (now >= entry.recheckAt) {
+      this.bytes -= entry.answer.der.length;
+      return undefined;
+    }
     this.entries.set(key, entry);
-    this.bytes += entry.der.length;
-    return entry;
+    return entry.answer;
   }
 
-  put(answer: CachedAnswer): void {
+  put(answer: CachedAnswer, now: number): void {
     const held = this.entries.get(answer.certIdKey);
-    if (held && held.thisUpdate > answer.thisUpdate) return; // never roll back
+    if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return; // never roll back
     this.delete(answer.certIdKey);
-    this.entries.set(answer.certIdKey, answer);
+    this.entries.set(answer.certIdKey, { answer, recheckAt: tierRecheckAt(answer, now) });
     this.bytes += answer.der.length;
     while (this.entries.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) {
       const oldest = this.entries.keys().next().value;
@@ -58,7 +62,7 @@ export class MemoryTier implements Source {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
-    this.bytes -= entry.der.length;
+    this.bytes -= entry.answer.der.length;
   }
 
   get size(): { entries: number; bytes: number } {

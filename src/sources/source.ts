@@ -1,6 +1,6 @@
 // The Source chain (after Boulder's ocsp/responder): a request for one CertID flows through tiers,
-// each one file, cheapest first: memory -> KV -> upstream. A tier answers from what it holds or asks
-// the next one and keeps what comes back.
+// each one file, cheapest first: memory -> edge cache -> KV -> the certificate's owner (a Durable
+// Object that alone fetches from the CA). A tier answers from what it holds or asks the next one.
 
 import type { CachedAnswer } from "../cache/record.ts";
 import type { RelayError, Result } from "../errors.ts";
@@ -16,9 +16,12 @@ export interface Lookup {
   issuerCert: CertificateFacts;
   /** Epoch milliseconds. */
   now: number;
+  /** Runs work after the response is sent (ExecutionContext.waitUntil). */
+  background?: (work: Promise<unknown>) => void;
 }
 
-export type Tier = "memory" | "kv" | "upstream";
+/** Where an answer came from: a cache tier, the owner's storage, or the CA for this request. */
+export type Tier = "memory" | "edge" | "kv" | "owner" | "upstream";
 
 export interface Served {
   answer: CachedAnswer;

@@ -1,0 +1,57 @@
+// CertOwner: the Durable Object that owns one CertID's answer fleet-wide (one object per CertID,
+// named by its certIdKey). A thin shell around CertOwnerLogic: it supplies storage, KV, the
+// upstream fetcher, the clock and the schedule from the Env. See docs/fleet-freshness.md.
+
+import { DurableObject } from "cloudflare:workers";
+import type { CachedAnswer } from "../cache/record.ts";
+import { configFrom, type Env } from "../env.ts";
+import type { Result } from "../errors.ts";
+import { IssuerRegistry } from "../issuers/registry.ts";
+import { runtime } from "../runtime.ts";
+import { fetchVerified } from "../sources/upstream.ts";
+import { CertOwnerLogic, type OwnerAnswer, type OwnerRequest, type OwnerState } from "./owner.ts";
+
+export class CertOwner extends DurableObject<Env> {
+  private readonly logic: CertOwnerLogic;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const config = configFrom(env);
+    const registry = new IssuerRegistry(env.OCSP_CACHE);
+    this.logic = new CertOwnerLogic({
+      storage: ctx.storage,
+      kv: env.OCSP_CACHE,
+      fetchVerified: (lookup) =>
+        fetchVerified(
+          lookup,
+          {
+            fetch: runtime.fetch,
+            timeoutMs: config.upstreamTimeoutMs,
+            allowPrivate: config.allowPrivateResponders,
+          },
+          config.schedule.unknownMaxAgeMs,
+        ),
+      issuerRegistered: async (id) => (await registry.index(runtime.now())).get(id) !== undefined,
+      now: () => runtime.now(),
+      random: () => runtime.random(),
+      schedule: config.schedule,
+    });
+  }
+
+  answer(req: OwnerRequest): Promise<Result<OwnerAnswer>> {
+    return this.logic.answer(req);
+  }
+
+  touch(req: OwnerRequest): Promise<void> {
+    return this.logic.touch(req);
+  }
+
+  /** What the owner knows (for /check and the status page). */
+  async inspect(): Promise<{ state: OwnerState | undefined; answer: CachedAnswer | undefined }> {
+    return { state: await this.logic.state(), answer: await this.logic.held() };
+  }
+
+  override async alarm(): Promise<void> {
+    await this.logic.alarm();
+  }
+}

@@ -1,0 +1,228 @@
+// The owner of one certificate's answer, fleet-wide (run inside the CertOwner Durable Object, one
+// per CertID): it alone fetches from the CA, so concurrent misses from every location share one
+// fetch; it keeps the last verified answer in its own strongly consistent storage (KV may lag);
+// it writes KV, the read path of every isolate; and it refreshes ahead of nextUpdate with an alarm.
+// Safety rules across time: never an older thisUpdate, never `good` after a validly signed `revoked`.
+// Clock, randomness and the upstream are injected.
+
+import { isFresh, writeAnswer, type CachedAnswer } from "../cache/record.ts";
+import { err, ok, type RelayError, type Result } from "../errors.ts";
+import type { IssuerRecord } from "../issuers/issuer.ts";
+import { log } from "../log.ts";
+import { parseCertificate } from "../ocsp/certificate.ts";
+import { fromBase64 } from "../ocsp/bytes.ts";
+import type { CertId } from "../ocsp/request.ts";
+import type { Lookup } from "../sources/source.ts";
+import { refreshAt, retryAt, type ScheduleConfig } from "./schedule.ts";
+
+/** A failure with nothing valid held is remembered this long before the CA is asked again. */
+export const FAILURE_MEMORY_MS = 3_000;
+
+export interface OwnerStorage {
+  get<T>(key: string): Promise<T | undefined>;
+  put<T>(key: string, value: T): Promise<void>;
+  setAlarm(scheduledTime: number): Promise<void>;
+  getAlarm(): Promise<number | null>;
+  deleteAlarm(): Promise<void>;
+}
+
+export interface OwnerRequest {
+  certIdKey: string;
+  certId: CertId;
+  issuer: IssuerRecord;
+  /** Keep refreshing even when nobody asks (registered certificates). */
+  pin?: boolean;
+}
+
+export interface OwnerAnswer {
+  answer: CachedAnswer;
+  /** Whether the CA was asked for this request (false: the owner already held it). */
+  fetched: boolean;
+}
+
+export interface OwnerState {
+  certIdKey: string;
+  certId: CertId;
+  issuer: IssuerRecord;
+  pinned: boolean;
+  lastRequestedAt: number;
+  failures: number;
+  fetches: number;
+  lastFetchAt?: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  nextAttemptAt?: number;
+  /** Set once a validly signed `revoked` answer was seen: no later `good` is served. */
+  revokedSeen?: { revocationTime: number | undefined; seenAt: number };
+}
+
+export interface OwnerDeps {
+  storage: OwnerStorage;
+  kv: KVNamespace;
+  /** Fetch and verify from the CA (sources/upstream.ts fetchVerified). */
+  fetchVerified: (lookup: Lookup) => Promise<Result<CachedAnswer>>;
+  /** Whether the issuer is still registered (alarms stop for deleted issuers). */
+  issuerRegistered: (issuerId: string) => Promise<boolean>;
+  now: () => number;
+  random: () => number;
+  schedule: ScheduleConfig;
+}
+
+export class CertOwnerLogic {
+  private inflight: Promise<Result<CachedAnswer>> | undefined;
+  private recentFailure: { until: number; error: RelayError } | undefined;
+
+  constructor(private readonly deps: OwnerDeps) {}
+
+  /** The valid answer, from storage or fetched now (one fetch at a time). */
+  async answer(req: OwnerRequest): Promise<Result<OwnerAnswer>> {
+    const now = this.deps.now();
+    const state = await this.remember(req, now);
+    const held = await this.held();
+    if (held && isFresh(held, now)) return ok({ answer: held, fetched: false });
+    if (this.recentFailure && this.recentFailure.until > now) return err(this.recentFailure.error);
+    const result = await this.fetchOnce(state);
+    return result.ok
+      ? ok({ answer: result.value, fetched: result.value.fetchedAt >= now })
+      : result;
+  }
+
+  /** A client asked (served from a cache tier): keeps the certificate from going idle. */
+  async touch(req: OwnerRequest): Promise<void> {
+    const now = this.deps.now();
+    await this.remember(req, now);
+    if ((await this.deps.storage.getAlarm()) === null) await this.deps.storage.setAlarm(now);
+  }
+
+  /** The scheduled refresh (or retry). */
+  async alarm(): Promise<void> {
+    const state = await this.state();
+    if (!state) return;
+    const now = this.deps.now();
+    const idle = now - state.lastRequestedAt > this.deps.schedule.idleAfterMs;
+    if (idle && !state.pinned) {
+      log("refresh.stopped", { certId: state.certIdKey, reason: "idle" });
+      return;
+    }
+    if (!(await this.deps.issuerRegistered(state.issuer.id))) {
+      log("refresh.stopped", { certId: state.certIdKey, reason: "issuer no longer registered" });
+      return;
+    }
+    await this.fetchOnce(state);
+  }
+
+  async state(): Promise<OwnerState | undefined> {
+    return this.deps.storage.get<OwnerState>("state");
+  }
+
+  async held(): Promise<CachedAnswer | undefined> {
+    return this.deps.storage.get<CachedAnswer>("answer");
+  }
+
+  private async remember(req: OwnerRequest, now: number): Promise<OwnerState> {
+    const prev = await this.state();
+    const state: OwnerState = {
+      failures: 0,
+      fetches: 0,
+      ...prev,
+      certIdKey: req.certIdKey,
+      certId: req.certId,
+      issuer: req.issuer,
+      pinned: Boolean(prev?.pinned || req.pin),
+      lastRequestedAt: now,
+    };
+    await this.deps.storage.put("state", state);
+    return state;
+  }
+
+  private fetchOnce(state: OwnerState): Promise<Result<CachedAnswer>> {
+    this.inflight ??= this.refresh(state).finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async refresh(state: OwnerState): Promise<Result<CachedAnswer>> {
+    const { deps } = this;
+    const now = deps.now();
+    const cert = parseCertificate(fromBase64(state.issuer.certificate) ?? new Uint8Array());
+    if (!cert.ok)
+      return err({ kind: "internal", detail: `stored issuer unreadable: ${cert.error.detail}` });
+    state.fetches += 1;
+    state.lastFetchAt = now;
+    const fetched = await deps.fetchVerified({
+      key: state.certIdKey,
+      certId: state.certId,
+      issuer: state.issuer,
+      issuerCert: cert.value,
+      now,
+    });
+    const held = await this.held();
+    const accepted = fetched.ok ? this.accept(state, held, fetched.value) : fetched;
+    if (accepted.ok) {
+      state.failures = 0;
+      delete state.lastError;
+      this.recentFailure = undefined;
+      if (accepted.value !== held) {
+        await deps.storage.put("answer", accepted.value);
+        await writeAnswer(deps.kv, accepted.value, now);
+      }
+      state.nextAttemptAt = refreshAt(windowOf(accepted.value), now, deps.random(), deps.schedule);
+    } else {
+      state.failures += 1;
+      state.lastError = accepted.error.detail;
+      state.lastErrorAt = now;
+      this.recentFailure = { until: now + FAILURE_MEMORY_MS, error: accepted.error };
+      const window = held && isFresh(held, now) ? windowOf(held) : undefined;
+      state.nextAttemptAt = retryAt(state.failures, now, window, deps.schedule);
+      log("refresh.failed", {
+        certId: state.certIdKey,
+        failures: state.failures,
+        retryAt: new Date(state.nextAttemptAt).toISOString(),
+        detail: state.lastError,
+      });
+    }
+    await deps.storage.put("state", state);
+    await deps.storage.setAlarm(state.nextAttemptAt);
+    if (!accepted.ok && held && isFresh(held, now)) return ok(held); // a failing CA never evicts
+    return accepted;
+  }
+
+  /** The safety rules: which answer stands after a verified fetch. */
+  private accept(
+    state: OwnerState,
+    held: CachedAnswer | undefined,
+    fresh: CachedAnswer,
+  ): Result<CachedAnswer> {
+    const now = this.deps.now();
+    if (held && held.thisUpdate > fresh.thisUpdate) {
+      log("cache.kept", {
+        certId: state.certIdKey,
+        reason: "the CA sent an older thisUpdate than the held answer",
+      });
+      return isFresh(held, now)
+        ? ok(held)
+        : err({ kind: "tryLater", detail: "the CA sent an answer older than one already seen" });
+    }
+    if (state.revokedSeen && fresh.status !== "revoked") {
+      log("ca.inconsistent", {
+        level: "error",
+        certId: state.certIdKey,
+        issuer: state.issuer.id,
+        detail: `the CA answered "${fresh.status}" after a validly signed "revoked" (seen ${new Date(state.revokedSeen.seenAt).toISOString()}); not served`,
+      });
+      return held && held.status === "revoked" && isFresh(held, now)
+        ? ok(held)
+        : err({ kind: "tryLater", detail: "the CA contradicts an earlier revocation" });
+    }
+    if (fresh.status === "revoked" && !state.revokedSeen) {
+      state.revokedSeen = { revocationTime: fresh.revocationTime, seenAt: now };
+    }
+    return ok(fresh);
+  }
+}
+
+/** The window an answer is served in: thisUpdate to serveUntil (nextUpdate, sooner for unknown). */
+function windowOf(a: CachedAnswer): { thisUpdate: number; nextUpdate: number } {
+  return { thisUpdate: a.thisUpdate, nextUpdate: a.serveUntil };
+}

@@ -1,0 +1,103 @@
+// When the owner of a certificate fetches again: proactive refresh at about the midpoint of the
+// validity window with jitter, never later than a safety margin before nextUpdate; exponential
+// backoff after failures; a short bounded life for `unknown` answers. Pure: `now` and the random
+// draw are arguments.
+
+export interface ScheduleConfig {
+  /** Jitter around the midpoint, as a fraction of the window (0.1 → midpoint ± 10 %). */
+  jitterFraction: number;
+  /** The latest refresh is this long before nextUpdate, at most a quarter of the window. */
+  safetyMarginMs: number;
+  /** Never refresh sooner than this after a fetch (a CA serving pre-signed, already-old answers). */
+  minIntervalMs: number;
+  /** First retry after a failure; doubles each time. */
+  backoffBaseMs: number;
+  /** Longest wait between retries. */
+  backoffCapMs: number;
+  /** An `unknown` answer is served at most this long after it was fetched. */
+  unknownMaxAgeMs: number;
+  /** A certificate nobody asked about for this long stops being refreshed (unless pinned). */
+  idleAfterMs: number;
+}
+
+export const DEFAULT_SCHEDULE: ScheduleConfig = {
+  jitterFraction: 0.1,
+  safetyMarginMs: 60 * 60 * 1000,
+  minIntervalMs: 5 * 1000,
+  backoffBaseMs: 60 * 1000,
+  backoffCapMs: 60 * 60 * 1000,
+  unknownMaxAgeMs: 5 * 60 * 1000,
+  idleAfterMs: 7 * 24 * 60 * 60 * 1000,
+};
+
+export interface Window {
+  thisUpdate: number;
+  nextUpdate: number;
+}
+
+/** The safety margin for a window: the configured one, but at most a quarter of the window. */
+export function safetyMargin(w: Window, c: ScheduleConfig): number {
+  return Math.min(c.safetyMarginMs, (w.nextUpdate - w.thisUpdate) / 4);
+}
+
+/**
+ * When to refresh an answer fetched at `now`: thisUpdate + window × (½ ± jitter), clamped to
+ * [now + minInterval, nextUpdate − margin]. `random` is uniform in [0, 1).
+ */
+export function refreshAt(w: Window, now: number, random: number, c: ScheduleConfig): number {
+  const span = w.nextUpdate - w.thisUpdate;
+  const target = w.thisUpdate + span * (0.5 + (2 * random - 1) * c.jitterFraction);
+  const latest = w.nextUpdate - safetyMargin(w, c);
+  const earliest = now + Math.min(c.minIntervalMs, Math.max(0, latest - now));
+  return Math.round(Math.min(Math.max(target, earliest), Math.max(latest, earliest)));
+}
+
+/**
+ * When to retry after the `failures`-th consecutive failure (1, 2, ...): base × 2^(n−1), capped,
+ * and capped again at a quarter of the window so short-lived answers get several tries. While the
+ * held answer is valid, the last retry lands just before its nextUpdate rather than after it.
+ */
+export function retryAt(
+  failures: number,
+  now: number,
+  w: Window | undefined,
+  c: ScheduleConfig,
+): number {
+  let wait = Math.min(
+    c.backoffCapMs,
+    c.backoffBaseMs * 2 ** Math.max(0, Math.min(failures - 1, 30)),
+  );
+  if (w) wait = Math.min(wait, Math.max(c.minIntervalMs, (w.nextUpdate - w.thisUpdate) / 4));
+  let at = now + wait;
+  if (w && now < w.nextUpdate - c.minIntervalMs && at >= w.nextUpdate)
+    at = w.nextUpdate - c.minIntervalMs;
+  return Math.round(at);
+}
+
+/** Until when an answer may be served: nextUpdate, or a short time for `unknown`. */
+export function serveUntil(
+  a: { status: string; nextUpdate: number; fetchedAt: number },
+  c: Pick<ScheduleConfig, "unknownMaxAgeMs">,
+): number {
+  return a.status === "unknown"
+    ? Math.min(a.nextUpdate, a.fetchedAt + c.unknownMaxAgeMs)
+    : a.nextUpdate;
+}
+
+/** A cache tier's copy is re-checked against the tier below once the window is this far along. */
+export const TIER_RECHECK_FRACTION = 0.6;
+
+/**
+ * Until when a cache tier (isolate memory, edge cache) may answer from its copy without asking
+ * the tier below: past the latest proactive refresh (midpoint + jitter), so refreshed answers
+ * reach every isolate; after that, again every 1/20 of the window (5 s to 1 h). Never past
+ * serveUntil.
+ */
+export function tierRecheckAt(a: { thisUpdate: number; serveUntil: number }, now: number): number {
+  const window = Math.max(0, a.serveUntil - a.thisUpdate);
+  const step = Math.min(60 * 60 * 1000, Math.max(5_000, window / 20));
+  return Math.min(
+    a.serveUntil,
+    Math.max(a.thisUpdate + window * TIER_RECHECK_FRACTION, now + step),
+  );
+}

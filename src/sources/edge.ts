@@ -1,0 +1,71 @@
+// The edge Cache API (per location): between isolate memory and KV. Entries are stored with a
+// max-age that ends at the tier re-check point (≤ serveUntil ≤ nextUpdate), so none lives past
+// nextUpdate and refreshed answers come through; every hit checks the time again.
+
+import {
+  factsOf,
+  isFresh,
+  parseFacts,
+  SCHEMA_VERSION,
+  type CachedAnswer,
+} from "../cache/record.ts";
+import { ok } from "../errors.ts";
+import { tierRecheckAt } from "../fleet/schedule.ts";
+import type { Lookup, Served, Source } from "./source.ts";
+
+const FACTS_HEADER = "X-OCSP-Relay-Facts";
+
+/** The Cache API key: an internal URL that no client request can name. */
+export const edgeKey = (key: string) =>
+  `https://ocsp-relay.cache/${SCHEMA_VERSION}/resp/${encodeURIComponent(key)}`;
+
+export class EdgeTier implements Source {
+  constructor(
+    private readonly cache: Cache | undefined,
+    private readonly next: Source,
+  ) {}
+
+  async get(lookup: Lookup) {
+    const held = await this.read(lookup.key, lookup.now);
+    if (held) return ok<Served>({ answer: held, tier: "edge" });
+    const result = await this.next.get(lookup);
+    if (result.ok) {
+      const write = this.write(result.value.answer, lookup.now);
+      if (lookup.background) lookup.background(write);
+      else await write;
+    }
+    return result;
+  }
+
+  private async read(key: string, now: number): Promise<CachedAnswer | undefined> {
+    if (!this.cache) return undefined;
+    try {
+      const response = await this.cache.match(edgeKey(key));
+      if (!response) return undefined;
+      const facts = parseFacts(JSON.parse(response.headers.get(FACTS_HEADER) ?? "null"));
+      if (!facts || facts.certIdKey !== key || !isFresh(facts, now)) return undefined;
+      return { ...facts, der: new Uint8Array(await response.arrayBuffer()) };
+    } catch {
+      return undefined; // the edge cache is an optimisation; KV stays the source of truth
+    }
+  }
+
+  private async write(answer: CachedAnswer, now: number): Promise<void> {
+    if (!this.cache) return;
+    const maxAge = Math.floor((tierRecheckAt(answer, now) - now) / 1000);
+    if (maxAge <= 0) return;
+    try {
+      await this.cache.put(
+        edgeKey(answer.certIdKey),
+        new Response(answer.der, {
+          headers: {
+            "Cache-Control": `max-age=${maxAge}`,
+            [FACTS_HEADER]: JSON.stringify(factsOf(answer)),
+          },
+        }),
+      );
+    } catch {
+      // ignored: see read()
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// The certificate's owner: the CertOwner Durable Object for this CertID, which alone fetches from
+// the CA (fleet/owner.ts). Concurrent misses in this isolate share one call to it.
+
+import type { Env } from "../env.ts";
+import { ok, type Result } from "../errors.ts";
+import type { OwnerRequest } from "../fleet/owner.ts";
+import type { Lookup, Served, Source } from "./source.ts";
+
+export class OwnerSource implements Source {
+  private readonly inflight = new Map<string, Promise<Result<Served>>>();
+
+  constructor(private readonly owners: Env["CERT_OWNER"]) {}
+
+  get(lookup: Lookup): Promise<Result<Served>> {
+    let pending = this.inflight.get(lookup.key);
+    if (!pending) {
+      pending = this.ask(lookup).finally(() => this.inflight.delete(lookup.key));
+      this.inflight.set(lookup.key, pending);
+    }
+    return pending;
+  }
+
+  /** Tells the owner a client asked (keeps the certificate's refresh going). */
+  touch(lookup: Lookup): Promise<void> {
+    return this.stub(lookup.key).touch(ownerRequest(lookup));
+  }
+
+  private async ask(lookup: Lookup): Promise<Result<Served>> {
+    const result = await this.stub(lookup.key).answer(ownerRequest(lookup));
+    if (!result.ok) return result;
+    return ok({ answer: result.value.answer, tier: result.value.fetched ? "upstream" : "owner" });
+  }
+
+  stub(key: string) {
+    return this.owners.get(this.owners.idFromName(key));
+  }
+}
+
+export function ownerRequest(
+  lookup: Pick<Lookup, "key" | "certId" | "issuer">,
+  pin = false,
+): OwnerRequest {
+  return {
+    certIdKey: lookup.key,
+    certId: lookup.certId,
+    issuer: lookup.issuer,
+    ...(pin ? { pin } : {}),
+  };
+}
