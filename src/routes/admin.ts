@@ -5,10 +5,13 @@ import { Hono, type Context, type Next } from "hono";
 import type { Env } from "../env.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
-import { makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
+import { makeIssuerRecord, type IssuerIndex, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
 import { log } from "../log.ts";
-import { parsePemCertificates, type CertificateFacts } from "../ocsp/certificate.ts";
+import { bytesEqual } from "../ocsp/bytes.ts";
+import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
+import { certIdFor, certIdKey } from "../ocsp/request.ts";
+import { ownerRequest } from "../sources/owner.ts";
 import { verifySignature } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
 
@@ -56,7 +59,37 @@ export function adminRoutes(): Hono<AdminEnv> {
       responder: record.responderUrl,
       created,
     });
-    return c.json(describeIssuer(record), created ? 201 : 200);
+    // A leaf sent along is pinned and its answer fetched now, before the first handshake.
+    const warmed = chosen.leaf ? [await warm(relay, chosen.leaf, record, chosen.issuer)] : [];
+    return c.json({ ...describeIssuer(record), warmed }, created ? 201 : 200);
+  });
+
+  // Pin and warm leaf certificates of registered issuers (PEM, any number; CA certs are skipped).
+  admin.post("/certificates", async (c) => {
+    const relay = c.get("relay");
+    const body = await readCapped(c.req.raw, MAX_PEM_BYTES);
+    if (!body.ok) {
+      return body.tooLarge
+        ? jsonError(413, "body too large", body.detail)
+        : jsonError(400, "empty body", "send leaf certificates as PEM");
+    }
+    const certs = parsePemCertificates(new TextDecoder().decode(body.value));
+    if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
+    const leaves = certs.value.filter((cert) => !cert.isCA);
+    if (leaves.length === 0)
+      return jsonError(400, "no leaf certificate", "send the leaf certificates to pin");
+    const index = await relay.registry.index(relay.now());
+    const results = [];
+    for (const leaf of leaves) {
+      const issuer = await findIssuerOf(leaf, index);
+      results.push(
+        issuer
+          ? await warm(relay, leaf, issuer.record, issuer.cert)
+          : { serial: serialHex(leaf), subject: leaf.subjectText, error: "issuer not registered" },
+      );
+    }
+    const anyUnknown = results.some((r) => "error" in r && r.error === "issuer not registered");
+    return c.json({ certificates: results }, anyUnknown && results.length === 1 ? 404 : 200);
   });
 
   admin.delete("/issuers/:id", async (c) => {
@@ -111,7 +144,7 @@ async function sameSecret(a: string, b: string): Promise<boolean> {
 }
 
 type Chosen =
-  | { ok: true; issuer: CertificateFacts; responderUrl: string }
+  | { ok: true; issuer: CertificateFacts; responderUrl: string; leaf?: CertificateFacts }
   | { ok: false; error: string; detail: string };
 
 /**
@@ -168,5 +201,45 @@ export async function chooseIssuer(
       error: "responder URL required",
       detail: "the leaf's AIA names no OCSP responder; give ?responder=URL",
     };
-  return { ok: true, issuer: second, responderUrl: url };
+  return { ok: true, issuer: second, responderUrl: url, leaf: first };
+}
+
+/** Pins the leaf's SHA-1 CertID (what nginx, HAProxy and openssl ask with) and fetches its answer. */
+async function warm(
+  relay: Relay,
+  leaf: CertificateFacts,
+  record: IssuerRecord,
+  issuerCert: CertificateFacts,
+) {
+  const certId = await certIdFor(issuerCert, leaf, "SHA-1");
+  const key = certIdKey(certId);
+  const result = await relay.owners
+    .stub(key)
+    .answer(ownerRequest({ key, certId, issuer: record }, true));
+  const base = { serial: serialHex(leaf), subject: leaf.subjectText, certId: key, pinned: true };
+  return result.ok
+    ? {
+        ...base,
+        status: result.value.answer.status,
+        nextUpdate: new Date(result.value.answer.nextUpdate).toISOString(),
+      }
+    : { ...base, error: result.error.detail };
+}
+
+/** The registered issuer that issued `leaf`: same name, and its key verifies the leaf's signature. */
+async function findIssuerOf(leaf: CertificateFacts, index: IssuerIndex) {
+  for (const record of index.records) {
+    const cert = index.certificate(record);
+    if (!bytesEqual(cert.subject, leaf.issuer)) continue;
+    const signed = await verifySignature(
+      {
+        signed: leaf.tbsCertificate,
+        signatureAlgorithm: leaf.signatureAlgorithm,
+        signature: leaf.signature,
+      },
+      cert,
+    );
+    if (signed.ok) return { record, cert };
+  }
+  return undefined;
 }
