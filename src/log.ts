@@ -6,6 +6,7 @@ export type LogEvent =
   | "upstream.rejected"
   | "cache.kept"
   | "cache.stored"
+  | "cache.write_failed"
   | "issuer.registered"
   | "issuer.deleted"
   | "request.error"

@@ -165,7 +165,13 @@ export class CertOwnerLogic {
       this.recentFailure = undefined;
       if (accepted.value !== held) {
         await deps.storage.put("answer", accepted.value);
-        await writeAnswer(deps.kv, accepted.value, now);
+        // KV is the read path; if a write fails the owner still holds and serves the answer.
+        await writeAnswer(deps.kv, accepted.value, now).catch((e: unknown) =>
+          log("cache.write_failed", {
+            certId: state.certIdKey,
+            detail: e instanceof Error ? e.message : String(e),
+          }),
+        );
       }
       state.nextAttemptAt = refreshAt(windowOf(accepted.value), now, deps.random(), deps.schedule);
     } else {
