@@ -1,7 +1,7 @@
 // The relay's state in one isolate: the issuer registry and the Source chain
 // touch -> memory -> edge cache -> KV -> owner (Durable Object). Created once per isolate.
 
-import { configFrom, type Config, type Env } from "./env.ts";
+import type { Env } from "./env.ts";
 import { IssuerRegistry } from "./issuers/registry.ts";
 import { runtime } from "./runtime.ts";
 import { EdgeTier } from "./sources/edge.ts";
@@ -12,14 +12,12 @@ import type { Source } from "./sources/source.ts";
 import { TouchOwner } from "./sources/touch.ts";
 
 export class Relay {
-  readonly config: Config;
   readonly registry: IssuerRegistry;
   readonly memory: MemoryTier;
   readonly owners: OwnerSource;
   readonly chain: Source;
 
   constructor(env: Env) {
-    this.config = configFrom(env);
     this.registry = new IssuerRegistry(env.OCSP_CACHE);
     this.owners = new OwnerSource(env.CERT_OWNER);
     const edgeCache =

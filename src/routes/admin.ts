@@ -2,7 +2,7 @@
 // CAs. Without ADMIN_TOKEN configured the whole API answers 403; the OCSP endpoint is unaffected.
 
 import { Hono, type Context, type Next } from "hono";
-import type { Env } from "../env.ts";
+import { configFrom, type Env } from "../env.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
 import { makeIssuerRecord, type IssuerIndex, type IssuerRecord } from "../issuers/issuer.ts";
@@ -46,7 +46,7 @@ export function adminRoutes(): Hono<AdminEnv> {
     if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
     const chosen = await chooseIssuer(certs.value, c.req.query("responder"));
     if (!chosen.ok) return jsonError(400, chosen.error, chosen.detail);
-    const url = checkResponderUrl(chosen.responderUrl, relay.config.allowPrivateResponders);
+    const url = checkResponderUrl(chosen.responderUrl, configFrom(c.env).allowPrivateResponders);
     if (!url.ok) return jsonError(400, "responder URL refused", url.detail);
     const now = relay.now();
     const { created, record } = await relay.registry.upsert(
@@ -117,7 +117,7 @@ export function describeIssuer(r: IssuerRecord) {
 }
 
 async function requireAdmin(c: Context<AdminEnv>, next: Next) {
-  const token = c.get("relay").config.adminToken;
+  const token = configFrom(c.env).adminToken;
   if (!token)
     return jsonError(403, "admin API disabled", "set the ADMIN_TOKEN secret to enable it");
   const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1] ?? "";
