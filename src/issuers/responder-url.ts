@@ -72,6 +72,8 @@ function isInternalIPv6(host: string): boolean {
   const mapped = host.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/);
   if (mapped) return isInternalIPv4(parseIPv4(mapped[1]!) ?? [0]);
   if (/^::ffff:/.test(host)) return true;
+  // IPv4-compatible (::a.b.c.d, written ::7f00:1) and NAT64 (64:ff9b::/96) forms of IPv4.
+  if (/^::[0-9a-f]{1,4}(:[0-9a-f]{1,4})?$/.test(host) || /^64:ff9b::/.test(host)) return true;
   const first = parseInt(host.split(":")[0] || "0", 16);
   return (first & 0xfe00) === 0xfc00 || (first & 0xffc0) === 0xfe80 || (first & 0xff00) === 0xff00;
 }

@@ -13,7 +13,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
 import { fromBase64, toHex, u8 } from "./bytes.ts";
-import { children, childrenRaw, decodeElement, decodeTyped, DER_LIMITS } from "./der.ts";
+import { children, childrenRaw, decodeElement, decodeTyped, DER_LIMITS, guarded } from "./der.ts";
 import { OID } from "./oids.ts";
 
 export interface CertificateFacts {
@@ -47,6 +47,10 @@ export interface CertificateFacts {
 }
 
 export function parseCertificate(der: Uint8Array): Result<CertificateFacts> {
+  return guarded("certificate", () => parseChecked(der));
+}
+
+function parseChecked(der: Uint8Array): Result<CertificateFacts> {
   const cert = decodeTyped(der, Certificate, DER_LIMITS.certificate);
   if (!cert.ok) return cert;
   const c = cert.value.value;

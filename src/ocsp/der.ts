@@ -43,7 +43,8 @@ export function decodeElement(bytes: Uint8Array, limits: DerLimits): Result<asn1
   if (parsed.offset !== bytes.length) {
     return malformed(`${bytes.length - parsed.offset} trailing bytes after the DER element`);
   }
-  if (parsed.result.lenBlock.isIndefiniteForm) return malformed("indefinite length is not DER");
+  const problem = strictDer(parsed.result);
+  if (problem) return malformed(problem);
   return ok(parsed.result);
 }
 
@@ -72,6 +73,18 @@ export function decodeTyped<T>(
   }
 }
 
+/**
+ * Runs a decoder, turning anything a library throws on hostile input into a typed malformed
+ * error: bad input never escapes as an exception.
+ */
+export function guarded<T>(what: string, decode: () => Result<T>): Result<T> {
+  try {
+    return decode();
+  } catch (e) {
+    return malformed(`unreadable ${what} (${describe(e)})`);
+  }
+}
+
 /** The exact encoding of each child of a constructed element (for signed or hashed parts). */
 export function childrenRaw(element: asn1js.AsnType): Uint8Array[] {
   return children(element).map((child) => new Uint8Array(child.valueBeforeDecodeView));
@@ -80,6 +93,30 @@ export function childrenRaw(element: asn1js.AsnType): Uint8Array[] {
 export function children(element: asn1js.AsnType): asn1js.AsnType[] {
   const block = (element as asn1js.Constructed).valueBlock;
   return block && Array.isArray(block.value) ? (block.value as asn1js.AsnType[]) : [];
+}
+
+/**
+ * What asn1js tolerates and DER does not, checked over the whole tree: indefinite lengths,
+ * non-minimal length encodings, and children whose bytes run past their parent's declared length.
+ */
+function strictDer(el: asn1js.AsnType): string | undefined {
+  const len = el.lenBlock;
+  if (len.isIndefiniteForm) return "indefinite length is not DER";
+  if (len.longFormUsed) {
+    let minimal = 1;
+    while (len.length >= 256 ** minimal) minimal++;
+    if (len.length < 128 || len.blockLength - 1 !== minimal) return "non-minimal length is not DER";
+  }
+  const header = el.idBlock.blockLength + len.blockLength;
+  if (el.valueBeforeDecodeView.byteLength !== header + len.length) {
+    return "an element's contents disagree with its declared length";
+  }
+  if (!el.idBlock.isConstructed) return undefined;
+  for (const child of children(el)) {
+    const problem = strictDer(child);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 function describe(e: unknown): string {

@@ -7,7 +7,7 @@ import { AlgorithmIdentifier, Extension } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
 import { bytesEqual, digest, fromBase64, toHex, u8 } from "./bytes.ts";
 import type { CertificateFacts } from "./certificate.ts";
-import { decodeAs, DER_LIMITS } from "./der.ts";
+import { decodeAs, DER_LIMITS, guarded } from "./der.ts";
 import { OcspRequest, SingleRequest, TbsRequest } from "./request-schema.ts";
 import { HASH_OID, hashNameOf, OID, type HashName } from "./oids.ts";
 
@@ -35,6 +35,10 @@ export interface OcspRequestFacts {
 
 /** Decodes a DER OCSPRequest (the body of POST, RFC 6960 Appendix A.1). */
 export function decodeRequest(der: Uint8Array): Result<OcspRequestFacts> {
+  return guarded("request", () => decodeChecked(der));
+}
+
+function decodeChecked(der: Uint8Array): Result<OcspRequestFacts> {
   if (der.length > MAX_REQUEST_BYTES) {
     return err({
       kind: "tooLarge",
@@ -50,7 +54,7 @@ export function decodeRequest(der: Uint8Array): Result<OcspRequestFacts> {
   return ok({
     der,
     certIds: tbs.requestList.map((r) => certIdFacts(r.reqCert)),
-    nonce: nonceExt ? u8(nonceExt.extnValue.buffer) : undefined,
+    nonce: nonceExt ? nonceValue(u8(nonceExt.extnValue.buffer)) : undefined,
     signed: parsed.value.optionalSignature !== undefined,
   });
 }
@@ -113,7 +117,11 @@ export function encodeRequest(certId: CertId, nonce?: Uint8Array): Uint8Array {
   tbsRequest.requestList = [single];
   if (nonce) {
     tbsRequest.requestExtensions = [
-      new Extension({ extnID: OID.pkixOcspNonce, extnValue: new OctetString(nonce) }),
+      // RFC 8954 §2.1: extnValue holds the DER of Nonce ::= OCTET STRING.
+      new Extension({
+        extnID: OID.pkixOcspNonce,
+        extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonce))),
+      }),
     ];
   }
   const request = new OcspRequest();
@@ -144,4 +152,10 @@ export function certIdFacts(id: CertID): CertId {
     issuerKeyHash: u8(id.issuerKeyHash.buffer),
     serialNumber: u8(id.serialNumber),
   };
+}
+
+/** The nonce inside extnValue (RFC 8954 §2.1), or the raw bytes from clients that skip the wrapper. */
+function nonceValue(extnValue: Uint8Array): Uint8Array {
+  const inner = decodeAs(extnValue, OctetString, DER_LIMITS.request);
+  return inner.ok ? u8(inner.value.buffer) : extnValue;
 }

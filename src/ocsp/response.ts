@@ -1,6 +1,7 @@
 // OCSPResponse and BasicOCSPResponse (RFC 6960 §4.2.1): decoding that keeps the exact signed bytes
 // of tbsResponseData, and the DER of the unsuccessful responses the relay sends. Pure, no I/O.
 
+import type * as asn1js from "asn1js";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {
   BasicOCSPResponse,
@@ -12,7 +13,7 @@ import { CRLReasons, type Extension } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
 import { u8 } from "./bytes.ts";
 import { parseCertificate, type CertificateFacts } from "./certificate.ts";
-import { children, childrenRaw, decodeAs, decodeTyped, DER_LIMITS } from "./der.ts";
+import { children, childrenRaw, decodeAs, decodeTyped, DER_LIMITS, guarded } from "./der.ts";
 import { OID } from "./oids.ts";
 import { certIdFacts, type CertId } from "./request.ts";
 
@@ -70,6 +71,10 @@ export type DecodedResponse =
  * SingleResponses; another responseType is reported with `basic` undefined.
  */
 export function decodeResponse(der: Uint8Array): Result<DecodedResponse> {
+  return guarded("response", () => decodeChecked(der));
+}
+
+function decodeChecked(der: Uint8Array): Result<DecodedResponse> {
   if (der.length > MAX_RESPONSE_BYTES) {
     return err({
       kind: "tooLarge",
@@ -97,7 +102,7 @@ export function decodeResponse(der: Uint8Array): Result<DecodedResponse> {
   const responderId: ResponderId | undefined = tbs.responderID.byKey
     ? { byKey: u8(tbs.responderID.byKey.buffer) }
     : tbs.responderID.byName
-      ? { byName: u8(AsnConvert.serialize(tbs.responderID.byName)) }
+      ? { byName: responderNameRaw(basic.value.element) }
       : undefined;
   if (!responderId) return malformed("responderID is neither byName nor byKey");
   const certs: CertificateFacts[] = [];
@@ -171,4 +176,17 @@ function singleResponseFacts(r: SingleResponse): SingleResponseFacts {
     nextUpdate: r.nextUpdate,
     extensions: r.singleExtensions ?? [],
   };
+}
+
+/**
+ * The exact DER of the responderID's Name ([1] EXPLICIT Name), to compare byte for byte with a
+ * certificate's subject (re-encoding a parsed Name could differ from, or fail on, what was sent).
+ */
+function responderNameRaw(basicElement: asn1js.AsnType): Uint8Array {
+  const tbs = children(basicElement)[0];
+  const field = tbs
+    ? children(tbs).find((c) => c.idBlock.tagClass === 3 && c.idBlock.tagNumber === 1)
+    : undefined;
+  const name = field ? children(field)[0] : undefined;
+  return name ? new Uint8Array(name.valueBeforeDecodeView) : new Uint8Array();
 }

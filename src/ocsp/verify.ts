@@ -84,6 +84,19 @@ export interface VerifyInput {
 const reject = (reason: RejectReason, detail: string): Rejected => ({ ok: false, reason, detail });
 
 export async function verifyResponse(input: VerifyInput): Promise<Verdict> {
+  try {
+    return await verifyChecked(input);
+  } catch (e) {
+    // Every check returns a value; this only catches a library throwing on input it should have
+    // refused. Whatever it was, the answer is not served.
+    return reject(
+      "malformed",
+      `unreadable response (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+}
+
+async function verifyChecked(input: VerifyInput): Promise<Verdict> {
   const { issuer, certId, now } = input;
   // 1. responseStatus, responseType, version.
   const decoded = decodeResponse(input.response);
