@@ -31,7 +31,7 @@ export class CertOwner extends DurableObject<Env> {
           },
           config.schedule.unknownMaxAgeMs,
         ),
-      issuerRegistered: async (id) => (await registry.index(runtime.now())).get(id) !== undefined,
+      currentIssuer: async (id) => (await registry.index(runtime.now())).get(id),
       now: () => runtime.now(),
       random: () => runtime.random(),
       schedule: config.schedule,

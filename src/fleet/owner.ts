@@ -61,8 +61,8 @@ export interface OwnerDeps {
   kv: KVNamespace;
   /** Fetch and verify from the CA (sources/upstream.ts fetchVerified). */
   fetchVerified: (lookup: Lookup) => Promise<Result<CachedAnswer>>;
-  /** Whether the issuer is still registered (alarms stop for deleted issuers). */
-  issuerRegistered: (issuerId: string) => Promise<boolean>;
+  /** The issuer as registered now (undefined once deleted: alarms stop). */
+  currentIssuer: (issuerId: string) => Promise<IssuerRecord | undefined>;
   now: () => number;
   random: () => number;
   schedule: ScheduleConfig;
@@ -104,10 +104,12 @@ export class CertOwnerLogic {
       log("refresh.stopped", { certId: state.certIdKey, reason: "idle" });
       return;
     }
-    if (!(await this.deps.issuerRegistered(state.issuer.id))) {
+    const issuer = await this.deps.currentIssuer(state.issuer.id);
+    if (!issuer) {
       log("refresh.stopped", { certId: state.certIdKey, reason: "issuer no longer registered" });
       return;
     }
+    state.issuer = issuer; // a re-registration may have changed the responder URL
     await this.fetchOnce(state);
   }
 

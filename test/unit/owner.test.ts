@@ -93,7 +93,7 @@ function setup(opts: { random?: number; registered?: boolean } = {}) {
       upstream.calls.push(lookup.now);
       return upstream.next(lookup.now);
     },
-    issuerRegistered: async () => opts.registered ?? true,
+    currentIssuer: async () => ((opts.registered ?? true) ? issuer() : undefined),
     now: () => clock.now,
     random: () => opts.random ?? 0.5,
     schedule: DEFAULT_SCHEDULE,
