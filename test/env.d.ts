@@ -1,4 +1,5 @@
 // The bindings `env` from "cloudflare:workers" has in tests: the worker's own Env.
+type RelayEnv = import("../src/env.ts").Env;
 declare namespace Cloudflare {
-  interface Env extends import("../src/env.ts").Env {}
+  interface Env extends RelayEnv {}
 }
