@@ -7,6 +7,8 @@ import { log } from "./log.ts";
 import { Relay } from "./relay.ts";
 import { runtime } from "./runtime.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { checkRoutes } from "./routes/check.ts";
+import { observeRoutes } from "./routes/observe.ts";
 import { handleOcspGet, handleOcspPost } from "./routes/ocsp.ts";
 
 type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
@@ -48,6 +50,8 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
   });
 
   app.route("/admin", adminRoutes());
+  app.route("/check", checkRoutes());
+  app.route("/", observeRoutes());
 
   app.get("/", (c) =>
     c.text(

@@ -1,11 +1,14 @@
 // The worker's bindings and configuration, typed once and parsed in one place.
 
 import type { CertOwner } from "./fleet/durable-object.ts";
+import type { FleetLedger } from "./fleet/ledger-do.ts";
+import type { AlertConfig } from "./fleet/ledger.ts";
 import { DEFAULT_SCHEDULE, type ScheduleConfig } from "./fleet/schedule.ts";
 
 export interface Env {
   OCSP_CACHE: KVNamespace;
   CERT_OWNER: DurableObjectNamespace<CertOwner>;
+  FLEET_LEDGER: DurableObjectNamespace<FleetLedger>;
   /** Bearer token of the admin API; without it the admin API is refused. */
   ADMIN_TOKEN?: string;
   /** Upstream timeout in milliseconds (default 5000, at most 30000). */
@@ -20,6 +23,14 @@ export interface Env {
   REFRESH_BACKOFF_CAP_SECONDS?: string;
   /** How long an `unknown` answer is served, in seconds (default 300). */
   UNKNOWN_MAX_AGE_SECONDS?: string;
+  /** "true" serves /status and /metrics without the admin token. */
+  STATUS_PUBLIC?: string;
+  /** Where alerts are POSTed as JSON (optional). */
+  ALERT_WEBHOOK_URL?: string;
+  /** A Must-Staple certificate whose answer has less than this left while refresh fails is at risk (default 86400). */
+  ALERT_MUST_STAPLE_MARGIN_SECONDS?: string;
+  /** Consecutive failed fetches after which a responder is reported failing (default 3). */
+  ALERT_RESPONDER_FAILURES?: string;
 }
 
 export interface Config {
@@ -27,6 +38,9 @@ export interface Config {
   upstreamTimeoutMs: number;
   allowPrivateResponders: boolean;
   schedule: ScheduleConfig;
+  statusPublic: boolean;
+  alertWebhookUrl: string | undefined;
+  alerts: AlertConfig;
 }
 
 export function configFrom(env: Env): Config {
@@ -41,6 +55,12 @@ export function configFrom(env: Env): Config {
     adminToken: env.ADMIN_TOKEN || undefined,
     upstreamTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? Math.min(timeout, 30_000) : 5000,
     allowPrivateResponders: env.ALLOW_PRIVATE_RESPONDERS === "true",
+    statusPublic: env.STATUS_PUBLIC === "true",
+    alertWebhookUrl: env.ALERT_WEBHOOK_URL || undefined,
+    alerts: {
+      mustStapleMarginMs: seconds(env.ALERT_MUST_STAPLE_MARGIN_SECONDS, 24 * 60 * 60 * 1000),
+      responderFailures: positiveInteger(env.ALERT_RESPONDER_FAILURES, 3),
+    },
     schedule: {
       ...DEFAULT_SCHEDULE,
       idleAfterMs: seconds(env.IDLE_REFRESH_SECONDS, DEFAULT_SCHEDULE.idleAfterMs),
@@ -49,4 +69,9 @@ export function configFrom(env: Env): Config {
       unknownMaxAgeMs: seconds(env.UNKNOWN_MAX_AGE_SECONDS, DEFAULT_SCHEDULE.unknownMaxAgeMs),
     },
   };
+}
+
+function positiveInteger(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && Number.isInteger(n) && n > 0 ? n : fallback;
 }

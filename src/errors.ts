@@ -9,7 +9,14 @@ export type RelayError =
   /** The request names an issuer the relay does not serve (RFC 6960 §2.3 unauthorized). */
   | { kind: "unauthorized"; detail: string }
   /** The CA failed and nothing valid is cached (RFC 6960 §2.3 tryLater). */
-  | { kind: "tryLater"; detail: string }
+  | {
+      kind: "tryLater";
+      detail: string;
+      /** Why: the CA did not answer, its answer was rejected (with the core's reason), or the
+       * safety rules across time kept it from being served. */
+      cause?: "upstream" | "rejected" | "rule";
+      reason?: string;
+    }
   /** A bug or a platform failure; never carries a stack trace to the client. */
   | { kind: "internal"; detail: string };
 

@@ -4,4 +4,5 @@ import { createApp } from "./app.ts";
 import type { Env } from "./env.ts";
 
 export { CertOwner } from "./fleet/durable-object.ts";
+export { FleetLedger } from "./fleet/ledger-do.ts";
 export default createApp() satisfies ExportedHandler<Env>;

@@ -12,7 +12,10 @@ export type LogEvent =
   | "request.error"
   | "refresh.failed"
   | "refresh.stopped"
-  | "ca.inconsistent";
+  | "ca.inconsistent"
+  | "alert"
+  | "alert.failed"
+  | "ledger.failed";
 
 export function log(event: LogEvent, fields: Record<string, unknown>): void {
   console.log(JSON.stringify({ event, time: new Date().toISOString(), ...fields }));

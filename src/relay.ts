@@ -3,6 +3,8 @@
 
 import type { Env } from "./env.ts";
 import { IssuerRegistry } from "./issuers/registry.ts";
+import { ledgerOf } from "./fleet/ledger-do.ts";
+import { Counters } from "./metrics/counters.ts";
 import { runtime } from "./runtime.ts";
 import { EdgeTier } from "./sources/edge.ts";
 import { KvTier } from "./sources/kv.ts";
@@ -16,8 +18,11 @@ export class Relay {
   readonly memory: MemoryTier;
   readonly owners: OwnerSource;
   readonly chain: Source;
+  readonly counters = new Counters();
+  readonly ledger: ReturnType<typeof ledgerOf>;
 
   constructor(env: Env) {
+    this.ledger = ledgerOf(env);
     this.registry = new IssuerRegistry(env.OCSP_CACHE);
     this.owners = new OwnerSource(env.CERT_OWNER);
     const edgeCache =
@@ -28,5 +33,12 @@ export class Relay {
 
   now(): number {
     return runtime.now();
+  }
+
+  /** Sends this isolate's counters to the fleet ledger (they are kept if that fails). */
+  async flushCounters(now: number): Promise<void> {
+    const { deltas, restore } = this.counters.take(now);
+    if (Object.keys(deltas).length === 0) return;
+    await this.ledger.addCounters(deltas).catch(restore);
   }
 }

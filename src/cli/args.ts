@@ -1,8 +1,21 @@
 // Argument parsing and file reading shared by the CLI commands.
 
-import { readFileSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseCertificateFile, type CertificateFacts } from "../ocsp/certificate.ts";
+import {
+  parseCertificateFile,
+  parsePemCertificates,
+  type CertificateFacts,
+} from "../ocsp/certificate.ts";
 
 /** A mistake in how the command was called, or a file that cannot be read: exit code 2. */
 export class UsageError extends Error {}
@@ -35,4 +48,127 @@ export function readCertificate(path: string, what: string): CertificateFacts {
 export function required(value: string | boolean | undefined, flag: string): string {
   if (typeof value !== "string" || value === "") throw new UsageError(`${flag} is required`);
   return value;
+}
+
+/** Every certificate in a PEM file (in file order), or the one certificate of a DER file. */
+export function readCertificates(path: string, what: string): CertificateFacts[] {
+  const bytes = readBytes(path, what);
+  if (new TextDecoder().decode(bytes.subarray(0, 4096)).includes("-----BEGIN")) {
+    const certs = parsePemCertificates(new TextDecoder().decode(bytes));
+    if (!certs.ok)
+      throw new UsageError(`${what} ${path} holds no readable certificate: ${certs.error.detail}`);
+    return certs.value;
+  }
+  return [readCertificate(path, what)];
+}
+
+/** A relay base URL (http or https), without trailing slashes. */
+export function relayUrl(value: string | boolean | undefined): string {
+  const raw = required(value, "--relay");
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(
+      `--relay ${raw} is not a URL (give the relay's base URL, e.g. http://relay.example.net)`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new UsageError(`--relay must be an http:// or https:// URL, not ${url.protocol}`);
+  if (url.search || url.hash)
+    throw new UsageError("--relay is the relay's base URL: no query string or fragment");
+  return url.toString().replace(/\/+$/, "");
+}
+
+const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `30m`, `1h`, `1h30m`, `2d`; a bare number is seconds. */
+export function parseDuration(value: string, flag: string): number {
+  const text = value.trim().toLowerCase();
+  if (/^\d+$/.test(text)) return Number(text) * 1_000;
+  const parts = [...text.matchAll(/(\d+)([smhd])/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text)
+    throw new UsageError(`${flag} ${value} is not a duration (use e.g. 90s, 30m, 1h, 1h30m, 2d)`);
+  return parts.reduce((ms, p) => ms + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
+}
+
+/** A time span for people: the two largest units, e.g. "6d 23h", "9m 58s", "45s". */
+export function formatDuration(ms: number): string {
+  if (ms <= 0) return "0s";
+  let rest = Math.floor(ms / 1_000);
+  const units: [string, number][] = [
+    ["d", 86_400],
+    ["h", 3_600],
+    ["m", 60],
+    ["s", 1],
+  ];
+  const parts: string[] = [];
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (parts.length > 0 || n > 0) parts.push(`${n}${unit}`);
+    if (parts.length === 2) break;
+  }
+  if (parts.length === 2 && parts[1]!.startsWith("0")) parts.pop();
+  return parts.join(" ") || "0s";
+}
+
+/** `host:port`, `[v6]:port`: undefined when `text` has another form. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m =
+    text.match(/^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/) ?? text.match(/^([^\s:/[\]]+):(\d{1,5})$/);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port > 0 && port < 65_536 ? { host: m[1]!, port } : undefined;
+}
+
+/** Progress and diagnostics go to stderr, so stdout stays the command's result. */
+export function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** A network failure for people: the error code and message, without a stack. */
+export function networkError(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = (e as Error & { cause?: unknown }).cause;
+    if (e.name === "TimeoutError" || e.name === "AbortError") return "timed out";
+    if (cause instanceof Error) return `${e.message} (${cause.message})`;
+    return e.message;
+  }
+  return String(e);
+}
+
+/**
+ * Writes `data` so that readers see the old file or the new one, never a part: a temporary file in
+ * the same directory, fsync, rename over the target, then fsync of the directory (best effort).
+ */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  const target = resolve(path);
+  const tmp = `${target}.tmp-${process.pid}`;
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, "w", 0o644);
+    const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, target);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw new UsageError(
+      `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e} (check that the directory exists and is writable)`,
+    );
+  }
+  try {
+    const dir = openSync(dirname(target), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself is still atomic.
+  }
 }

@@ -42,7 +42,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
   return verdict.ok ? 0 : 1;
 }
 
-async function verifyWithAnyHash(
+export async function verifyWithAnyHash(
   response: Uint8Array,
   issuer: Parameters<typeof verifyResponse>[0]["issuer"],
   sha1Id: CertId,

@@ -9,6 +9,7 @@ import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
 import { runtime } from "../runtime.ts";
 import { fetchVerified } from "../sources/upstream.ts";
+import { ledgerOf } from "./ledger-do.ts";
 import { CertOwnerLogic, type OwnerAnswer, type OwnerRequest, type OwnerState } from "./owner.ts";
 
 export class CertOwner extends DurableObject<Env> {
@@ -35,6 +36,7 @@ export class CertOwner extends DurableObject<Env> {
       now: () => runtime.now(),
       random: () => runtime.random(),
       schedule: config.schedule,
+      report: (r) => ledgerOf(env).reportFetch(r),
     });
   }
 

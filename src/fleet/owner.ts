@@ -10,7 +10,8 @@ import { err, ok, type RelayError, type Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import { log } from "../log.ts";
 import { parseCertificate } from "../ocsp/certificate.ts";
-import { fromBase64 } from "../ocsp/bytes.ts";
+import { fromBase64, toHex } from "../ocsp/bytes.ts";
+import type { FetchReport } from "./ledger.ts";
 import type { CertId } from "../ocsp/request.ts";
 import type { Lookup } from "../sources/source.ts";
 import { refreshAt, retryAt, type ScheduleConfig } from "./schedule.ts";
@@ -32,6 +33,13 @@ export interface OwnerRequest {
   issuer: IssuerRecord;
   /** Keep refreshing even when nobody asks (registered certificates). */
   pin?: boolean;
+  /** What is known of the certificate itself, when a client sent it (admin API, /check). */
+  leaf?: LeafInfo;
+}
+
+export interface LeafInfo {
+  subject: string;
+  mustStaple: boolean;
 }
 
 export interface OwnerAnswer {
@@ -45,6 +53,7 @@ export interface OwnerState {
   certId: CertId;
   issuer: IssuerRecord;
   pinned: boolean;
+  leaf?: LeafInfo;
   lastRequestedAt: number;
   failures: number;
   fetches: number;
@@ -66,6 +75,8 @@ export interface OwnerDeps {
   now: () => number;
   random: () => number;
   schedule: ScheduleConfig;
+  /** Tells the fleet ledger about each fetch (metrics, status page, alerts). */
+  report?: (report: FetchReport) => Promise<void>;
 }
 
 export class CertOwnerLogic {
@@ -131,6 +142,7 @@ export class CertOwnerLogic {
       certId: req.certId,
       issuer: req.issuer,
       pinned: Boolean(prev?.pinned || req.pin),
+      ...((req.leaf ?? prev?.leaf) ? { leaf: (req.leaf ?? prev?.leaf)! } : {}),
       lastRequestedAt: now,
     };
     await this.deps.storage.put("state", state);
@@ -152,6 +164,7 @@ export class CertOwnerLogic {
       return err({ kind: "internal", detail: `stored issuer unreadable: ${cert.error.detail}` });
     state.fetches += 1;
     state.lastFetchAt = now;
+    const revokedBefore = Boolean(state.revokedSeen);
     const fetched = await deps.fetchVerified({
       key: state.certIdKey,
       certId: state.certId,
@@ -192,8 +205,58 @@ export class CertOwnerLogic {
     }
     await deps.storage.put("state", state);
     await deps.storage.setAlarm(state.nextAttemptAt);
-    if (!accepted.ok && held && isFresh(held, now)) return ok(held); // a failing CA never evicts
+    const stillValid = held && isFresh(held, now) ? held : undefined;
+    await this.report(state, now, deps.now() - now, accepted, fetched, stillValid, revokedBefore);
+    if (!accepted.ok && stillValid) return ok(stillValid); // a failing CA never evicts
     return accepted;
+  }
+
+  private async report(
+    state: OwnerState,
+    at: number,
+    ms: number,
+    accepted: Result<CachedAnswer>,
+    fetched: Result<CachedAnswer>,
+    stillValid: CachedAnswer | undefined,
+    revokedBefore: boolean,
+  ): Promise<void> {
+    if (!this.deps.report) return;
+    const a = accepted.ok ? accepted.value : undefined;
+    const r: FetchReport = {
+      certIdKey: state.certIdKey,
+      issuerId: state.issuer.id,
+      issuerSubject: state.issuer.subject,
+      responderUrl: state.issuer.responderUrl,
+      serial: toHex(state.certId.serialNumber),
+      at,
+      ms,
+      ok: accepted.ok,
+      failures: state.failures,
+      pinned: state.pinned,
+      ...(state.leaf ? { subject: state.leaf.subject, mustStaple: state.leaf.mustStaple } : {}),
+      ...(a
+        ? {
+            status: a.status,
+            thisUpdate: a.thisUpdate,
+            nextUpdate: a.nextUpdate,
+            ...(a.revocationTime !== undefined ? { revocationTime: a.revocationTime } : {}),
+            ...(a.revocationReason ? { revocationReason: a.revocationReason } : {}),
+          }
+        : {}),
+      ...(!accepted.ok ? { error: accepted.error.detail } : {}),
+      ...(!fetched.ok && fetched.error.kind === "tryLater" && fetched.error.reason
+        ? { rejectReason: fetched.error.reason }
+        : {}),
+      ...(!accepted.ok && stillValid ? { heldNextUpdate: stillValid.serveUntil } : {}),
+      ...(!revokedBefore && state.revokedSeen ? { revokedFirstSeen: true } : {}),
+      ...(fetched.ok && a && fetched.value.status !== a.status ? { inconsistent: true } : {}),
+    };
+    await this.deps.report(r).catch((e: unknown) =>
+      log("ledger.failed", {
+        certId: state.certIdKey,
+        detail: e instanceof Error ? e.message : String(e),
+      }),
+    );
   }
 
   /** The safety rules: which answer stands after a verified fetch. */
@@ -210,7 +273,11 @@ export class CertOwnerLogic {
       });
       return isFresh(held, now)
         ? ok(held)
-        : err({ kind: "tryLater", detail: "the CA sent an answer older than one already seen" });
+        : err({
+            kind: "tryLater",
+            cause: "rule",
+            detail: "the CA sent an answer older than one already seen",
+          });
     }
     if (state.revokedSeen && fresh.status !== "revoked") {
       log("ca.inconsistent", {
@@ -221,7 +288,11 @@ export class CertOwnerLogic {
       });
       return held && held.status === "revoked" && isFresh(held, now)
         ? ok(held)
-        : err({ kind: "tryLater", detail: "the CA contradicts an earlier revocation" });
+        : err({
+            kind: "tryLater",
+            cause: "rule",
+            detail: "the CA contradicts an earlier revocation",
+          });
     }
     if (fresh.status === "revoked" && !state.revokedSeen) {
       state.revokedSeen = { revocationTime: fresh.revocationTime, seenAt: now };

@@ -1,7 +1,8 @@
 // A registered issuing CA: what the admin API stores, and how a request's CertID finds it
 // (RFC 6960 §4.1.1 issuerNameHash / issuerKeyHash, under each accepted hash). Pure.
 
-import { toBase64, toHex, digest, fromBase64 } from "../ocsp/bytes.ts";
+import { bytesEqual, toBase64, toHex, digest, fromBase64 } from "../ocsp/bytes.ts";
+import { verifySignature } from "../ocsp/signature.ts";
 import { parseCertificate, type CertificateFacts } from "../ocsp/certificate.ts";
 import { issuerHashes, type IssuerHashes } from "../ocsp/issuer.ts";
 import type { CertId } from "../ocsp/request.ts";
@@ -82,4 +83,22 @@ export class IssuerIndex {
     }
     return cert;
   }
+}
+
+/** The registered issuer that issued `leaf`: same name, and its key verifies the leaf's signature. */
+export async function findIssuerOf(leaf: CertificateFacts, index: IssuerIndex) {
+  for (const record of index.records) {
+    const cert = index.certificate(record);
+    if (!bytesEqual(cert.subject, leaf.issuer)) continue;
+    const signed = await verifySignature(
+      {
+        signed: leaf.tbsCertificate,
+        signatureAlgorithm: leaf.signatureAlgorithm,
+        signature: leaf.signature,
+      },
+      cert,
+    );
+    if (signed.ok) return { record, cert };
+  }
+  return undefined;
 }

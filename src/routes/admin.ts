@@ -1,27 +1,26 @@
 // The admin API, behind `Authorization: Bearer <ADMIN_TOKEN>`: register, list and delete issuing
 // CAs. Without ADMIN_TOKEN configured the whole API answers 403; the OCSP endpoint is unaffected.
 
-import { Hono, type Context, type Next } from "hono";
-import { configFrom, type Env } from "../env.ts";
+import { Hono } from "hono";
+import { requireAdmin, type AppEnv } from "./auth.ts";
+import { configFrom } from "../env.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
-import { makeIssuerRecord, type IssuerIndex, type IssuerRecord } from "../issuers/issuer.ts";
+import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
 import { log } from "../log.ts";
-import { bytesEqual } from "../ocsp/bytes.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { ownerRequest } from "../sources/owner.ts";
+import { leafInfo } from "./check.ts";
 import { verifySignature } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
 
 /** Largest PEM body accepted by the admin API. */
 export const MAX_PEM_BYTES = 256 * 1024;
 
-type AdminEnv = { Bindings: Env; Variables: { relay: Relay } };
-
-export function adminRoutes(): Hono<AdminEnv> {
-  const admin = new Hono<AdminEnv>();
+export function adminRoutes(): Hono<AppEnv> {
+  const admin = new Hono<AppEnv>();
   admin.use("*", requireAdmin);
 
   admin.get("/issuers", async (c) => {
@@ -116,33 +115,6 @@ export function describeIssuer(r: IssuerRecord) {
   };
 }
 
-async function requireAdmin(c: Context<AdminEnv>, next: Next) {
-  const token = configFrom(c.env).adminToken;
-  if (!token)
-    return jsonError(403, "admin API disabled", "set the ADMIN_TOKEN secret to enable it");
-  const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1] ?? "";
-  if (!(await sameSecret(given, token))) {
-    const res = jsonError(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>");
-    res.headers.set("WWW-Authenticate", 'Bearer realm="ocsp-relay admin"');
-    return res;
-  }
-  await next();
-}
-
-/** Constant-time comparison of two secrets (compares their SHA-256 digests). */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const enc = new TextEncoder();
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(a)),
-    crypto.subtle.digest("SHA-256", enc.encode(b)),
-  ]);
-  const x = new Uint8Array(da);
-  const y = new Uint8Array(db);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-  return diff === 0;
-}
-
 type Chosen =
   | { ok: true; issuer: CertificateFacts; responderUrl: string; leaf?: CertificateFacts }
   | { ok: false; error: string; detail: string };
@@ -215,7 +187,7 @@ async function warm(
   const key = certIdKey(certId);
   const result = await relay.owners
     .stub(key)
-    .answer(ownerRequest({ key, certId, issuer: record }, true));
+    .answer(ownerRequest({ key, certId, issuer: record, leaf: leafInfo(leaf) }, true));
   const base = { serial: serialHex(leaf), subject: leaf.subjectText, certId: key, pinned: true };
   return result.ok
     ? {
@@ -224,22 +196,4 @@ async function warm(
         nextUpdate: new Date(result.value.answer.nextUpdate).toISOString(),
       }
     : { ...base, error: result.error.detail };
-}
-
-/** The registered issuer that issued `leaf`: same name, and its key verifies the leaf's signature. */
-async function findIssuerOf(leaf: CertificateFacts, index: IssuerIndex) {
-  for (const record of index.records) {
-    const cert = index.certificate(record);
-    if (!bytesEqual(cert.subject, leaf.issuer)) continue;
-    const signed = await verifySignature(
-      {
-        signed: leaf.tbsCertificate,
-        signatureAlgorithm: leaf.signatureAlgorithm,
-        signature: leaf.signature,
-      },
-      cert,
-    );
-    if (signed.ok) return { record, cert };
-  }
-  return undefined;
 }

@@ -7,6 +7,7 @@ import { readCapped } from "../http/body.ts";
 import { ocspErrorResponse } from "../http/errors.ts";
 import { answerHeaders, matchesIfNoneMatch } from "../http/ocsp-headers.ts";
 import { log } from "../log.ts";
+import { REQUEST_SERIES } from "../metrics/counters.ts";
 import {
   certIdKey,
   decodeGetPath,
@@ -51,6 +52,10 @@ async function answer(
 ): Promise<Response> {
   const now = relay.now();
   const served = parsed.ok ? await lookup(relay, parsed.value, now, background) : parsed;
+  relay.counters.inc(
+    served.ok ? REQUEST_SERIES.hit[served.value.tier] : REQUEST_SERIES.error[served.error.kind],
+  );
+  if (background && relay.counters.due(now)) background(relay.flushCounters(now));
   if (!served.ok) {
     if (served.error.kind === "internal") log("request.error", { detail: served.error.detail });
     return ocspErrorResponse(served.error);

@@ -37,7 +37,7 @@ export class OwnerSource implements Source {
 }
 
 export function ownerRequest(
-  lookup: Pick<Lookup, "key" | "certId" | "issuer">,
+  lookup: Pick<Lookup, "key" | "certId" | "issuer" | "leaf">,
   pin = false,
 ): OwnerRequest {
   return {
@@ -45,5 +45,6 @@ export function ownerRequest(
     certId: lookup.certId,
     issuer: lookup.issuer,
     ...(pin ? { pin } : {}),
+    ...(lookup.leaf ? { leaf: lookup.leaf } : {}),
   };
 }

@@ -7,6 +7,7 @@ import type { RelayError, Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import type { CertId } from "../ocsp/request.ts";
+import type { LeafInfo } from "../fleet/owner.ts";
 
 export interface Lookup {
   /** certIdKey(certId): the cache key body. */
@@ -18,6 +19,8 @@ export interface Lookup {
   now: number;
   /** Runs work after the response is sent (ExecutionContext.waitUntil). */
   background?: (work: Promise<unknown>) => void;
+  /** The certificate itself, when the client sent it (/check): its owner remembers Must-Staple. */
+  leaf?: LeafInfo;
 }
 
 /** Where an answer came from: a cache tier, the owner's storage, or the CA for this request. */

@@ -34,7 +34,11 @@ export async function fetchVerified(
   const fields = { issuer: issuer.id, certId: lookup.key, ms: Date.now() - started };
   if (!body.ok) {
     log("upstream.error", { ...fields, detail: body.error });
-    return err({ kind: "tryLater", detail: `the CA's responder failed: ${body.error}` });
+    return err({
+      kind: "tryLater",
+      cause: "upstream",
+      detail: `the CA's responder failed: ${body.error}`,
+    });
   }
   const verdict = await verifyResponse({
     response: body.value,
@@ -44,7 +48,12 @@ export async function fetchVerified(
   });
   if (!verdict.ok) {
     log("upstream.rejected", { ...fields, reason: verdict.reason, detail: verdict.detail });
-    return err({ kind: "tryLater", detail: `the CA's answer was rejected: ${verdict.reason}` });
+    return err({
+      kind: "tryLater",
+      cause: "rejected",
+      reason: verdict.reason,
+      detail: `the CA's answer was rejected: ${verdict.reason}: ${verdict.detail}`,
+    });
   }
   log("upstream.fetch", {
     ...fields,

@@ -52,6 +52,7 @@ export function bindings(overrides: Partial<Env> = {}): Env {
     // The `env` of cloudflare:workers does not spread: name the bindings.
     OCSP_CACHE: env.OCSP_CACHE,
     CERT_OWNER: env.CERT_OWNER,
+    FLEET_LEDGER: env.FLEET_LEDGER,
     ADMIN_TOKEN,
     ALLOW_PRIVATE_RESPONDERS: "true",
     ...overrides,

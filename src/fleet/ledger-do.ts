@@ -1,0 +1,43 @@
+// FleetLedger: the singleton Durable Object (named "ledger") holding the fleet-wide view behind
+// /metrics and /status, and sending alerts. A thin shell around LedgerLogic.
+
+import { DurableObject } from "cloudflare:workers";
+import { webhookSender } from "../alerts/webhook.ts";
+import { configFrom, type Env } from "../env.ts";
+import { runtime } from "../runtime.ts";
+import { LedgerLogic, type FetchReport, type LedgerSnapshot } from "./ledger.ts";
+
+/** Certificates whose answer expired this long ago drop off the status page. */
+const PRUNE_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
+
+export class FleetLedger extends DurableObject<Env> {
+  private readonly logic: LedgerLogic;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const config = configFrom(env);
+    this.logic = new LedgerLogic({
+      storage: ctx.storage,
+      now: () => runtime.now(),
+      sendAlert: config.alertWebhookUrl ? webhookSender(config.alertWebhookUrl) : undefined,
+      alerts: config.alerts,
+    });
+  }
+
+  addCounters(deltas: Record<string, number>): Promise<void> {
+    return this.logic.addCounters(deltas);
+  }
+
+  reportFetch(report: FetchReport): Promise<void> {
+    return this.logic.reportFetch(report);
+  }
+
+  async snapshot(): Promise<LedgerSnapshot> {
+    await this.logic.prune(PRUNE_AFTER_MS);
+    return this.logic.snapshot();
+  }
+}
+
+export function ledgerOf(env: Env) {
+  return env.FLEET_LEDGER.get(env.FLEET_LEDGER.idFromName("ledger"));
+}

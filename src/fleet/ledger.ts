@@ -1,0 +1,287 @@
+// The fleet ledger: one place that knows what the relay holds across all isolates and owners.
+// Certificate owners report every fetch; isolates send their request counters every few seconds.
+// It serves /metrics and /status, and sends the alert webhook. Clock and sender are injected.
+
+import { log } from "../log.ts";
+
+/** What an owner reports after each attempt to fetch from the CA. Times are epoch ms. */
+export interface FetchReport {
+  certIdKey: string;
+  issuerId: string;
+  issuerSubject: string;
+  responderUrl: string;
+  serial: string;
+  at: number;
+  ms: number;
+  ok: boolean;
+  status?: "good" | "revoked" | "unknown";
+  revocationTime?: number;
+  revocationReason?: string;
+  thisUpdate?: number;
+  nextUpdate?: number;
+  error?: string;
+  /** The core's rejection reason when the CA's answer was refused. */
+  rejectReason?: string;
+  /** nextUpdate of the valid answer still held after a failure, if any. */
+  heldNextUpdate?: number;
+  failures: number;
+  pinned: boolean;
+  subject?: string;
+  mustStaple?: boolean;
+  /** This fetch was the first validly signed `revoked` for the CertID. */
+  revokedFirstSeen?: boolean;
+  /** The CA answered `good` after `revoked`: not served. */
+  inconsistent?: boolean;
+}
+
+export interface CertSummary {
+  certIdKey: string;
+  issuerId: string;
+  serial: string;
+  subject?: string;
+  mustStaple: boolean;
+  pinned: boolean;
+  status?: "good" | "revoked" | "unknown";
+  revocationTime?: number;
+  revocationReason?: string;
+  thisUpdate?: number;
+  nextUpdate?: number;
+  lastFetchAt: number;
+  lastSuccessAt?: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  failures: number;
+}
+
+export interface IssuerHealth {
+  issuerId: string;
+  subject: string;
+  responderUrl: string;
+  fetches: number;
+  errors: number;
+  rejections: number;
+  latencyMsSum: number;
+  consecutiveFailures: number;
+  lastSuccessAt?: number;
+  lastFailureAt?: number;
+  lastError?: string;
+}
+
+export interface FailureEntry {
+  at: number;
+  certIdKey: string;
+  issuerId: string;
+  serial: string;
+  error: string;
+}
+
+export interface LedgerSnapshot {
+  counters: Record<string, number>;
+  issuers: IssuerHealth[];
+  certs: CertSummary[];
+  failures: FailureEntry[];
+}
+
+export type AlertKind = "certificate.revoked" | "mustStaple.atRisk" | "responder.failing";
+
+export interface Alert {
+  kind: AlertKind;
+  at: string;
+  message: string;
+  [field: string]: unknown;
+}
+
+export interface AlertConfig {
+  /** A Must-Staple certificate is at risk once its answer has less than this left and refresh fails. */
+  mustStapleMarginMs: number;
+  /** A responder is failing after this many consecutive failed fetches. */
+  responderFailures: number;
+}
+
+export interface LedgerStorage {
+  get<T>(key: string): Promise<T | undefined>;
+  put<T>(key: string, value: T): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  list<T>(options: { prefix: string }): Promise<Map<string, T>>;
+}
+
+export interface LedgerDeps {
+  storage: LedgerStorage;
+  now: () => number;
+  /** Delivers an alert (the webhook); undefined when no webhook is configured. */
+  sendAlert: ((alert: Alert) => Promise<void>) | undefined;
+  alerts: AlertConfig;
+}
+
+const MAX_FAILURES_KEPT = 50;
+
+export class LedgerLogic {
+  constructor(private readonly deps: LedgerDeps) {}
+
+  async addCounters(deltas: Record<string, number>): Promise<void> {
+    const counters = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
+    for (const [k, v] of Object.entries(deltas)) counters[k] = (counters[k] ?? 0) + v;
+    await this.deps.storage.put("counters", counters);
+  }
+
+  async reportFetch(r: FetchReport): Promise<void> {
+    const { storage } = this.deps;
+    const counters: Record<string, number> = {};
+    const result = r.ok ? "ok" : r.rejectReason ? "rejected" : "error";
+    counters[`upstream_fetches_total{issuer="${r.issuerId}",result="${result}"}`] = 1;
+    counters[`upstream_latency_seconds_sum{issuer="${r.issuerId}"}`] = r.ms / 1000;
+    counters[`upstream_latency_seconds_count{issuer="${r.issuerId}"}`] = 1;
+    if (r.rejectReason) counters[`verification_rejections_total{reason="${r.rejectReason}"}`] = 1;
+    await this.addCounters(counters);
+
+    const health = (await storage.get<IssuerHealth>(`issuer:${r.issuerId}`)) ?? {
+      issuerId: r.issuerId,
+      subject: r.issuerSubject,
+      responderUrl: r.responderUrl,
+      fetches: 0,
+      errors: 0,
+      rejections: 0,
+      latencyMsSum: 0,
+      consecutiveFailures: 0,
+    };
+    health.subject = r.issuerSubject;
+    health.responderUrl = r.responderUrl;
+    health.fetches += 1;
+    health.latencyMsSum += r.ms;
+    const wasFailing = health.consecutiveFailures >= this.deps.alerts.responderFailures;
+    if (r.ok) {
+      health.consecutiveFailures = 0;
+      health.lastSuccessAt = r.at;
+    } else {
+      health.errors += r.rejectReason ? 0 : 1;
+      health.rejections += r.rejectReason ? 1 : 0;
+      health.consecutiveFailures += 1;
+      health.lastFailureAt = r.at;
+      health.lastError = r.error;
+    }
+    await storage.put(`issuer:${r.issuerId}`, health);
+
+    const prev = await storage.get<CertSummary>(`cert:${r.certIdKey}`);
+    const cert: CertSummary = {
+      certIdKey: r.certIdKey,
+      issuerId: r.issuerId,
+      serial: r.serial,
+      mustStaple: Boolean(r.mustStaple ?? prev?.mustStaple),
+      pinned: r.pinned,
+      lastFetchAt: r.at,
+      failures: r.failures,
+      ...((r.subject ?? prev?.subject) ? { subject: (r.subject ?? prev?.subject)! } : {}),
+    };
+    const answer = r.ok ? r : prev;
+    for (const k of [
+      "status",
+      "revocationTime",
+      "revocationReason",
+      "thisUpdate",
+      "nextUpdate",
+      "lastSuccessAt",
+    ] as const) {
+      const v = k === "lastSuccessAt" ? (r.ok ? r.at : prev?.lastSuccessAt) : answer?.[k];
+      if (v !== undefined) (cert as unknown as Record<string, unknown>)[k] = v;
+    }
+    if (!r.ok) {
+      cert.lastError = r.error ?? "unknown error";
+      cert.lastErrorAt = r.at;
+      const failures = (await storage.get<FailureEntry[]>("failures")) ?? [];
+      failures.unshift({
+        at: r.at,
+        certIdKey: r.certIdKey,
+        issuerId: r.issuerId,
+        serial: r.serial,
+        error: cert.lastError,
+      });
+      await storage.put("failures", failures.slice(0, MAX_FAILURES_KEPT));
+    }
+    await storage.put(`cert:${r.certIdKey}`, cert);
+
+    await this.alertsFor(r, cert, health, wasFailing);
+  }
+
+  async snapshot(): Promise<LedgerSnapshot> {
+    const { storage } = this.deps;
+    return {
+      counters: (await storage.get<Record<string, number>>("counters")) ?? {},
+      issuers: [...(await storage.list<IssuerHealth>({ prefix: "issuer:" })).values()],
+      certs: [...(await storage.list<CertSummary>({ prefix: "cert:" })).values()],
+      failures: (await storage.get<FailureEntry[]>("failures")) ?? [],
+    };
+  }
+
+  /** Forgets certificates whose last answer expired more than `olderThanMs` ago. */
+  async prune(olderThanMs: number): Promise<void> {
+    const now = this.deps.now();
+    for (const [key, cert] of await this.deps.storage.list<CertSummary>({ prefix: "cert:" })) {
+      if ((cert.nextUpdate ?? cert.lastFetchAt) < now - olderThanMs)
+        await this.deps.storage.delete(key);
+    }
+  }
+
+  private async alertsFor(
+    r: FetchReport,
+    cert: CertSummary,
+    health: IssuerHealth,
+    wasFailing: boolean,
+  ) {
+    const at = new Date(r.at).toISOString();
+    const who = {
+      certIdKey: r.certIdKey,
+      issuerId: r.issuerId,
+      serial: r.serial,
+      subject: cert.subject ?? null,
+    };
+    if (r.revokedFirstSeen) {
+      await this.send(`revoked:${r.certIdKey}`, {
+        kind: "certificate.revoked",
+        at,
+        message: `certificate ${cert.subject ?? r.serial} is revoked${r.revocationReason ? ` (${r.revocationReason})` : ""}`,
+        ...who,
+        revocationTime: r.revocationTime ? new Date(r.revocationTime).toISOString() : null,
+        revocationReason: r.revocationReason ?? null,
+      });
+    }
+    if (!r.ok && cert.mustStaple) {
+      const left = r.heldNextUpdate === undefined ? 0 : r.heldNextUpdate - r.at;
+      if (left < this.deps.alerts.mustStapleMarginMs) {
+        await this.send(`mustStaple:${r.certIdKey}:${r.heldNextUpdate ?? "none"}`, {
+          kind: "mustStaple.atRisk",
+          at,
+          message: `Must-Staple certificate ${cert.subject ?? r.serial}: ${r.heldNextUpdate === undefined ? "no valid answer" : `answer expires in ${Math.round(left / 1000)} s`} and refresh is failing: ${r.error}`,
+          ...who,
+          nextUpdate: r.heldNextUpdate ? new Date(r.heldNextUpdate).toISOString() : null,
+          lastError: r.error ?? null,
+        });
+      }
+    }
+    if (!wasFailing && health.consecutiveFailures >= this.deps.alerts.responderFailures) {
+      await this.send(`responder:${r.issuerId}:${health.lastSuccessAt ?? 0}`, {
+        kind: "responder.failing",
+        at,
+        message: `responder ${health.responderUrl} for ${health.subject} failed ${health.consecutiveFailures} times in a row: ${r.error}`,
+        issuerId: r.issuerId,
+        responderUrl: health.responderUrl,
+        consecutiveFailures: health.consecutiveFailures,
+        lastError: r.error ?? null,
+      });
+    }
+  }
+
+  /** Sends an alert once per dedupe key. */
+  private async send(dedupe: string, alert: Alert): Promise<void> {
+    log("alert", { kind: alert.kind, message: alert.message });
+    if (!this.deps.sendAlert) return;
+    if (await this.deps.storage.get<number>(`alert:${dedupe}`)) return;
+    await this.deps.storage.put(`alert:${dedupe}`, this.deps.now());
+    await this.addCounters({ [`alerts_sent_total{kind="${alert.kind}"}`]: 1 });
+    await this.deps.sendAlert(alert).catch((e: unknown) =>
+      log("alert.failed", {
+        kind: alert.kind,
+        detail: e instanceof Error ? e.message : String(e),
+      }),
+    );
+  }
+}

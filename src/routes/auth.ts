@@ -1,0 +1,43 @@
+// Who may use the admin API, the status page and the metrics: `Authorization: Bearer
+// <ADMIN_TOKEN>`. Without ADMIN_TOKEN configured those answer 403 (unless STATUS_PUBLIC opens the
+// status page and metrics); the OCSP endpoint and /check never need it.
+
+import type { Context, Next } from "hono";
+import { configFrom, type Env } from "../env.ts";
+import { jsonError } from "../http/errors.ts";
+import type { Relay } from "../relay.ts";
+
+export type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
+
+export async function requireAdmin(c: Context<AppEnv>, next: Next) {
+  const token = configFrom(c.env).adminToken;
+  if (!token)
+    return jsonError(403, "admin API disabled", "set the ADMIN_TOKEN secret to enable it");
+  const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1] ?? "";
+  if (!(await sameSecret(given, token))) {
+    const res = jsonError(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>");
+    res.headers.set("WWW-Authenticate", 'Bearer realm="ocsp-relay admin"');
+    return res;
+  }
+  await next();
+}
+
+/** The admin token, unless STATUS_PUBLIC=true. */
+export async function requireAdminUnlessPublic(c: Context<AppEnv>, next: Next) {
+  if (configFrom(c.env).statusPublic) return next();
+  return requireAdmin(c, next);
+}
+
+/** Constant-time comparison of two secrets (compares their SHA-256 digests). */
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  const enc = new TextEncoder();
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(a)),
+    crypto.subtle.digest("SHA-256", enc.encode(b)),
+  ]);
+  const x = new Uint8Array(da);
+  const y = new Uint8Array(db);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
+  return diff === 0;
+}

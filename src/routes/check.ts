@@ -1,0 +1,180 @@
+// Checks for curl: `POST /check` with a PEM leaf (optionally followed by its issuer) answers, as
+// JSON, what the relay serves for it and where that came from; `GET /check/<issuer id>/<serial
+// hex>` shows the cached state without contacting the CA. Errors are JSON.
+
+import { Hono } from "hono";
+import type { CachedAnswer } from "../cache/record.ts";
+import type { LeafInfo, OwnerState } from "../fleet/owner.ts";
+import { readCapped } from "../http/body.ts";
+import { jsonError } from "../http/errors.ts";
+import { findIssuerOf, issuerId, type IssuerRecord } from "../issuers/issuer.ts";
+import { fromHex, toHex } from "../ocsp/bytes.ts";
+import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
+import { certIdFor, certIdKey } from "../ocsp/request.ts";
+import { readAnswer } from "../sources/kv.ts";
+import { ownerRequest } from "../sources/owner.ts";
+import type { Tier } from "../sources/source.ts";
+import type { AppEnv } from "./auth.ts";
+
+export const MAX_CHECK_BYTES = 64 * 1024;
+
+export function leafInfo(leaf: CertificateFacts): LeafInfo {
+  return { subject: leaf.subjectText, mustStaple: leaf.mustStaple };
+}
+
+export function checkRoutes(): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+
+  routes.post("/", async (c) => {
+    const relay = c.get("relay");
+    const body = await readCapped(c.req.raw, MAX_CHECK_BYTES);
+    if (!body.ok) {
+      return body.tooLarge
+        ? jsonError(
+            413,
+            "body too large",
+            `send one leaf certificate (and its issuer): ${body.detail}`,
+          )
+        : jsonError(
+            400,
+            "empty body",
+            "send the certificate as PEM: curl --data-binary @site.pem …/check",
+          );
+    }
+    const certs = parsePemCertificates(new TextDecoder().decode(body.value));
+    if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
+    const leaf = certs.value.find((cert) => !cert.isCA);
+    if (!leaf)
+      return jsonError(
+        400,
+        "no leaf certificate",
+        "send the server's certificate first (a CA alone has no OCSP status here)",
+      );
+    const now = relay.now();
+    const index = await relay.registry.index(now);
+    const given = certs.value.find((cert) => cert !== leaf && cert.isCA);
+    const givenRecord = given ? index.get(await issuerId(given)) : undefined;
+    const found = givenRecord
+      ? { record: givenRecord, cert: index.certificate(givenRecord) }
+      : await findIssuerOf(leaf, index);
+    if (!found) {
+      return jsonError(
+        404,
+        "issuer not registered",
+        `register the issuer of "${leaf.subjectText}" first: POST /admin/issuers with the leaf followed by its issuer`,
+      );
+    }
+    const certId = await certIdFor(found.cert, leaf, "SHA-1");
+    const key = certIdKey(certId);
+    const served = await relay.chain.get({
+      key,
+      certId,
+      issuer: found.record,
+      issuerCert: found.cert,
+      now,
+      leaf: leafInfo(leaf),
+    });
+    const owner = await relay.owners.stub(key).inspect();
+    return c.json(
+      describe({
+        now,
+        issuer: found.record,
+        certificate: {
+          subject: leaf.subjectText,
+          serial: serialHex(leaf),
+          notAfter: leaf.notAfter.toISOString(),
+          mustStaple: leaf.mustStaple,
+          ocspUrls: leaf.ocspUrls,
+        },
+        answer: served.ok ? served.value.answer : undefined,
+        source: served.ok ? served.value.tier : undefined,
+        problem: served.ok ? undefined : served.error.detail,
+        owner: owner.state,
+      }),
+    );
+  });
+
+  routes.get("/:issuer/:serial", async (c) => {
+    const relay = c.get("relay");
+    const now = relay.now();
+    const record = (await relay.registry.index(now)).get(c.req.param("issuer"));
+    if (!record)
+      return jsonError(
+        404,
+        "issuer not registered",
+        `no issuer with id ${c.req.param("issuer")}; GET /admin/issuers lists them`,
+      );
+    const serial = fromHex(c.req.param("serial").replace(/:/g, ""));
+    if (!serial || serial.length === 0 || serial.length > 40)
+      return jsonError(400, "bad serial", "give the serial number in hex, e.g. 03a1f2");
+    const index = await relay.registry.index(now);
+    const certId = await certIdFor(index.certificate(record), { serialNumber: serial }, "SHA-1");
+    const key = certIdKey(certId);
+    // Cached state only: memory, KV, then what the owner holds. The CA is not contacted.
+    let answer: CachedAnswer | undefined = relay.memory.peek(key, now);
+    let source: Tier | undefined = answer ? "memory" : undefined;
+    if (!answer) {
+      answer = await readAnswer(c.env.OCSP_CACHE, key);
+      source = answer ? "kv" : undefined;
+    }
+    const owner = await relay.owners.stub(key).inspect();
+    if (!answer && owner.answer) {
+      answer = owner.answer;
+      source = "owner";
+    }
+    const fresh = answer && now < answer.serveUntil ? answer : undefined;
+    return c.json(
+      describe({
+        now,
+        issuer: record,
+        certificate: {
+          serial: toHex(serial),
+          ...(owner.state?.leaf
+            ? { subject: owner.state.leaf.subject, mustStaple: owner.state.leaf.mustStaple }
+            : {}),
+        },
+        answer: fresh,
+        source: fresh ? source : undefined,
+        problem: fresh
+          ? undefined
+          : answer
+            ? "the cached answer expired"
+            : "nothing cached for this certificate",
+        owner: owner.state,
+      }),
+    );
+  });
+  return routes;
+}
+
+function describe(d: {
+  now: number;
+  issuer: IssuerRecord;
+  certificate: Record<string, unknown>;
+  answer: CachedAnswer | undefined;
+  source: Tier | undefined;
+  problem: string | undefined;
+  owner: OwnerState | undefined;
+}) {
+  const a = d.answer;
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    certificate: d.certificate,
+    issuer: { id: d.issuer.id, subject: d.issuer.subject },
+    responderUrl: d.issuer.responderUrl,
+    status: a ? a.status : "no answer",
+    ...(a?.status === "revoked"
+      ? { revocationTime: iso(a.revocationTime), revocationReason: a.revocationReason ?? null }
+      : {}),
+    thisUpdate: iso(a?.thisUpdate),
+    nextUpdate: iso(a?.nextUpdate),
+    producedAt: iso(a?.producedAt),
+    secondsLeft: a ? Math.max(0, Math.floor((a.serveUntil - d.now) / 1000)) : null,
+    source: d.source ?? null,
+    lastFetchedAt: iso(d.owner?.lastFetchAt ?? a?.fetchedAt),
+    lastUpstreamError: d.owner?.lastError ?? null,
+    lastUpstreamErrorAt: iso(d.owner?.lastErrorAt),
+    pinned: d.owner?.pinned ?? false,
+    ...(d.problem ? { problem: d.problem } : {}),
+  };
+}
