@@ -71,7 +71,8 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
       path: new URL(c.req.url).pathname.slice(0, 64),
       detail: e instanceof Error ? e.message : String(e),
     });
-    const isOcsp = !c.req.path.startsWith("/admin") && c.req.path !== "/healthz";
+    const path = c.req.path;
+    const isOcsp = !/^\/(admin|check|metrics|status|healthz)(\/|$)/.test(path);
     return isOcsp
       ? ocspErrorResponse({ kind: "internal", detail: "internal error" })
       : jsonError(500, "internal error");

@@ -19,10 +19,10 @@ export class Relay {
   readonly owners: OwnerSource;
   readonly chain: Source;
   readonly counters = new Counters();
-  readonly ledger: ReturnType<typeof ledgerOf>;
+  private readonly env: Env;
 
   constructor(env: Env) {
-    this.ledger = ledgerOf(env);
+    this.env = env;
     this.registry = new IssuerRegistry(env.OCSP_CACHE);
     this.owners = new OwnerSource(env.CERT_OWNER);
     const edgeCache =
@@ -39,6 +39,11 @@ export class Relay {
   async flushCounters(now: number): Promise<void> {
     const { deltas, restore } = this.counters.take(now);
     if (Object.keys(deltas).length === 0) return;
-    await this.ledger.addCounters(deltas).catch(restore);
+    await this.ledger().addCounters(deltas).catch(restore);
+  }
+
+  /** The fleet ledger's stub. A stub belongs to the request that made it: make one per use. */
+  ledger() {
+    return ledgerOf(this.env);
   }
 }

@@ -57,11 +57,19 @@ export async function checkCommand(args: string[]): Promise<number> {
   const issuer = await findIssuer(leaf, pool);
   const verdict =
     probe.staple && issuer
-      ? await verifyWithAnyHash(probe.staple, issuer.cert, await certIdFor(issuer.cert, leaf), now, true)
+      ? await verifyWithAnyHash(
+          probe.staple,
+          issuer.cert,
+          await certIdFor(issuer.cert, leaf),
+          now,
+          true,
+        )
       : undefined;
   const result = assess(probe, leaf, issuer, verdict, now);
 
-  out(`ocsp-relay check ${name}${probe.servername ? ` (servername ${probe.servername})` : " (no SNI)"}`);
+  out(
+    `ocsp-relay check ${name}${probe.servername ? ` (servername ${probe.servername})` : " (no SNI)"}`,
+  );
   out(`  certificate  ${leaf.subjectText}, serial ${serialHex(leaf).toUpperCase()}`);
   out(
     `               notAfter ${leaf.notAfter.toISOString()} (${leaf.notAfter > now ? `${formatDuration(leaf.notAfter.getTime() - now.getTime())} left` : "EXPIRED"})`,
@@ -178,7 +186,12 @@ function assess(
   const left = formatDuration(verdict.nextUpdate.getTime() - now.getTime());
   switch (verdict.certStatus.status) {
     case "good":
-      return { ok: true, validStaple: true, summary: `stapled, good, ${left} left`, advice: undefined };
+      return {
+        ok: true,
+        validStaple: true,
+        summary: `stapled, good, ${left} left`,
+        advice: undefined,
+      };
     case "revoked":
       return {
         ok: false,

@@ -47,7 +47,9 @@ export async function registerCommand(args: string[]): Promise<number> {
       "--token is required (the relay's ADMIN_TOKEN; or set OCSP_RELAY_TOKEN to keep it out of the process list)",
     );
   if (positionals.length !== 1)
-    throw new UsageError("give one chain file: ocsp-relay register --relay URL --token T fullchain.pem");
+    throw new UsageError(
+      "give one chain file: ocsp-relay register --relay URL --token T fullchain.pem",
+    );
   const file = positionals[0]!;
   const timeoutMs = parseDuration(values.timeout!, "--timeout");
   const certs = readCertificates(file, "chain file");
@@ -70,7 +72,9 @@ export async function registerCommand(args: string[]): Promise<number> {
     );
 
   const url = `${relay}/admin/issuers${values.responder ? `?responder=${encodeURIComponent(values.responder)}` : ""}`;
-  say(`registering "${issuer.cert.subjectText}" with ${relay} (the relay fetches the leaf's first answer now) ...`);
+  say(
+    `registering "${issuer.cert.subjectText}" with ${relay} (the relay fetches the leaf's first answer now) ...`,
+  );
   let res: Response;
   try {
     res = await fetch(url, {

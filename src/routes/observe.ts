@@ -16,7 +16,7 @@ export function observeRoutes(): Hono<AppEnv> {
     const relay = c.get("relay");
     const now = relay.now();
     await relay.flushCounters(now); // this isolate's latest counts are included
-    const snapshot = await relay.ledger.snapshot();
+    const snapshot = await relay.ledger().snapshot();
     return c.body(renderMetrics(snapshot, now, { memoryEntries: relay.memory.size.entries }), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       "Cache-Control": "no-store",
@@ -27,7 +27,7 @@ export function observeRoutes(): Hono<AppEnv> {
     const relay = c.get("relay");
     const now = relay.now();
     const [snapshot, index] = await Promise.all([
-      relay.ledger.snapshot(),
+      relay.ledger().snapshot(),
       relay.registry.index(now),
     ]);
     const html = renderStatusPage({

@@ -1,0 +1,240 @@
+// `ocsp-relay config nginx|haproxy|caddy`: a configuration snippet that staples through the relay,
+// valid as printed (everything that is not configuration is a comment), with the paths given.
+// What each server can and cannot do is said plainly: only nginx has a responder override
+// (ssl_stapling_responder); HAProxy staples from files; Caddy staples by itself from the AIA URL.
+
+import { existsSync } from "node:fs";
+import { parse, readCertificates, relayUrl, say, UsageError } from "./args.ts";
+import { leafOf } from "./pki.ts";
+
+const DEFAULTS = {
+  cert: "/etc/ssl/certs/site-fullchain.pem",
+  key: "/etc/ssl/private/site.key",
+  trusted: "/etc/ssl/certs/site-chain.pem",
+  serverName: "example.com",
+  haproxyCert: "/etc/haproxy/certs/site.pem",
+};
+
+/** Characters a path or name may carry unquoted in nginx, HAProxy and Caddy configurations. */
+const SAFE = /^[A-Za-z0-9._/~:@+=,*[\]-]+$/;
+
+export async function configCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    relay: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
+    trusted: { type: "string" },
+    "server-name": { type: "string" },
+    listen: { type: "string" },
+  });
+  const server = positionals[0];
+  if (positionals.length !== 1 || !["nginx", "haproxy", "caddy"].includes(server!))
+    throw new UsageError("give one server type: ocsp-relay config nginx|haproxy|caddy --relay URL");
+  const relay = relayUrl(values.relay);
+  for (const flag of ["cert", "key", "trusted", "server-name", "listen"] as const) {
+    const v = values[flag];
+    if (v !== undefined && !SAFE.test(v))
+      throw new UsageError(`--${flag} "${v}" has characters that would need quoting; use a plain path or name`);
+  }
+  const given = (flag: "cert" | "key" | "trusted", fallback: string) => {
+    if (values[flag]) return values[flag];
+    say(`note: no --${flag}: the snippet uses the placeholder ${fallback}; replace it`);
+    return fallback;
+  };
+  const serverName = values["server-name"] ?? DEFAULTS.serverName;
+  if (!values["server-name"] && server !== "haproxy")
+    say(`note: no --server-name: the snippet uses ${serverName}; replace it`);
+
+  let text: string;
+  switch (server) {
+    case "nginx":
+      text = nginx({
+        relay,
+        cert: given("cert", DEFAULTS.cert),
+        key: given("key", DEFAULTS.key),
+        trusted: given("trusted", DEFAULTS.trusted),
+        serverName,
+        listen: values.listen ?? "443",
+      });
+      break;
+    case "haproxy":
+      text = haproxy({
+        relay,
+        cert: given("cert", DEFAULTS.haproxyCert),
+        key: values.key,
+        listen: values.listen ?? ":443",
+      });
+      break;
+    default:
+      text = caddy({
+        relay,
+        cert: given("cert", DEFAULTS.cert),
+        key: given("key", DEFAULTS.key),
+        serverName,
+        listen: values.listen,
+        aiaUrls: aiaOf(values.cert),
+      });
+  }
+  process.stdout.write(text);
+  return 0;
+}
+
+function nginx(o: {
+  relay: string;
+  cert: string;
+  key: string;
+  trusted: string;
+  serverName: string;
+  listen: string;
+}): string {
+  if (!o.relay.startsWith("http://"))
+    throw new UsageError(
+      `nginx's ssl_stapling_responder takes only http:// URLs, and --relay is ${o.relay}. ` +
+        "Serve the relay over plain http as well (OCSP answers are signed, so OCSP runs over http: RFC 6960 Appendix A.1), " +
+        "e.g. on a hostname without a forced http-to-https redirect, and pass that URL.",
+    );
+  return `# nginx: OCSP stapling through ocsp-relay (ocsp-relay config nginx). Goes in the http { } block.
+# Before reloading:
+#   ${o.cert}: the leaf, then its intermediates (fullchain);
+#   ${o.trusted}: intermediates + root, for ssl_stapling_verify:
+#     npx ocsp-relay chain ${o.cert} --out ${o.trusted}
+#   the issuer registered with the relay:
+#     npx ocsp-relay register --relay ${o.relay} --token "$ADMIN_TOKEN" ${o.cert}
+# Then: nginx -t && nginx -s reload; npx ocsp-relay check ${o.serverName}:443
+# nginx asks the relay on the first handshake after a start or reload and staples from then on.
+server {
+    listen ${o.listen} ssl;
+    server_name ${o.serverName};
+
+    ssl_certificate         ${o.cert};
+    ssl_certificate_key     ${o.key};
+
+    ssl_stapling            on;
+    ssl_stapling_verify     on;
+    ssl_trusted_certificate ${o.trusted};
+    ssl_stapling_responder  ${o.relay}/;
+    # nginx resolves the relay's name when it starts or reloads and keeps that address; to follow
+    # DNS changes, name a resolver it can reach:
+    # resolver 127.0.0.53 valid=300s;
+
+    # ... your locations ...
+}
+`;
+}
+
+function haproxy(o: { relay: string; cert: string; key: string | undefined; listen: string }): string {
+  const ocsp = `${o.cert}.ocsp`;
+  const keyNote =
+    o.key && o.key !== `${o.cert}.key`
+      ? `#   the key: append it to ${o.cert}, or link it beside it (HAProxy 2.2+ reads <crt>.key):
+#     ln -s ${o.key} ${o.cert}.key
+`
+      : `#   the key: inside ${o.cert}, or in ${o.cert}.key (HAProxy 2.2+ reads <crt>.key)
+`;
+  const staple = `npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}`;
+  const push = `echo "set ssl ocsp-response $(base64 -w0 ${ocsp})" | socat stdio /run/haproxy/admin.sock`;
+  return `# HAProxy: OCSP stapling from a file that ocsp-relay keeps fresh (ocsp-relay config haproxy).
+#
+# HAProxy staples the DER answer it finds in "<crt>.ocsp" beside the certificate when it starts or
+# reloads, and takes a newer one at any time through its runtime API ("set ssl ocsp-response").
+# Its own updater ("ocsp-update on", HAProxy 2.8+) asks the responder named in the certificate's AIA
+# and has no responder override, so it cannot go through the relay: leave it off and let
+# "ocsp-relay staple" write the file from the relay (verified, refused unless valid).
+#
+# ${o.cert}: the leaf, then its intermediates (HAProxy needs the issuer to match the answer);
+${keyNote}#
+# 1. The first answer, before HAProxy (re)starts:
+#      ${staple}
+# 2. Fresh answers without a reload, hourly: a systemd service + timer
+#    /etc/systemd/system/ocsp-relay-staple.service
+#      [Unit]
+#      Description=Refresh the OCSP staple of ${o.cert} from ocsp-relay
+#      After=network-online.target
+#      Wants=network-online.target
+#      [Service]
+#      Type=oneshot
+#      WorkingDirectory=/opt/ocsp-relay
+#      ExecStart=/usr/bin/npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}
+#      ExecStartPost=/bin/sh -c 'echo "set ssl ocsp-response $$(base64 -w0 ${ocsp})" | socat stdio /run/haproxy/admin.sock'
+#    /etc/systemd/system/ocsp-relay-staple.timer
+#      [Unit]
+#      Description=Hourly OCSP staple refresh from ocsp-relay
+#      [Timer]
+#      OnBootSec=2min
+#      OnUnitActiveSec=1h
+#      RandomizedDelaySec=10min
+#      [Install]
+#      WantedBy=timers.target
+#    then: systemctl daemon-reload && systemctl enable --now ocsp-relay-staple.timer
+#    or cron (/etc/cron.d/ocsp-relay-staple):
+#      17 * * * * root cd /opt/ocsp-relay && ${staple} && ${push}
+#    "staple" exits 1 and writes nothing when the relay's answer is not valid for another hour,
+#    so HAProxy keeps the answer it has; a revoked certificate is written and exits 1 (replace it).
+# 3. Check: npx ocsp-relay check <name>:443
+
+global
+    stats socket /run/haproxy/admin.sock mode 600 level admin
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend https
+    bind ${o.listen} ssl crt ${o.cert}
+    default_backend app
+
+backend app
+    server app1 127.0.0.1:8080
+`;
+}
+
+function caddy(o: {
+  relay: string;
+  cert: string;
+  key: string;
+  serverName: string;
+  listen: string | undefined;
+  aiaUrls: string[];
+}): string {
+  const site = o.listen ? `${o.serverName}:${o.listen.replace(/^.*:/, "")}` : o.serverName;
+  const overrides = (o.aiaUrls.length > 0 ? o.aiaUrls : ["<the OCSP URL in your certificate's AIA>"])
+    .map((u) => `"${u}": "${o.relay}/"`)
+    .join(", ");
+  return `# Caddy: OCSP stapling (ocsp-relay config caddy).
+#
+# Caddy staples by itself, for every certificate it serves, asking the responder named in the
+# certificate's AIA extension and refreshing on its own (global option ocsp_interval, default 1h);
+# it also keeps answers in its storage across restarts. The Caddyfile has no responder override:
+# its only stapling switch is the global option "ocsp_stapling off", which turns stapling off.
+# So with a Caddyfile, Caddy does not go through ocsp-relay; keeping Caddy's own stapling (below)
+# is the recommended setup, and the relay still serves your other servers.
+#
+# Caddy's JSON configuration has an override, "ocsp_overrides" in a TLS automation policy
+# (marked EXPERIMENTAL by Caddy), but it applies to certificates Caddy manages itself (ACME), not
+# to files loaded with "tls cert key". For managed certificates, in the JSON config
+# ("caddy adapt" turns a Caddyfile into JSON):
+#   "apps": { "tls": { "automation": { "policies": [ {
+#     "subjects": ["${o.serverName}"],
+#     "ocsp_overrides": { ${overrides} }
+#   } ] } } }
+# The key is the responder URL exactly as written in the certificates (npx ocsp-relay chain shows it).
+
+${site} {
+	tls ${o.cert} ${o.key}
+	# ... your handlers ...
+}
+`;
+}
+
+/** The AIA OCSP URLs of the leaf in --cert, when the file can be read now. */
+function aiaOf(path: string | undefined): string[] {
+  if (!path || !existsSync(path)) return [];
+  try {
+    const leaf = leafOf(readCertificates(path, "--cert"));
+    return leaf ? leaf.ocspUrls : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,138 @@
+// `ocsp-relay staple`: fetches a certificate's OCSP answer from the relay (RFC 6960 Appendix A.1
+// GET, SHA-1 CertID as nginx and HAProxy ask), verifies it with the core against the issuer, and
+// writes it atomically where nginx's ssl_stapling_file or HAProxy's `<crt>.ocsp` reads it.
+
+import { toBase64 } from "../ocsp/bytes.ts";
+import { certIdFor, encodeRequest } from "../ocsp/request.ts";
+import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
+import { verifyResponse } from "../ocsp/verify.ts";
+import {
+  formatDuration,
+  networkError,
+  parse,
+  parseDuration,
+  readCertificates,
+  relayUrl,
+  required,
+  say,
+  UsageError,
+  writeFileAtomic,
+} from "./args.ts";
+import { findIssuer, leafOf } from "./pki.ts";
+
+export async function stapleCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    relay: { type: "string" },
+    issuer: { type: "string" },
+    out: { type: "string" },
+    "min-validity": { type: "string" },
+    timeout: { type: "string", default: "30s" },
+  });
+  const relay = relayUrl(values.relay);
+  const out = required(values.out, "--out");
+  if (positionals.length !== 1)
+    throw new UsageError(
+      "give one certificate file: ocsp-relay staple --relay URL site.pem --out site.pem.ocsp",
+    );
+  const file = positionals[0]!;
+  const minValidityMs = values["min-validity"]
+    ? parseDuration(values["min-validity"], "--min-validity")
+    : 0;
+  const timeoutMs = parseDuration(values.timeout!, "--timeout");
+  const certs = readCertificates(file, "certificate file");
+  const leaf = leafOf(certs) ?? certs[0]!;
+  const candidates = values.issuer
+    ? readCertificates(values.issuer, "--issuer").map((cert) => ({ cert, source: values.issuer! }))
+    : certs.map((cert) => ({ cert, source: file }));
+  const issuer = (await findIssuer(leaf, candidates))?.cert;
+  if (!issuer)
+    throw new UsageError(
+      values.issuer
+        ? `${values.issuer} did not issue "${leaf.subjectText}" (its issuer is "${leaf.issuerText}"): give the right --issuer`
+        : `the issuer of "${leaf.subjectText}" is not in ${file}: give --issuer issuer.pem, or use the fullchain file`,
+    );
+
+  const certId = await certIdFor(issuer, leaf, "SHA-1");
+  const url = `${relay}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
+  say(`asking ${relay} for the status of "${leaf.subjectText}" ...`);
+  let response: Uint8Array;
+  try {
+    const res = await fetch(url, {
+      headers: { Accept: "application/ocsp-response" },
+      redirect: "error",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) {
+      say(
+        `ocsp-relay staple: the relay answered HTTP ${res.status}${res.headers.get("x-ocsp-relay-error") ? ` (${res.headers.get("x-ocsp-relay-error")})` : ""}; nothing written. ` +
+          (res.status === 400
+            ? "It found the request malformed: is --relay the relay's base URL?"
+            : "Check --relay and the relay's logs, then retry."),
+      );
+      return 1;
+    }
+    if (body.length > MAX_RESPONSE_BYTES) {
+      say(
+        `ocsp-relay staple: the answer is ${body.length} bytes, over ${MAX_RESPONSE_BYTES}; nothing written`,
+      );
+      return 1;
+    }
+    response = body;
+  } catch (e) {
+    say(
+      `ocsp-relay staple: cannot reach the relay at ${relay}: ${networkError(e)}; nothing written. ` +
+        "Check --relay and the network; the current staple file, if any, is left as it was.",
+    );
+    return 1;
+  }
+
+  const now = new Date();
+  const verdict = await verifyResponse({ response, issuer, certId, now });
+  if (!verdict.ok) {
+    say(`ocsp-relay staple: REFUSED, nothing written: ${verdict.reason}: ${verdict.detail}`);
+    say(`  next: ${refusalAdvice(verdict.detail)}`);
+    return 1;
+  }
+  const status = verdict.certStatus;
+  const leftMs = verdict.nextUpdate.getTime() - now.getTime();
+  const validity = `thisUpdate ${verdict.thisUpdate.toISOString()}, nextUpdate ${verdict.nextUpdate.toISOString()} (${formatDuration(leftMs)} left)`;
+  if (status.status === "unknown") {
+    say(
+      `ocsp-relay staple: REFUSED, nothing written: the CA answers "unknown" for this certificate (${validity})`,
+    );
+    say(
+      "  next: check that --issuer is the certificate's issuer and the relay forwards to its CA's responder",
+    );
+    return 1;
+  }
+  if (leftMs < minValidityMs) {
+    say(
+      `ocsp-relay staple: REFUSED, nothing written: the answer is valid ${formatDuration(leftMs)} more, less than --min-validity ${values["min-validity"]} (${validity})`,
+    );
+    say(
+      "  next: the CA's answers may be shorter-lived than that: lower --min-validity, or retry later",
+    );
+    return 1;
+  }
+  writeFileAtomic(out, response);
+  process.stdout.write(`wrote ${out} (${response.length} bytes): ${status.status}, ${validity}\n`);
+  if (status.status === "revoked") {
+    // A valid "revoked" answer is the truth about the certificate and stapling it lets clients
+    // refuse it at once; it is written, and the exit code says something is badly wrong.
+    say(
+      `WARNING: the certificate is REVOKED (at ${status.revocationTime.toISOString()}${status.revocationReason ? `, ${status.revocationReason}` : ""}): replace it now`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+function refusalAdvice(detail: string): string {
+  if (/unauthorized/.test(detail))
+    return "the relay does not serve this issuer: ocsp-relay register --relay URL --token T fullchain.pem";
+  if (/tryLater/.test(detail))
+    return "the relay could not reach the CA and holds no valid answer: retry later; the current staple file is left as it was";
+  if (/malformedRequest/.test(detail)) return "is --relay the relay's base URL?";
+  return "the answer does not verify against the issuer: check --issuer, and report it if it persists";
+}
