@@ -5,6 +5,7 @@ import type { Env } from "./env.ts";
 import { jsonError, ocspErrorResponse } from "./http/errors.ts";
 import { log } from "./log.ts";
 import { Relay } from "./relay.ts";
+import { ops, resetOps } from "./instrumentation.ts";
 import { runtime } from "./runtime.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { checkRoutes } from "./routes/check.ts";
@@ -66,6 +67,18 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
     jsonError(405, "method not allowed", "the OCSP endpoint takes GET /<base64> and POST /"),
   );
 
+  // BENCH_MODE only: this isolate's operation counts, for the benchmark's cost figures.
+  app.get("/__bench/ops", (c) =>
+    c.env.BENCH_MODE === "true"
+      ? c.json(ops)
+      : ocspErrorResponse({ kind: "malformed", detail: "" }),
+  );
+  app.post("/__bench/reset", (c) => {
+    if (c.env.BENCH_MODE !== "true") return jsonError(405, "method not allowed");
+    resetOps();
+    return c.json(ops);
+  });
+
   app.onError((e, c) => {
     log("request.error", {
       path: new URL(c.req.url).pathname.slice(0, 64),
@@ -77,5 +90,14 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
       ? ocspErrorResponse({ kind: "internal", detail: "internal error" })
       : jsonError(500, "internal error");
   });
+  // The hot path runs before routing (Relay.fastAnswer); anything it cannot answer goes to Hono.
+  const route = app.fetch;
+  app.fetch = (request, env, ctx) => {
+    if (request.method === "GET" && ctx && env && "OCSP_CACHE" in env) {
+      const fast = relays.get(env.OCSP_CACHE)?.fastAnswer(request, (work) => ctx.waitUntil(work));
+      if (fast) return fast;
+    }
+    return route(request, env, ctx);
+  };
   return app;
 }

@@ -23,6 +23,8 @@ export interface Env {
   REFRESH_BACKOFF_CAP_SECONDS?: string;
   /** How long an `unknown` answer is served, in seconds (default 300). */
   UNKNOWN_MAX_AGE_SECONDS?: string;
+  /** "true" exposes GET /__bench/ops (operation counts) for the benchmark. */
+  BENCH_MODE?: string;
   /** "true" serves /status and /metrics without the admin token. */
   STATUS_PUBLIC?: string;
   /** Where alerts are POSTed as JSON (optional). */

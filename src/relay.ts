@@ -8,16 +8,27 @@ import { Counters } from "./metrics/counters.ts";
 import { runtime } from "./runtime.ts";
 import { EdgeTier } from "./sources/edge.ts";
 import { KvTier } from "./sources/kv.ts";
-import { MemoryTier } from "./sources/memory.ts";
+import { answerHeaders } from "./http/ocsp-headers.ts";
+import { ops } from "./instrumentation.ts";
+import { REQUEST_SERIES } from "./metrics/counters.ts";
+import { MEMORY_LIMITS, MemoryTier } from "./sources/memory.ts";
 import { OwnerSource } from "./sources/owner.ts";
-import type { Source } from "./sources/source.ts";
+import type { Lookup, Source } from "./sources/source.ts";
 import { TouchOwner } from "./sources/touch.ts";
+
+/** Bound of the URL → CertID map (twice the memory tier's entry cap). */
+const MAX_PATHS = 2 * MEMORY_LIMITS.maxEntries;
+
+export type PathEntry = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
 
 export class Relay {
   readonly registry: IssuerRegistry;
   readonly memory: MemoryTier;
   readonly owners: OwnerSource;
   readonly chain: Source;
+  private readonly touch: TouchOwner;
+  /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
+  private readonly paths = new Map<string, PathEntry>();
   readonly counters = new Counters();
   private readonly env: Env;
 
@@ -28,7 +39,34 @@ export class Relay {
     const edgeCache =
       typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : undefined;
     this.memory = new MemoryTier(new EdgeTier(edgeCache, new KvTier(env.OCSP_CACHE, this.owners)));
-    this.chain = new TouchOwner(this.memory, (lookup) => this.owners.touch(lookup));
+    this.touch = new TouchOwner(this.memory, (lookup) => this.owners.touch(lookup));
+    this.chain = this.touch;
+  }
+
+  /**
+   * The hot path: a GET whose exact URL was answered before, for an issuer still registered, with
+   * the answer current in isolate memory. No decoding, no routing, no KV, no verification;
+   * everything else takes the full path (src/routes/ocsp.ts).
+   */
+  fastAnswer(request: Request, background: (work: Promise<unknown>) => void): Response | undefined {
+    const entry = this.paths.get(request.url);
+    if (!entry || request.headers.has("If-None-Match")) return undefined;
+    const now = runtime.now();
+    const index = this.registry.current(now);
+    if (!index || index.get(entry.issuer.id) !== entry.issuer) return undefined;
+    const answer = this.memory.peek(entry.key, now);
+    if (!answer) return undefined;
+    ops.requests++;
+    this.counters.inc(REQUEST_SERIES.hit.memory);
+    if (this.counters.due(now)) background(this.flushCounters(now));
+    this.touch.maybeTouch({ ...entry, now, background });
+    return new Response(answer.der, { headers: answerHeaders(answer, now, "HIT") });
+  }
+
+  /** Remembers what a GET URL asks for (bounded; forgotten wholesale when full). */
+  rememberPath(url: string, entry: PathEntry): void {
+    if (this.paths.size >= MAX_PATHS) this.paths.clear();
+    this.paths.set(url, entry);
   }
 
   now(): number {

@@ -5,6 +5,7 @@
 import type { Accepted } from "../ocsp/verify.ts";
 import { toHex, digest } from "../ocsp/bytes.ts";
 import { serveUntil } from "../fleet/schedule.ts";
+import { ops } from "../instrumentation.ts";
 
 /** Version of the key layout and record format; bump to never read old bytes wrong. */
 export const SCHEMA_VERSION = "v1";
@@ -90,6 +91,7 @@ export async function writeAnswer(
   answer: CachedAnswer,
   now: number,
 ): Promise<void> {
+  ops.kvWrites++;
   await kv.put(KV_KEYS.response(answer.certIdKey), answer.der, {
     expiration: kvExpiration(answer, now),
     metadata: factsOf(answer),

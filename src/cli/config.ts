@@ -26,15 +26,24 @@ export async function configCommand(args: string[]): Promise<number> {
     trusted: { type: "string" },
     "server-name": { type: "string" },
     listen: { type: "string" },
+    "admin-socket": { type: "string" },
   });
   const server = positionals[0];
   if (positionals.length !== 1 || !["nginx", "haproxy", "caddy"].includes(server!))
     throw new UsageError("give one server type: ocsp-relay config nginx|haproxy|caddy --relay URL");
   const relay = relayUrl(values.relay);
-  for (const flag of ["cert", "key", "trusted", "server-name", "listen"] as const) {
+  if (server === "nginx" && !relay.startsWith("http://"))
+    throw new UsageError(
+      `nginx's ssl_stapling_responder takes only http:// URLs, and --relay is ${relay}. ` +
+        "Serve the relay over plain http as well (OCSP answers are signed, so OCSP runs over http: RFC 6960 Appendix A.1), " +
+        "e.g. on a hostname without a forced http-to-https redirect, and pass that URL.",
+    );
+  for (const flag of ["cert", "key", "trusted", "server-name", "listen", "admin-socket"] as const) {
     const v = values[flag];
     if (v !== undefined && !SAFE.test(v))
-      throw new UsageError(`--${flag} "${v}" has characters that would need quoting; use a plain path or name`);
+      throw new UsageError(
+        `--${flag} "${v}" has characters that would need quoting; use a plain path or name`,
+      );
   }
   const given = (flag: "cert" | "key" | "trusted", fallback: string) => {
     if (values[flag]) return values[flag];
@@ -63,6 +72,7 @@ export async function configCommand(args: string[]): Promise<number> {
         cert: given("cert", DEFAULTS.haproxyCert),
         key: values.key,
         listen: values.listen ?? ":443",
+        socket: values["admin-socket"] ?? "/run/haproxy/admin.sock",
       });
       break;
     default:
@@ -87,12 +97,6 @@ function nginx(o: {
   serverName: string;
   listen: string;
 }): string {
-  if (!o.relay.startsWith("http://"))
-    throw new UsageError(
-      `nginx's ssl_stapling_responder takes only http:// URLs, and --relay is ${o.relay}. ` +
-        "Serve the relay over plain http as well (OCSP answers are signed, so OCSP runs over http: RFC 6960 Appendix A.1), " +
-        "e.g. on a hostname without a forced http-to-https redirect, and pass that URL.",
-    );
   return `# nginx: OCSP stapling through ocsp-relay (ocsp-relay config nginx). Goes in the http { } block.
 # Before reloading:
 #   ${o.cert}: the leaf, then its intermediates (fullchain);
@@ -100,7 +104,7 @@ function nginx(o: {
 #     npx ocsp-relay chain ${o.cert} --out ${o.trusted}
 #   the issuer registered with the relay:
 #     npx ocsp-relay register --relay ${o.relay} --token "$ADMIN_TOKEN" ${o.cert}
-# Then: nginx -t && nginx -s reload; npx ocsp-relay check ${o.serverName}:443
+# Then: nginx -t && nginx -s reload; npx ocsp-relay check ${o.serverName}:${o.listen.replace(/^.*:/, "")}
 # nginx asks the relay on the first handshake after a start or reload and staples from then on.
 server {
     listen ${o.listen} ssl;
@@ -122,7 +126,13 @@ server {
 `;
 }
 
-function haproxy(o: { relay: string; cert: string; key: string | undefined; listen: string }): string {
+function haproxy(o: {
+  relay: string;
+  cert: string;
+  key: string | undefined;
+  listen: string;
+  socket: string;
+}): string {
   const ocsp = `${o.cert}.ocsp`;
   const keyNote =
     o.key && o.key !== `${o.cert}.key`
@@ -132,7 +142,7 @@ function haproxy(o: { relay: string; cert: string; key: string | undefined; list
       : `#   the key: inside ${o.cert}, or in ${o.cert}.key (HAProxy 2.2+ reads <crt>.key)
 `;
   const staple = `npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}`;
-  const push = `echo "set ssl ocsp-response $(base64 -w0 ${ocsp})" | socat stdio /run/haproxy/admin.sock`;
+  const push = `echo "set ssl ocsp-response $(base64 -w0 ${ocsp})" | socat stdio ${o.socket}`;
   return `# HAProxy: OCSP stapling from a file that ocsp-relay keeps fresh (ocsp-relay config haproxy).
 #
 # HAProxy staples the DER answer it finds in "<crt>.ocsp" beside the certificate when it starts or
@@ -155,7 +165,7 @@ ${keyNote}#
 #      Type=oneshot
 #      WorkingDirectory=/opt/ocsp-relay
 #      ExecStart=/usr/bin/npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}
-#      ExecStartPost=/bin/sh -c 'echo "set ssl ocsp-response $$(base64 -w0 ${ocsp})" | socat stdio /run/haproxy/admin.sock'
+#      ExecStartPost=/bin/sh -c 'echo "set ssl ocsp-response $$(base64 -w0 ${ocsp})" | socat stdio ${o.socket}'
 #    /etc/systemd/system/ocsp-relay-staple.timer
 #      [Unit]
 #      Description=Hourly OCSP staple refresh from ocsp-relay
@@ -173,7 +183,7 @@ ${keyNote}#
 # 3. Check: npx ocsp-relay check <name>:443
 
 global
-    stats socket /run/haproxy/admin.sock mode 600 level admin
+    stats socket ${o.socket} mode 600 level admin
 
 defaults
     mode http
@@ -199,7 +209,9 @@ function caddy(o: {
   aiaUrls: string[];
 }): string {
   const site = o.listen ? `${o.serverName}:${o.listen.replace(/^.*:/, "")}` : o.serverName;
-  const overrides = (o.aiaUrls.length > 0 ? o.aiaUrls : ["<the OCSP URL in your certificate's AIA>"])
+  const overrides = (
+    o.aiaUrls.length > 0 ? o.aiaUrls : ["<the OCSP URL in your certificate's AIA>"]
+  )
     .map((u) => `"${u}": "${o.relay}/"`)
     .join(", ");
   return `# Caddy: OCSP stapling (ocsp-relay config caddy).

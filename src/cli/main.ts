@@ -3,6 +3,11 @@
 
 import { verifyCommand } from "./verify.ts";
 import { requestCommand } from "./request.ts";
+import { chainCommand } from "./chain.ts";
+import { registerCommand } from "./register.ts";
+import { checkCommand } from "./check.ts";
+import { stapleCommand } from "./staple.ts";
+import { configCommand } from "./config.ts";
 import { UsageError } from "./args.ts";
 
 const USAGE = `usage: ocsp-relay <command> [options]
@@ -14,12 +19,40 @@ commands:
            1 when it must not, 2 for usage errors or unreadable files.
   request  --issuer I.pem --cert C.pem [--sha256] [--out REQ.der | --url BASE]
            Make an OCSP request (DER to --out or stdout), or print its GET URL under BASE.
+
+setting up stapling (progress and advice on stderr):
+  chain    <host:port | fullchain.pem> [--ca-file roots.pem] [--servername NAME] [--out bundle.pem]
+           The served (or file) chain, each certificate's subject/issuer/notAfter, the leaf's OCSP
+           responder and Must-Staple flag; writes the ssl_trusted_certificate bundle
+           (intermediates, then the root from --ca-file or Node's root store).
+  register --relay URL --token T <fullchain.pem> [--responder URL] [--json]
+           Register the leaf's issuer with the relay (POST /admin/issuers); the relay pins the leaf
+           and fetches its first answer. The token may come from $OCSP_RELAY_TOKEN instead.
+  check    <host:port> [--servername NAME] [--ca-file roots.pem] [--json]
+           One handshake asking for a staple: is it there, does it verify, good/revoked/unknown,
+           time to nextUpdate, Must-Staple. Exit 0 only for a valid staple saying good.
+  staple   --relay URL <leaf.pem | fullchain.pem> [--issuer I.pem] --out FILE [--min-validity 1h]
+           Fetch the leaf's answer from the relay, verify it, write it atomically (nginx
+           ssl_stapling_file, HAProxy <crt>.ocsp). Nothing is written unless it is valid (and valid
+           for --min-validity); a valid "revoked" answer is written, with exit 1.
+  config   nginx|haproxy|caddy --relay URL [--cert fullchain.pem] [--key key.pem]
+           [--trusted chain.pem] [--server-name NAME] [--listen ADDR:PORT]
+           Print a configuration snippet that staples through the relay (or says why it cannot).
+
+Exit codes: 0 ok, 1 check failed / not valid / refused, 2 usage error or unreadable input.
 `;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   verify: verifyCommand,
   request: requestCommand,
+  chain: chainCommand,
+  register: registerCommand,
+  check: checkCommand,
+  staple: stapleCommand,
+  config: configCommand,
 };
+
+const OPERATOR_COMMANDS = new Set(["chain", "register", "check", "staple", "config"]);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -36,7 +69,9 @@ export async function main(argv: string[]): Promise<number> {
     return await command(rest);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`ocsp-relay ${name}: ${e.message}\n`);
+      // The operator commands also point at the usage text; verify and request print as before.
+      const hint = OPERATOR_COMMANDS.has(name) ? " (ocsp-relay help lists every option)" : "";
+      process.stderr.write(`ocsp-relay ${name}: ${e.message}${hint}\n`);
       return 2;
     }
     throw e;

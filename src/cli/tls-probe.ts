@@ -34,7 +34,8 @@ export interface Probe {
 /** Connects, handshakes, reads, closes. Throws a ProbeError with advice when that fails. */
 export function probeTls(o: ProbeOptions): Promise<Probe> {
   const servername = o.servername ?? (isIP(o.host) ? undefined : o.host);
-  const options: ConnectionOptions = {
+  // tls.connect passes requestOCSP on to the TLSSocket; @types/node only declares it there.
+  const options: ConnectionOptions & { requestOCSP: boolean } = {
     host: o.host,
     port: o.port,
     rejectUnauthorized: false,

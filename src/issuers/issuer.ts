@@ -47,11 +47,13 @@ export async function makeIssuerRecord(
 export class IssuerIndex {
   readonly records: readonly IssuerRecord[];
   private readonly byHashes = new Map<string, IssuerRecord>();
+  private readonly byId = new Map<string, IssuerRecord>();
   private readonly certs = new Map<string, CertificateFacts>();
 
   constructor(records: readonly IssuerRecord[]) {
     this.records = records;
     for (const r of records) {
+      this.byId.set(r.id, r);
       for (const hash of HASH_NAMES) {
         const h = r.hashes[hash];
         if (h) this.byHashes.set(`${hash}:${h.nameHash}:${h.keyHash}`, r);
@@ -68,7 +70,7 @@ export class IssuerIndex {
   }
 
   get(id: string): IssuerRecord | undefined {
-    return this.records.find((r) => r.id === id);
+    return this.byId.get(id);
   }
 
   /** The parsed CA certificate of a record (parsed once per index). */

@@ -3,6 +3,7 @@
 
 import { KV_KEYS } from "../cache/record.ts";
 import { IssuerIndex, type IssuerRecord } from "./issuer.ts";
+import { ops } from "../instrumentation.ts";
 
 /** How long an isolate trusts its copy of the registry; a deletion takes effect within this. */
 export const REGISTRY_TTL_MS = 10_000;
@@ -20,10 +21,17 @@ export class IssuerRegistry {
     ) {
       return this.cached.index;
     }
+    ops.kvReads++;
     const records = (await this.kv.get<IssuerRecord[]>(KV_KEYS.issuers, "json")) ?? [];
     const index = new IssuerIndex(Array.isArray(records) ? records : []);
     this.cached = { index, loadedAt: now };
     return index;
+  }
+
+  /** The index held in memory if still within its TTL; never reads KV (the fast path). */
+  current(now: number): IssuerIndex | undefined {
+    const c = this.cached;
+    return c && now - c.loadedAt < REGISTRY_TTL_MS && now >= c.loadedAt ? c.index : undefined;
   }
 
   /** Adds or replaces the record with the same id. Returns whether it was new. */
@@ -54,6 +62,7 @@ export class IssuerRegistry {
   }
 
   private async write(records: IssuerRecord[], now: number): Promise<void> {
+    ops.kvWrites++;
     await this.kv.put(KV_KEYS.issuers, JSON.stringify(records));
     this.cached = { index: new IssuerIndex(records), loadedAt: now };
   }

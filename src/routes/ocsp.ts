@@ -6,6 +6,7 @@ import { err, type RelayError, type Result } from "../errors.ts";
 import { readCapped } from "../http/body.ts";
 import { ocspErrorResponse } from "../http/errors.ts";
 import { answerHeaders, matchesIfNoneMatch } from "../http/ocsp-headers.ts";
+import { ops } from "../instrumentation.ts";
 import { log } from "../log.ts";
 import { REQUEST_SERIES } from "../metrics/counters.ts";
 import {
@@ -26,7 +27,7 @@ export async function handleOcspGet(
   path: string,
   background?: Background,
 ): Promise<Response> {
-  return answer(relay, request, decodeGetPath(path), background);
+  return answer(relay, request, decodeGetPath(path), background, request.url);
 }
 
 export async function handleOcspPost(
@@ -49,9 +50,11 @@ async function answer(
   request: Request,
   parsed: Result<OcspRequestFacts>,
   background: Background,
+  getUrl?: string,
 ): Promise<Response> {
   const now = relay.now();
-  const served = parsed.ok ? await lookup(relay, parsed.value, now, background) : parsed;
+  ops.requests++;
+  const served = parsed.ok ? await lookup(relay, parsed.value, now, background, getUrl) : parsed;
   relay.counters.inc(
     served.ok ? REQUEST_SERIES.hit[served.value.tier] : REQUEST_SERIES.error[served.error.kind],
   );
@@ -74,6 +77,7 @@ async function lookup(
   request: OcspRequestFacts,
   now: number,
   background: Background,
+  getUrl: string | undefined,
 ): Promise<Result<Served, RelayError>> {
   // RFC 5019 §2.1.1: one certificate per request. A nonce is ignored (§2.1.2): cached answers
   // serve every client.
@@ -88,12 +92,8 @@ async function lookup(
   const issuer = index.find(certId);
   if (!issuer)
     return err({ kind: "unauthorized", detail: "the certificate's issuer is not registered" });
-  return relay.chain.get({
-    key: certIdKey(certId),
-    certId,
-    issuer,
-    issuerCert: index.certificate(issuer),
-    now,
-    ...(background ? { background } : {}),
-  });
+  const entry = { key: certIdKey(certId), certId, issuer, issuerCert: index.certificate(issuer) };
+  const served = await relay.chain.get({ ...entry, now, ...(background ? { background } : {}) });
+  if (served.ok && getUrl) relay.rememberPath(getUrl, entry);
+  return served;
 }

@@ -12,6 +12,7 @@ import {
 import { ok } from "../errors.ts";
 import { tierRecheckAt } from "../fleet/schedule.ts";
 import type { Lookup, Served, Source } from "./source.ts";
+import { ops } from "../instrumentation.ts";
 
 const FACTS_HEADER = "X-OCSP-Relay-Facts";
 
@@ -40,6 +41,7 @@ export class EdgeTier implements Source {
   private async read(key: string, now: number): Promise<CachedAnswer | undefined> {
     if (!this.cache) return undefined;
     try {
+      ops.cacheReads++;
       const response = await this.cache.match(edgeKey(key));
       if (!response) return undefined;
       const facts = parseFacts(JSON.parse(response.headers.get(FACTS_HEADER) ?? "null"));
@@ -55,6 +57,7 @@ export class EdgeTier implements Source {
     const maxAge = Math.floor((tierRecheckAt(answer, now) - now) / 1000);
     if (maxAge <= 0) return;
     try {
+      ops.cacheWrites++;
       await this.cache.put(
         edgeKey(answer.certIdKey),
         new Response(answer.der, {

@@ -5,6 +5,7 @@
 import { KV_KEYS, parseFacts, isFresh, type CachedAnswer } from "../cache/record.ts";
 import { ok } from "../errors.ts";
 import type { Lookup, Served, Source } from "./source.ts";
+import { ops } from "../instrumentation.ts";
 
 export class KvTier implements Source {
   constructor(
@@ -20,6 +21,7 @@ export class KvTier implements Source {
 }
 
 export async function readAnswer(kv: KVNamespace, key: string): Promise<CachedAnswer | undefined> {
+  ops.kvReads++;
   const { value, metadata } = await kv.getWithMetadata(KV_KEYS.response(key), "arrayBuffer");
   const facts = parseFacts(metadata);
   if (!value || !facts || facts.certIdKey !== key) return undefined;

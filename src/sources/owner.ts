@@ -5,6 +5,7 @@ import type { Env } from "../env.ts";
 import { ok, type Result } from "../errors.ts";
 import type { OwnerRequest } from "../fleet/owner.ts";
 import type { Lookup, Served, Source } from "./source.ts";
+import { ops } from "../instrumentation.ts";
 
 export class OwnerSource implements Source {
   private readonly inflight = new Map<string, Promise<Result<Served>>>();
@@ -26,6 +27,7 @@ export class OwnerSource implements Source {
   }
 
   private async ask(lookup: Lookup): Promise<Result<Served>> {
+    ops.ownerCalls++;
     const result = await this.stub(lookup.key).answer(ownerRequest(lookup));
     if (!result.ok) return result;
     return ok({ answer: result.value.answer, tier: result.value.fetched ? "upstream" : "owner" });

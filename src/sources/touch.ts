@@ -17,19 +17,19 @@ export class TouchOwner implements Source {
 
   async get(lookup: Lookup) {
     const result = await this.next.get(lookup);
-    if (
-      result.ok &&
-      result.value.tier !== "upstream" &&
-      result.value.tier !== "owner" &&
-      lookup.background
-    ) {
-      const last = this.lastTouch.get(lookup.key);
-      if (last === undefined || lookup.now - last >= TOUCH_INTERVAL_MS) {
-        if (this.lastTouch.size >= MAX_TRACKED) this.lastTouch.clear();
-        this.lastTouch.set(lookup.key, lookup.now);
-        lookup.background(this.touch(lookup).catch(() => undefined));
-      }
+    if (result.ok && result.value.tier !== "upstream" && result.value.tier !== "owner") {
+      this.maybeTouch(lookup);
     }
     return result;
+  }
+
+  /** Touches the owner if this isolate has not for TOUCH_INTERVAL_MS (after the response). */
+  maybeTouch(lookup: Lookup): void {
+    if (!lookup.background) return;
+    const last = this.lastTouch.get(lookup.key);
+    if (last !== undefined && lookup.now - last < TOUCH_INTERVAL_MS) return;
+    if (this.lastTouch.size >= MAX_TRACKED) this.lastTouch.clear();
+    this.lastTouch.set(lookup.key, lookup.now);
+    lookup.background(this.touch(lookup).catch(() => undefined));
   }
 }

@@ -13,6 +13,7 @@ import { encodeRequest } from "../ocsp/request.ts";
 import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
 import { verifyResponse } from "../ocsp/verify.ts";
 import type { Lookup } from "./source.ts";
+import { ops } from "../instrumentation.ts";
 
 export const USER_AGENT = "ocsp-relay/0.1 (+https://github.com/ocsp-relay)";
 
@@ -40,6 +41,7 @@ export async function fetchVerified(
       detail: `the CA's responder failed: ${body.error}`,
     });
   }
+  ops.verifications++;
   const verdict = await verifyResponse({
     response: body.value,
     issuer: lookup.issuerCert,
@@ -89,6 +91,7 @@ export async function fetchResponder(
       ? `${checked.url.replace(/\/+$/, "")}/${encodeURIComponent(b64)}`
       : checked.url;
   let response: Response;
+  ops.upstreamFetches++;
   try {
     response = await config.fetch(url, {
       ...init,
