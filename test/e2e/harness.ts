@@ -764,18 +764,23 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   return { url, port, process: proc, stop: () => proc.stop() };
 }
 
-/** POST /admin/issuers?responder=URL with the CA's PEM; returns the JSON (expects 200/201). */
+/**
+ * POST /admin/issuers?responder=URL with the CA's PEM; returns the JSON (expects 200/201). With
+ * `leafPem` the body is the leaf followed by the CA: the relay pins the leaf and fetches its answer
+ * at once (the JSON's `warmed`).
+ */
 export async function registerIssuer(
   relayUrl: string,
   caPem: string,
   responderUrl: string,
+  { leafPem }: { leafPem?: string } = {},
 ): Promise<{ status: number; body: { id: string } & Record<string, unknown> }> {
   const url = `${relayUrl}/admin/issuers?responder=${encodeURIComponent(responderUrl)}`;
   assertLoopbackUrl(url);
   const res = await fetch(url, {
     method: "POST",
     headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/x-pem-file" },
-    body: await readFile(caPem, "utf8"),
+    body: (leafPem ? await readFile(leafPem, "utf8") : "") + (await readFile(caPem, "utf8")),
     signal: AbortSignal.timeout(10_000),
   });
   const body = (await res.json()) as { id: string } & Record<string, unknown>;
@@ -954,4 +959,150 @@ export function sClientStatus(port: number, caFile?: string): Promise<RunResult>
     ], // prettier-ignore
     { timeoutMs: 10_000 },
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator CLI (test/e2e/cli.e2e.test.ts): the CLI as an operator runs it, leaves with an AIA
+// responder URL and Must-Staple, and nginx or HAProxy around a configuration the CLI printed.
+
+/** `ocsp-relay <args>` on this Node, bounded in time (60 s); never throws for an exit code. */
+export function cli(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [CLI, ...args], { timeoutMs: 60_000, ...options });
+}
+
+export interface IssuedLeafSpec {
+  /** File stem: `<name>.pem`, `<name>.key`. */
+  name: string;
+  /** Serial in uppercase hex; makePki uses 1001 upwards, so pick another range. */
+  serial: string;
+  state?: "good" | "revoked" | "absent";
+  /** The AIA id-ad-ocsp URL (RFC 5280 §4.2.2.1). */
+  ocspUrl?: string;
+  /** RFC 7633 TLS Feature status_request ("Must-Staple"). */
+  mustStaple?: boolean;
+  days?: number;
+}
+
+/** One more leaf from the test PKI's CA, entered in the CA's index so its responder knows it. */
+export async function issueLeaf(pki: Pki, spec: IssuedLeafSpec): Promise<Leaf> {
+  const p = (f: string) => join(pki.dir, f);
+  const days = spec.days ?? 30;
+  const state = spec.state ?? "good";
+  const ext = [
+    "[ext]",
+    "basicConstraints = critical,CA:FALSE",
+    "keyUsage = critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage = serverAuth",
+    "subjectAltName = DNS:localhost,IP:127.0.0.1",
+    "subjectKeyIdentifier = hash",
+    "authorityKeyIdentifier = keyid",
+    ...(spec.ocspUrl ? [`authorityInfoAccess = OCSP;URI:${spec.ocspUrl}`] : []),
+    ...(spec.mustStaple ? ["tlsfeature = status_request"] : []),
+  ].join("\n");
+  await writeFile(p(`${spec.name}.ext`), `${ext}\n`);
+  const cn = `${spec.name}.e2e.test`;
+  await runOk("openssl", [
+    "req", "-new", "-newkey", "rsa:2048", "-nodes", "-config", p("openssl.cnf"),
+    "-keyout", p(`${spec.name}.key`), "-out", p(`${spec.name}.csr`),
+    "-subj", `/C=XX/O=ocsp-relay e2e/CN=${cn}`,
+  ]); // prettier-ignore
+  await runOk("openssl", [
+    "x509", "-req", "-in", p(`${spec.name}.csr`), "-out", p(`${spec.name}.pem`),
+    "-days", String(days), "-set_serial", `0x${spec.serial}`,
+    "-extfile", p(`${spec.name}.ext`), "-extensions", "ext",
+    "-CA", pki.caPem, "-CAkey", pki.caKey,
+  ]); // prettier-ignore
+  if (state !== "absent") {
+    const now = Date.now();
+    const line = [
+      state === "revoked" ? "R" : "V",
+      indexDate(now + days * 86_400_000),
+      state === "revoked" ? `${indexDate(now - 60_000)},keyCompromise` : "",
+      spec.serial,
+      "unknown",
+      `/C=XX/O=ocsp-relay e2e/CN=${cn}`,
+    ].join("\t");
+    await writeFile(pki.indexPath, `${line}\n`, { flag: "a" });
+  }
+  const leaf: Leaf = {
+    name: spec.name,
+    pem: p(`${spec.name}.pem`),
+    key: p(`${spec.name}.key`),
+    serial: spec.serial,
+    state,
+  };
+  pki.leaves[spec.name] = leaf;
+  return leaf;
+}
+
+export interface Server {
+  port: number;
+  dir: string;
+  process: Managed;
+  stop(): Promise<void>;
+}
+
+/**
+ * nginx serving one `server { }` block given verbatim (as `ocsp-relay config nginx` prints it),
+ * inside a minimal http { } block with every path under `dir`. The block must listen on
+ * 127.0.0.1:`port`.
+ */
+export async function startNginxServer(o: {
+  dir: string;
+  serverBlock: string;
+  port: number;
+}): Promise<Server> {
+  if (!new RegExp(`listen\\s+127\\.0\\.0\\.1:${o.port}\\s`).test(o.serverBlock))
+    throw new Error(`the server block does not listen on 127.0.0.1:${o.port}:\n${o.serverBlock}`);
+  await mkdir(o.dir, { recursive: true });
+  const d = (f: string) => join(o.dir, f);
+  const conf = `# generated by test/e2e/harness.ts (startNginxServer)
+${process.getuid?.() === 0 ? "user root;" : ""}
+worker_processes 1;
+pid ${d("nginx.pid")};
+error_log ${d("error.log")} info;
+events { worker_connections 64; }
+http {
+  access_log ${d("access.log")};
+  client_body_temp_path ${d("client_body")};
+  proxy_temp_path ${d("proxy")};
+  fastcgi_temp_path ${d("fastcgi")};
+  uwsgi_temp_path ${d("uwsgi")};
+  scgi_temp_path ${d("scgi")};
+${o.serverBlock}
+}
+`;
+  await writeFile(d("nginx.conf"), conf);
+  const args = ["-p", o.dir, "-c", d("nginx.conf"), "-e", d("error.log"), "-g", "daemon off;"];
+  await runOk("/usr/sbin/nginx", [...args, "-t"], { timeoutMs: 10_000 });
+  const proc = startProcess("nginx", "/usr/sbin/nginx", args, { logDir: o.dir });
+  try {
+    await waitForPort(o.port, { timeoutMs: 10_000, intervalMs: 100 });
+  } catch (e) {
+    await proc.stop();
+    throw new Error(`${e instanceof Error ? e.message : e}\n${proc.tail()}`);
+  }
+  return { port: o.port, dir: o.dir, process: proc, stop: () => proc.stop() };
+}
+
+export const HAPROXY = "/usr/sbin/haproxy";
+
+/** HAProxy in the foreground on a configuration file (checked with `-c` first); must bind 127.0.0.1:`port`. */
+export async function startHaproxy(o: {
+  dir: string;
+  configFile: string;
+  port: number;
+}): Promise<Server> {
+  const text = await readFile(o.configFile, "utf8");
+  if (!new RegExp(`bind\\s+127\\.0\\.0\\.1:${o.port}\\s`).test(text))
+    throw new Error(`${o.configFile} does not bind 127.0.0.1:${o.port}`);
+  await runOk(HAPROXY, ["-c", "-f", o.configFile], { timeoutMs: 10_000 });
+  const proc = startProcess("haproxy", HAPROXY, ["-f", o.configFile, "-db"], { logDir: o.dir });
+  try {
+    await waitForPort(o.port, { timeoutMs: 10_000, intervalMs: 100 });
+  } catch (e) {
+    await proc.stop();
+    throw new Error(`${e instanceof Error ? e.message : e}\n${proc.tail()}`);
+  }
+  return { port: o.port, dir: o.dir, process: proc, stop: () => proc.stop() };
 }
