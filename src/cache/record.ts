@@ -80,9 +80,13 @@ export function isFresh(facts: Pick<AnswerFacts, "serveUntil">, now: number): bo
   return now < facts.serveUntil;
 }
 
-/** KV `expiration` (epoch seconds): serveUntil, but never under KV's 60-second minimum. */
-export function kvExpiration(facts: Pick<AnswerFacts, "serveUntil">, now: number): number {
-  return Math.max(Math.ceil(facts.serveUntil / 1000), Math.ceil(now / 1000) + KV_MIN_TTL_SECONDS);
+/**
+ * KV `expirationTtl` (seconds from now) for an answer: until serveUntil, but never under KV's
+ * 60-second minimum. Relative, so a clock difference between the worker and KV cannot make a
+ * write fail or an entry live longer; every read checks serveUntil anyway.
+ */
+export function kvExpirationTtl(facts: Pick<AnswerFacts, "serveUntil">, now: number): number {
+  return Math.max(KV_MIN_TTL_SECONDS, Math.ceil((facts.serveUntil - now) / 1000));
 }
 
 /** Writes a verified answer to KV (the owner of the certificate is the only writer). */
@@ -93,7 +97,7 @@ export async function writeAnswer(
 ): Promise<void> {
   ops.kvWrites++;
   await kv.put(KV_KEYS.response(answer.certIdKey), answer.der, {
-    expiration: kvExpiration(answer, now),
+    expirationTtl: kvExpirationTtl(answer, now),
     metadata: factsOf(answer),
   });
 }

@@ -10,7 +10,13 @@ import { IssuerRegistry } from "../issuers/registry.ts";
 import { runtime } from "../runtime.ts";
 import { fetchVerified } from "../sources/upstream.ts";
 import { ledgerOf } from "./ledger-do.ts";
-import { CertOwnerLogic, type OwnerAnswer, type OwnerRequest, type OwnerState } from "./owner.ts";
+import {
+  CertOwnerLogic,
+  type OwnerAnswer,
+  type OwnerRequest,
+  type OwnerState,
+  type OwnerStorage,
+} from "./owner.ts";
 
 export class CertOwner extends DurableObject<Env> {
   private readonly logic: CertOwnerLogic;
@@ -20,7 +26,7 @@ export class CertOwner extends DurableObject<Env> {
     const config = configFrom(env);
     const registry = new IssuerRegistry(env.OCSP_CACHE);
     this.logic = new CertOwnerLogic({
-      storage: ctx.storage,
+      storage: relativeAlarms(ctx.storage),
       kv: env.OCSP_CACHE,
       fetchVerified: (lookup) =>
         fetchVerified(
@@ -56,4 +62,22 @@ export class CertOwner extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.logic.alarm();
   }
+}
+
+/**
+ * The owner schedules alarms on the injected clock (runtime.now); the platform fires them on the
+ * real one. Scheduling by the time left keeps the delays right when the two differ (tests); in
+ * production they are the same clock and this is the identity.
+ */
+function relativeAlarms(storage: DurableObjectStorage): OwnerStorage {
+  return {
+    get: (key) => storage.get(key),
+    put: (key, value) => storage.put(key, value),
+    setAlarm: (at) => storage.setAlarm(Date.now() + Math.max(0, at - runtime.now())),
+    getAlarm: async () => {
+      const real = await storage.getAlarm();
+      return real === null ? null : real - Date.now() + runtime.now();
+    },
+    deleteAlarm: () => storage.deleteAlarm(),
+  };
 }

@@ -19,6 +19,8 @@ export interface FetchReport {
   revocationReason?: string;
   thisUpdate?: number;
   nextUpdate?: number;
+  /** Until when the answer is served (nextUpdate, sooner for `unknown`). */
+  serveUntil?: number;
   error?: string;
   /** The core's rejection reason when the CA's answer was refused. */
   rejectReason?: string;
@@ -46,6 +48,7 @@ export interface CertSummary {
   revocationReason?: string;
   thisUpdate?: number;
   nextUpdate?: number;
+  serveUntil?: number;
   lastFetchAt: number;
   lastSuccessAt?: number;
   lastError?: string;
@@ -179,6 +182,7 @@ export class LedgerLogic {
       "revocationReason",
       "thisUpdate",
       "nextUpdate",
+      "serveUntil",
       "lastSuccessAt",
     ] as const) {
       const v = k === "lastSuccessAt" ? (r.ok ? r.at : prev?.lastSuccessAt) : answer?.[k];
@@ -247,14 +251,17 @@ export class LedgerLogic {
     if (!r.ok && cert.mustStaple) {
       const left = r.heldNextUpdate === undefined ? 0 : r.heldNextUpdate - r.at;
       if (left < this.deps.alerts.mustStapleMarginMs) {
-        await this.send(`mustStaple:${r.certIdKey}:${r.heldNextUpdate ?? "none"}`, {
-          kind: "mustStaple.atRisk",
-          at,
-          message: `Must-Staple certificate ${cert.subject ?? r.serial}: ${r.heldNextUpdate === undefined ? "no valid answer" : `answer expires in ${Math.round(left / 1000)} s`} and refresh is failing: ${r.error}`,
-          ...who,
-          nextUpdate: r.heldNextUpdate ? new Date(r.heldNextUpdate).toISOString() : null,
-          lastError: r.error ?? null,
-        });
+        await this.send(
+          `mustStaple:${r.certIdKey}:${r.heldNextUpdate ?? `none-since-${cert.lastSuccessAt ?? 0}`}`,
+          {
+            kind: "mustStaple.atRisk",
+            at,
+            message: `Must-Staple certificate ${cert.subject ?? r.serial}: ${r.heldNextUpdate === undefined ? "no valid answer" : `answer expires in ${Math.round(left / 1000)} s`} and refresh is failing: ${r.error}`,
+            ...who,
+            nextUpdate: r.heldNextUpdate ? new Date(r.heldNextUpdate).toISOString() : null,
+            lastError: r.error ?? null,
+          },
+        );
       }
     }
     if (!wasFailing && health.consecutiveFailures >= this.deps.alerts.responderFailures) {
@@ -284,4 +291,9 @@ export class LedgerLogic {
       }),
     );
   }
+}
+
+/** Until when the relay serves a certificate's answer: nextUpdate, or sooner for `unknown`. */
+export function servedUntil(c: Pick<CertSummary, "serveUntil" | "nextUpdate">): number | undefined {
+  return c.serveUntil ?? c.nextUpdate;
 }

@@ -239,6 +239,7 @@ export class CertOwnerLogic {
             status: a.status,
             thisUpdate: a.thisUpdate,
             nextUpdate: a.nextUpdate,
+            serveUntil: a.serveUntil,
             ...(a.revocationTime !== undefined ? { revocationTime: a.revocationTime } : {}),
             ...(a.revocationReason ? { revocationReason: a.revocationReason } : {}),
           }

@@ -1,6 +1,6 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4). Pure: `now` is an argument.
 
-import type { LedgerSnapshot } from "../fleet/ledger.ts";
+import { servedUntil, type LedgerSnapshot } from "../fleet/ledger.ts";
 
 const HELP: Record<string, [type: "counter" | "gauge", help: string]> = {
   requests_total: ["counter", "OCSP requests answered, by outcome and by the tier that answered."],
@@ -15,7 +15,7 @@ const HELP: Record<string, [type: "counter" | "gauge", help: string]> = {
   cached_entries: ["gauge", "Certificates with an answer that is valid now."],
   soonest_next_update_seconds: [
     "gauge",
-    "Seconds until the soonest nextUpdate among valid answers.",
+    "Seconds until the soonest nextUpdate among valid answers (unknown answers: their shorter serving time).",
   ],
   certificate_next_update_seconds: ["gauge", "Seconds until nextUpdate, per certificate."],
   issuer_consecutive_failures: ["gauge", "Consecutive failed fetches from the issuer's responder."],
@@ -36,13 +36,13 @@ export function renderMetrics(
     series.set(name, [...(series.get(name) ?? []), `ocsp_relay_${line}`]);
   };
   for (const [key, value] of Object.entries(s.counters).sort()) add(`${key} ${round(value)}`);
-  const valid = s.certs.filter((c) => c.nextUpdate !== undefined && c.nextUpdate > now);
+  const valid = s.certs.filter((c) => (servedUntil(c) ?? 0) > now);
   add(`cached_entries ${valid.length}`);
-  const soonest = Math.min(...valid.map((c) => c.nextUpdate!));
+  const soonest = Math.min(...valid.map((c) => servedUntil(c)!));
   if (Number.isFinite(soonest)) add(`soonest_next_update_seconds ${round((soonest - now) / 1000)}`);
   for (const c of valid) {
     add(
-      `certificate_next_update_seconds{issuer="${c.issuerId}",serial="${c.serial}"} ${round((c.nextUpdate! - now) / 1000)}`,
+      `certificate_next_update_seconds{issuer="${c.issuerId}",serial="${c.serial}"} ${round((servedUntil(c)! - now) / 1000)}`,
     );
   }
   for (const i of s.issuers)

@@ -7,7 +7,7 @@ import type { CachedAnswer } from "../cache/record.ts";
 import type { LeafInfo, OwnerState } from "../fleet/owner.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
-import { findIssuerOf, issuerId, type IssuerRecord } from "../issuers/issuer.ts";
+import { findIssuerOf, type IssuerRecord } from "../issuers/issuer.ts";
 import { fromHex, toHex } from "../ocsp/bytes.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
@@ -52,11 +52,9 @@ export function checkRoutes(): Hono<AppEnv> {
       );
     const now = relay.now();
     const index = await relay.registry.index(now);
-    const given = certs.value.find((cert) => cert !== leaf && cert.isCA);
-    const givenRecord = given ? index.get(await issuerId(given)) : undefined;
-    const found = givenRecord
-      ? { record: givenRecord, cert: index.certificate(givenRecord) }
-      : await findIssuerOf(leaf, index);
+    // The issuer sent along is only a hint: the registered issuer that really issued the leaf
+    // (same name, and its key verifies the leaf's signature) is the one asked about.
+    const found = await findIssuerOf(leaf, index);
     if (!found) {
       return jsonError(
         404,

@@ -2,7 +2,7 @@
 // validity window left drawn as a bar, Must-Staple certificates at risk, recent failures.
 // One HTML document, inline CSS, no script, no external asset. Pure: `now` is an argument.
 
-import type { CertSummary, LedgerSnapshot } from "../fleet/ledger.ts";
+import { servedUntil, type CertSummary, type LedgerSnapshot } from "../fleet/ledger.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 
 export interface StatusInput {
@@ -31,15 +31,19 @@ export function duration(ms: number): string {
 }
 
 /** The share of the validity window left, 0..1 (0 once expired or unknown). */
-export function windowLeft(c: Pick<CertSummary, "thisUpdate" | "nextUpdate">, now: number): number {
-  if (c.thisUpdate === undefined || c.nextUpdate === undefined || c.nextUpdate <= c.thisUpdate)
-    return 0;
-  return Math.min(1, Math.max(0, (c.nextUpdate - now) / (c.nextUpdate - c.thisUpdate)));
+export function windowLeft(
+  c: Pick<CertSummary, "thisUpdate" | "nextUpdate" | "serveUntil">,
+  now: number,
+): number {
+  const end = servedUntil(c);
+  if (c.thisUpdate === undefined || end === undefined || end <= c.thisUpdate) return 0;
+  return Math.min(1, Math.max(0, (end - now) / (end - c.thisUpdate)));
 }
 
 export function atRisk(c: CertSummary, now: number, marginMs: number): boolean {
   if (!c.mustStaple) return false;
-  const left = c.nextUpdate === undefined ? -1 : c.nextUpdate - now;
+  const end = servedUntil(c);
+  const left = end === undefined ? -1 : end - now;
   return left <= 0 || (left < marginMs && c.failures > 0);
 }
 
@@ -68,10 +72,10 @@ export function renderStatusPage({
     const left = windowLeft(c, now);
     const pct = Math.round(left * 100);
     const remaining =
-      c.nextUpdate === undefined
+      servedUntil(c) === undefined
         ? "no answer"
-        : c.nextUpdate > now
-          ? duration(c.nextUpdate - now)
+        : servedUntil(c)! > now
+          ? duration(servedUntil(c)! - now)
           : "expired";
     const level = left === 0 ? "expired" : left < 0.25 ? "low" : "ok";
     return `<tr data-cert="${esc(c.certIdKey)}" data-status="${esc(c.status ?? "none")}" data-left="${pct}">
@@ -90,7 +94,7 @@ export function renderStatusPage({
     );
   const riskItems = risky.map(
     (c) =>
-      `<li data-risk="${esc(c.certIdKey)}">${esc(c.subject ?? c.serial)}: ${c.nextUpdate && c.nextUpdate > now ? `${duration(c.nextUpdate - now)} left` : "no valid answer"}${c.lastError ? ` — ${esc(c.lastError)}` : ""}</li>`,
+      `<li data-risk="${esc(c.certIdKey)}">${esc(c.subject ?? c.serial)}: ${(servedUntil(c) ?? 0) > now ? `${duration(servedUntil(c)! - now)} left` : "no valid answer"}${c.lastError ? ` — ${esc(c.lastError)}` : ""}</li>`,
   );
 
   const table = (id: string, head: string[], rows: string[], empty: string) =>
@@ -114,7 +118,7 @@ th{font-weight:600;background:#f0f0f0}code{font-size:12px}
 </style></head>
 <body>
 <h1>ocsp-relay</h1>
-<p>At ${iso(now)} · ${issuers.length} issuer${issuers.length === 1 ? "" : "s"} · ${certs.filter((c) => (c.nextUpdate ?? 0) > now).length} valid answer(s) of ${certs.length} certificate(s)</p>
+<p>At ${iso(now)} · ${issuers.length} issuer${issuers.length === 1 ? "" : "s"} · ${certs.filter((c) => (servedUntil(c) ?? 0) > now).length} valid answer(s) of ${certs.length} certificate(s)</p>
 <h2>Must-Staple certificates at risk</h2>
 ${riskItems.length ? `<ul id="at-risk">${riskItems.join("")}</ul>` : `<p class="empty" id="at-risk">None.</p>`}
 <h2>Issuers and responders</h2>

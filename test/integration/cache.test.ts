@@ -131,7 +131,7 @@ describe("a failing CA", () => {
 });
 
 describe("the KV record", () => {
-  it("is the exact DER under v1:resp:<certIdKey>, with the answer's facts as metadata, expiring at nextUpdate", async () => {
+  it("is the exact DER under v1:resp:<certIdKey>, with the answer's facts as metadata, expiring when nextUpdate comes", async () => {
     const { relay, issuer } = await serving();
     const res = await relay.get(request);
     const { thisUpdate, nextUpdate } = answerTimes(goodDer);
@@ -151,8 +151,11 @@ describe("the KV record", () => {
       fetchedAt: clock,
       etag: res.headers.get("ETag"),
     });
+    // KV expires the key after the time left to nextUpdate (a relative TTL: KV's clock is not the
+    // injected one here), give or take the second it took to get here.
     const listed = await env.OCSP_CACHE.list({ prefix: "v1:resp:" });
-    expect(listed.keys[0]?.expiration).toBe(Math.ceil(nextUpdate / 1000));
+    const expected = Date.now() / 1000 + (nextUpdate - clock) / 1000;
+    expect(Math.abs(listed.keys[0]!.expiration! - expected)).toBeLessThan(3);
   });
 
   it("a SHA-256 CertID for the same certificate is its own record", async () => {
