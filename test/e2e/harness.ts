@@ -1106,3 +1106,121 @@ export async function startHaproxy(o: {
   }
   return { port: o.port, dir: o.dir, process: proc, stop: () => proc.stop() };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Observability (test/e2e/observe.e2e.test.ts): a loopback receiver for the alert webhook
+// (ALERT_WEBHOOK_URL), and Debian's Chromium driven by playwright-core to look at /status as an
+// operator would. Must-Staple leaves come from issueLeaf above.
+
+/** One POST the webhook receiver got. */
+export interface ReceivedHook {
+  /** Epoch ms when the request head arrived. */
+  at: number;
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: Record<string, unknown> | undefined;
+}
+
+export interface WebhookReceiver {
+  port: number;
+  /** http://127.0.0.1:<port><path> */
+  url(path?: string): string;
+  /** Every request received, in order of arrival. */
+  readonly received: readonly ReceivedHook[];
+  /** Each answer waits this long first (default 0): a slow webhook. */
+  delayMs: number;
+  /** HTTP status of the answers (default 204). */
+  status: number;
+  /** The alerts (JSON bodies) of a kind, in order. */
+  alerts(kind: string): Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+/** An HTTP server on 127.0.0.1 recording every request (bodies capped at 64 KiB). */
+export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const received: ReceivedHook[] = [];
+  const server = http.createServer(async (req, res) => {
+    const at = Date.now();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size <= 65_536) chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks).toString("utf8");
+    let json: Record<string, unknown> | undefined;
+    try {
+      const parsed: unknown = JSON.parse(body);
+      if (parsed && typeof parsed === "object") json = parsed as Record<string, unknown>;
+    } catch {
+      json = undefined;
+    }
+    received.push({
+      at,
+      method: req.method ?? "",
+      path: req.url ?? "",
+      headers: req.headers,
+      body,
+      json,
+    });
+    if (receiver.delayMs > 0) await sleep(Math.min(receiver.delayMs, 30_000));
+    res.writeHead(receiver.status, { Connection: "close" });
+    res.end();
+  });
+  server.keepAliveTimeout = 1;
+  server.listen(0, LOOPBACK);
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  const receiver: WebhookReceiver = {
+    port,
+    url: (path = "/") => `http://${LOOPBACK}:${port}${path}`,
+    received,
+    delayMs: 0,
+    status: 204,
+    alerts: (kind) => received.flatMap((r) => (r.json && r.json.kind === kind ? [r.json] : [])),
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+  return receiver;
+}
+
+export const CHROMIUM = "/usr/bin/chromium";
+
+/**
+ * Debian's Chromium, headless, through playwright-core, with a fresh profile in `userDataDir` and
+ * nothing of its own on the network (no background services, no proxy); any request of a page to
+ * a host other than 127.0.0.1 is aborted. Close the returned context to end the browser.
+ */
+export async function launchChromium(
+  userDataDir: string,
+): Promise<import("playwright-core").BrowserContext> {
+  const { chromium } = await import("playwright-core");
+  await mkdir(userDataDir, { recursive: true });
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-proxy-server",
+    ],
+  });
+  context.setDefaultTimeout(15_000);
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    return url.protocol === "http:" && url.hostname === LOOPBACK ? route.continue() : route.abort();
+  });
+  return context;
+}
