@@ -69,8 +69,8 @@ export function retryAt(
   );
   if (w) wait = Math.min(wait, Math.max(c.minIntervalMs, (w.nextUpdate - w.thisUpdate) / 4));
   let at = now + wait;
-  if (w && now < w.nextUpdate - c.minIntervalMs && at >= w.nextUpdate)
-    at = w.nextUpdate - c.minIntervalMs;
+  const lastTry = w ? w.nextUpdate - c.minIntervalMs : Infinity;
+  if (now < lastTry && at > lastTry) at = lastTry;
   return Math.round(at);
 }
 

@@ -72,6 +72,8 @@ describe("retryAt: backoff from a minute, doubling, capped", () => {
     expect(retryAt(1, t0 + 30_000, minute, C)).toBe(t0 + 45_000);
     // 50 s in: the next try is at nextUpdate − 5 s rather than after the answer expired.
     expect(retryAt(3, t0 + 50_000, minute, C)).toBe(t0 + 55_000);
+    // 42 s in, a 15 s step would land 3 s before nextUpdate: too late to use the full timeout.
+    expect(retryAt(3, t0 + 42_000, minute, C)).toBe(t0 + 55_000);
   });
 });
 
