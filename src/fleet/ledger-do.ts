@@ -21,6 +21,7 @@ export class FleetLedger extends DurableObject<Env> {
       now: () => runtime.now(),
       sendAlert: config.alertWebhookUrl ? webhookSender(config.alertWebhookUrl) : undefined,
       alerts: config.alerts,
+      background: (work) => ctx.waitUntil(work),
     });
   }
 

@@ -114,6 +114,8 @@ export interface LedgerDeps {
   /** Delivers an alert (the webhook); undefined when no webhook is configured. */
   sendAlert: ((alert: Alert) => Promise<void>) | undefined;
   alerts: AlertConfig;
+  /** Keeps work alive after the call returns (DurableObjectState.waitUntil). */
+  background?: (work: Promise<unknown>) => void;
 }
 
 const MAX_FAILURES_KEPT = 50;
@@ -283,13 +285,18 @@ export class LedgerLogic {
     if (!this.deps.sendAlert) return;
     if (await this.deps.storage.get<number>(`alert:${dedupe}`)) return;
     await this.deps.storage.put(`alert:${dedupe}`, this.deps.now());
-    await this.addCounters({ [`alerts_sent_total{kind="${alert.kind}"}`]: 1 });
-    await this.deps.sendAlert(alert).catch((e: unknown) =>
-      log("alert.failed", {
-        kind: alert.kind,
-        detail: e instanceof Error ? e.message : String(e),
-      }),
+    // Delivered after the report returns: an owner (and the client behind it) never waits on it.
+    const delivery = this.deps.sendAlert(alert).then(
+      () => this.addCounters({ [`alerts_sent_total{kind="${alert.kind}"}`]: 1 }),
+      async (e: unknown) => {
+        log("alert.failed", {
+          kind: alert.kind,
+          detail: e instanceof Error ? e.message : String(e),
+        });
+        await this.deps.storage.delete(`alert:${dedupe}`); // not delivered: the next report retries
+      },
     );
+    if (this.deps.background) this.deps.background(delivery);
   }
 }
 

@@ -2,7 +2,7 @@
 // (RFC 6960 §4.1.1 issuerNameHash / issuerKeyHash, under each accepted hash). Pure.
 
 import { bytesEqual, toBase64, toHex, digest, fromBase64 } from "../ocsp/bytes.ts";
-import { verifySignature } from "../ocsp/signature.ts";
+import { issuedBy } from "../ocsp/signature.ts";
 import { parseCertificate, type CertificateFacts } from "../ocsp/certificate.ts";
 import { issuerHashes, type IssuerHashes } from "../ocsp/issuer.ts";
 import type { CertId } from "../ocsp/request.ts";
@@ -91,16 +91,7 @@ export class IssuerIndex {
 export async function findIssuerOf(leaf: CertificateFacts, index: IssuerIndex) {
   for (const record of index.records) {
     const cert = index.certificate(record);
-    if (!bytesEqual(cert.subject, leaf.issuer)) continue;
-    const signed = await verifySignature(
-      {
-        signed: leaf.tbsCertificate,
-        signatureAlgorithm: leaf.signatureAlgorithm,
-        signature: leaf.signature,
-      },
-      cert,
-    );
-    if (signed.ok) return { record, cert };
+    if (await issuedBy(leaf, cert)) return { record, cert };
   }
   return undefined;
 }

@@ -2,7 +2,7 @@
 // RFC 8017 §8, RFC 5758 §3.2, RFC 8410 §6). Says yes or no; never throws for a bad signature.
 
 import * as asn1js from "asn1js";
-import { u8 } from "./bytes.ts";
+import { bytesEqual, u8 } from "./bytes.ts";
 import { children, decodeElement, DER_LIMITS } from "./der.ts";
 import { hashNameOf, OID, type HashName } from "./oids.ts";
 
@@ -44,6 +44,34 @@ const CURVES: Record<string, { name: "P-256" | "P-384"; size: number }> = {
   [OID.p256]: { name: "P-256", size: 32 },
   [OID.p384]: { name: "P-384", size: 48 },
 };
+
+/** A certificate's own signature, checked with a would-be issuer's key (RFC 5280 §6.1.3). */
+export function verifyCertificateSignature(
+  cert: {
+    tbsCertificate: Uint8Array;
+    signatureAlgorithm: SignedData["signatureAlgorithm"];
+    signature: Uint8Array;
+  },
+  issuerKey: PublicKeyFacts,
+): Promise<SignatureCheck> {
+  return verifySignature(
+    {
+      signed: cert.tbsCertificate,
+      signatureAlgorithm: cert.signatureAlgorithm,
+      signature: cert.signature,
+    },
+    issuerKey,
+  );
+}
+
+/** `parent` issued `child`: the names chain and `parent`'s key verifies `child`'s signature. */
+export async function issuedBy(
+  child: Parameters<typeof verifyCertificateSignature>[0] & { issuer: Uint8Array },
+  parent: PublicKeyFacts & { subject: Uint8Array },
+): Promise<boolean> {
+  if (!bytesEqual(child.issuer, parent.subject)) return false;
+  return (await verifyCertificateSignature(child, parent)).ok;
+}
 
 /** Verifies `data.signature` over `data.signed` with `key`, if the algorithm is allowlisted. */
 export async function verifySignature(

@@ -7,7 +7,7 @@ import { bytesEqual, digest } from "./bytes.ts";
 import { OID } from "./oids.ts";
 import type { CertId } from "./request.ts";
 import { decodeResponse, type BasicResponseFacts, type CertStatusFacts } from "./response.ts";
-import { verifySignature } from "./signature.ts";
+import { verifyCertificateSignature, verifySignature } from "./signature.ts";
 import {
   checkCriticalExtensions,
   checkTimes,
@@ -199,14 +199,7 @@ async function checkAuthority(
   if (!bytesEqual(signer.issuer, issuer.subject)) {
     return reject("unauthorizedSigner", `${who} is not the issuer and was not issued by it`);
   }
-  const issued = await verifySignature(
-    {
-      signed: signer.tbsCertificate,
-      signatureAlgorithm: signer.signatureAlgorithm,
-      signature: signer.signature,
-    },
-    issuer,
-  );
+  const issued = await verifyCertificateSignature(signer, issuer);
   if (!issued.ok)
     return reject("unauthorizedSigner", `${who} is not signed by the issuer (${issued.detail})`);
   if (!signer.extKeyUsage.includes(OID.kpOcspSigning)) {

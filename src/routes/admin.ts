@@ -13,7 +13,7 @@ import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { ownerRequest } from "../sources/owner.ts";
 import { leafInfo } from "./check.ts";
-import { verifySignature } from "../ocsp/signature.ts";
+import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
 
 /** Largest PEM body accepted by the admin API. */
@@ -152,15 +152,7 @@ export async function chooseIssuer(
       error: "not a CA certificate",
       detail: `"${second.subjectText}" is not a CA`,
     };
-  const issued = await verifySignature(
-    {
-      signed: first.tbsCertificate,
-      signatureAlgorithm: first.signatureAlgorithm,
-      signature: first.signature,
-    },
-    second,
-  );
-  if (!issued.ok)
+  if (!(await issuedBy(first, second)))
     return {
       ok: false,
       error: "not the issuer",
