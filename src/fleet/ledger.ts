@@ -153,7 +153,6 @@ export class LedgerLogic {
     health.responderUrl = r.responderUrl;
     health.fetches += 1;
     health.latencyMsSum += r.ms;
-    const wasFailing = health.consecutiveFailures >= this.deps.alerts.responderFailures;
     if (r.ok) {
       health.consecutiveFailures = 0;
       health.lastSuccessAt = r.at;
@@ -205,7 +204,7 @@ export class LedgerLogic {
     }
     await storage.put(`cert:${r.certIdKey}`, cert);
 
-    await this.alertsFor(r, cert, health, wasFailing);
+    await this.alertsFor(r, cert, health);
   }
 
   async snapshot(): Promise<LedgerSnapshot> {
@@ -227,12 +226,7 @@ export class LedgerLogic {
     }
   }
 
-  private async alertsFor(
-    r: FetchReport,
-    cert: CertSummary,
-    health: IssuerHealth,
-    wasFailing: boolean,
-  ) {
+  private async alertsFor(r: FetchReport, cert: CertSummary, health: IssuerHealth) {
     const at = new Date(r.at).toISOString();
     const who = {
       certIdKey: r.certIdKey,
@@ -240,7 +234,9 @@ export class LedgerLogic {
       serial: r.serial,
       subject: cert.subject ?? null,
     };
-    if (r.revokedFirstSeen) {
+    // Every verified revoked answer may alert; the dedupe key makes it once per certificate, and
+    // a delivery that failed is tried again with the next report.
+    if (r.ok && r.status === "revoked") {
       await this.send(`revoked:${r.certIdKey}`, {
         kind: "certificate.revoked",
         at,
@@ -266,7 +262,7 @@ export class LedgerLogic {
         );
       }
     }
-    if (!wasFailing && health.consecutiveFailures >= this.deps.alerts.responderFailures) {
+    if (health.consecutiveFailures >= this.deps.alerts.responderFailures) {
       await this.send(`responder:${r.issuerId}:${health.lastSuccessAt ?? 0}`, {
         kind: "responder.failing",
         at,

@@ -188,7 +188,12 @@ export class CertOwnerLogic {
           }),
         );
       }
-      state.nextAttemptAt = refreshAt(windowOf(accepted.value), now, deps.random(), deps.schedule);
+      state.nextAttemptAt = refreshAt(
+        refreshWindow(accepted.value),
+        now,
+        deps.random(),
+        deps.schedule,
+      );
     } else {
       state.failures += 1;
       state.lastError = accepted.error.detail;
@@ -305,4 +310,16 @@ export class CertOwnerLogic {
 /** The window an answer is served in: thisUpdate to serveUntil (nextUpdate, sooner for unknown). */
 function windowOf(a: CachedAnswer): { thisUpdate: number; nextUpdate: number } {
   return { thisUpdate: a.thisUpdate, nextUpdate: a.serveUntil };
+}
+
+/**
+ * The window a refresh is planned in: from when the answer was fetched (or its thisUpdate, if
+ * later) to serveUntil. A CA serving pre-signed answers already past their midpoint then gets asked
+ * again half-way through what is left, not over and over.
+ */
+function refreshWindow(a: CachedAnswer): { thisUpdate: number; nextUpdate: number } {
+  return {
+    thisUpdate: Math.max(a.thisUpdate, Math.min(a.fetchedAt, a.serveUntil)),
+    nextUpdate: a.serveUntil,
+  };
 }

@@ -48,8 +48,9 @@ export function refreshAt(w: Window, now: number, random: number, c: ScheduleCon
   const span = w.nextUpdate - w.thisUpdate;
   const target = w.thisUpdate + span * (0.5 + (2 * random - 1) * c.jitterFraction);
   const latest = w.nextUpdate - safetyMargin(w, c);
-  const earliest = now + Math.min(c.minIntervalMs, Math.max(0, latest - now));
-  return Math.round(Math.min(Math.max(target, earliest), Math.max(latest, earliest)));
+  // Never "now": at least minInterval later, or 1 s when the answer expires sooner than that.
+  const wait = Math.min(c.minIntervalMs, Math.max(1_000, w.nextUpdate - 1_000 - now));
+  return Math.round(Math.max(Math.min(target, latest), now + wait));
 }
 
 /**

@@ -9,6 +9,7 @@ import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
 import { findIssuerOf, type IssuerRecord } from "../issuers/issuer.ts";
 import { fromHex, toHex } from "../ocsp/bytes.ts";
+import { HASH_NAMES } from "../ocsp/oids.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { readAnswer } from "../sources/kv.ts";
@@ -102,24 +103,36 @@ export function checkRoutes(): Hono<AppEnv> {
         "issuer not registered",
         `no issuer with id ${c.req.param("issuer")}; GET /admin/issuers lists them`,
       );
-    const serial = fromHex(c.req.param("serial").replace(/:/g, ""));
-    if (!serial || serial.length === 0 || serial.length > 40)
+    const typed = fromHex(c.req.param("serial").replace(/:/g, ""));
+    if (!typed || typed.length === 0 || typed.length > 40)
       return jsonError(400, "bad serial", "give the serial number in hex, e.g. 03a1f2");
-    const index = await relay.registry.index(now);
-    const certId = await certIdFor(index.certificate(record), { serialNumber: serial }, "SHA-1");
-    const key = certIdKey(certId);
-    // Cached state only: memory, KV, then what the owner holds. The CA is not contacted.
-    let answer: CachedAnswer | undefined = relay.memory.peek(key, now);
-    let source: Tier | undefined = answer ? "memory" : undefined;
-    if (!answer) {
-      answer = await readAnswer(c.env.OCSP_CACHE, key);
-      source = answer ? "kv" : undefined;
+    const serial = serialAsEncoded(typed);
+    const issuerCert = (await relay.registry.index(now)).certificate(record);
+    // Cached state only, under each CertID hash a client may have used (SHA-1 first): memory, KV,
+    // then what the owner holds. The CA is not contacted.
+    let found: { answer: CachedAnswer; source: Tier } | undefined;
+    let owner: Awaited<ReturnType<ReturnType<typeof relay.owners.stub>["inspect"]>> | undefined;
+    for (const hash of HASH_NAMES) {
+      const key = certIdKey(await certIdFor(issuerCert, { serialNumber: serial }, hash));
+      const inMemory = relay.memory.peek(key, now);
+      const inKv = inMemory ? undefined : await readAnswer(c.env.OCSP_CACHE, key);
+      const inspected = await relay.owners.stub(key).inspect();
+      owner ??= inspected; // the SHA-1 owner's state when nothing is found
+      const hit: { answer: CachedAnswer; source: Tier } | undefined = inMemory
+        ? { answer: inMemory, source: "memory" }
+        : inKv
+          ? { answer: inKv, source: "kv" }
+          : inspected.answer
+            ? { answer: inspected.answer, source: "owner" }
+            : undefined;
+      if (hit) {
+        found = hit;
+        owner = inspected;
+        break;
+      }
     }
-    const owner = await relay.owners.stub(key).inspect();
-    if (!answer && owner.answer) {
-      answer = owner.answer;
-      source = "owner";
-    }
+    const answer = found?.answer;
+    const source = found?.source;
     const fresh = answer && now < answer.serveUntil ? answer : undefined;
     return c.json(
       describe({
@@ -127,7 +140,7 @@ export function checkRoutes(): Hono<AppEnv> {
         issuer: record,
         certificate: {
           serial: toHex(serial),
-          ...(owner.state?.leaf
+          ...(owner?.state?.leaf
             ? { subject: owner.state.leaf.subject, mustStaple: owner.state.leaf.mustStaple }
             : {}),
         },
@@ -138,7 +151,7 @@ export function checkRoutes(): Hono<AppEnv> {
           : answer
             ? "the cached answer expired"
             : "nothing cached for this certificate",
-        owner: owner.state,
+        owner: owner?.state,
       }),
     );
   });
@@ -175,4 +188,20 @@ function describe(d: {
     pinned: d.owner?.pinned ?? false,
     ...(d.problem ? { problem: d.problem } : {}),
   };
+}
+
+/**
+ * A serial as the certificate's INTEGER encodes it (what CertIDs hold): no redundant leading zero
+ * octets, and a leading 00 when the high bit is set. openssl prints `A001` for `00 A0 01`.
+ */
+export function serialAsEncoded(typed: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < typed.length - 1 && typed[start] === 0 && typed[start + 1]! < 0x80) start++;
+  const bytes = typed.subarray(start);
+  if (bytes[0]! >= 0x80) {
+    const padded = new Uint8Array(bytes.length + 1);
+    padded.set(bytes, 1);
+    return padded;
+  }
+  return bytes;
 }

@@ -1,0 +1,642 @@
+// The fleet ledger (fleet/ledger.ts) with in-memory storage, an injected clock and a recording alert
+// sender: what /metrics and /status are built from (counters, responder health, per-certificate
+// summaries, recent failures) and the alerts an operator's webhook receives, each exactly once.
+
+import { describe, expect, it } from "vitest";
+import {
+  LedgerLogic,
+  type Alert,
+  type AlertConfig,
+  type FetchReport,
+  type LedgerStorage,
+} from "../../src/fleet/ledger.ts";
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const t0 = Date.UTC(2026, 10, 28, 12, 0, 0);
+const ISSUER = "0123456789abcdef";
+const RESPONDER = "http://ocsp.ca.example/";
+
+/** LedgerStorage over a Map, with the Durable Object storage's copy semantics. */
+class MemoryStorage implements LedgerStorage {
+  readonly data = new Map<string, unknown>();
+  async get<T>(key: string) {
+    return structuredClone(this.data.get(key)) as T | undefined;
+  }
+  async put<T>(key: string, value: T) {
+    this.data.set(key, structuredClone(value));
+  }
+  async delete(key: string) {
+    return this.data.delete(key);
+  }
+  async list<T>({ prefix }: { prefix: string }) {
+    const out = new Map<string, T>();
+    for (const key of [...this.data.keys()].sort()) {
+      if (key.startsWith(prefix)) out.set(key, structuredClone(this.data.get(key)) as T);
+    }
+    return out;
+  }
+}
+
+interface Setup {
+  ledger: LedgerLogic;
+  storage: MemoryStorage;
+  clock: { now: number };
+  sent: Alert[];
+}
+
+function setup(
+  opts: {
+    webhook?: boolean;
+    sendAlert?: (alert: Alert) => Promise<void>;
+    alerts?: Partial<AlertConfig>;
+  } = {},
+): Setup {
+  const storage = new MemoryStorage();
+  const clock = { now: t0 };
+  const sent: Alert[] = [];
+  const ledger = new LedgerLogic({
+    storage,
+    now: () => clock.now,
+    sendAlert:
+      opts.webhook === false
+        ? undefined
+        : async (alert) => {
+            sent.push(alert);
+            await opts.sendAlert?.(alert);
+          },
+    alerts: { mustStapleMarginMs: DAY, responderFailures: 3, ...opts.alerts },
+  });
+  return { ledger, storage, clock, sent };
+}
+
+/** A certificate under ISSUER; `n` makes its serial and CertID distinct. */
+const cert = (n: number, extra: Partial<FetchReport> = {}) => ({
+  certIdKey: `SHA-1:aa:bb:${n.toString(16).padStart(4, "0")}`,
+  issuerId: ISSUER,
+  issuerSubject: "CN=Test CA",
+  responderUrl: RESPONDER,
+  serial: n.toString(16).padStart(4, "0"),
+  pinned: false,
+  ...extra,
+});
+
+/** A successful fetch: a `status` answer valid for `window` from `at`. */
+function success(
+  n: number,
+  at: number,
+  status: "good" | "revoked" | "unknown" = "good",
+  extra: Partial<FetchReport> = {},
+  window = 7 * DAY,
+): FetchReport {
+  return {
+    ...cert(n),
+    at,
+    ms: 120,
+    ok: true,
+    status,
+    thisUpdate: at,
+    nextUpdate: at + window,
+    failures: 0,
+    ...(status === "revoked"
+      ? { revocationTime: at - HOUR, revocationReason: "keyCompromise" }
+      : {}),
+    ...extra,
+  };
+}
+
+/** A failed fetch (CA unreachable), `failures` in a row for this certificate. */
+function failure(n: number, at: number, failures: number, extra: Partial<FetchReport> = {}) {
+  return {
+    ...cert(n),
+    at,
+    ms: 5000,
+    ok: false,
+    error: "the CA's responder failed: HTTP 503",
+    failures,
+    ...extra,
+  } satisfies FetchReport;
+}
+
+const kinds = (sent: Alert[]) => sent.map((a) => a.kind);
+/** Lets alert deliveries running in the background settle. */
+const settle = () => new Promise((done) => setTimeout(done, 10));
+
+describe("counters", () => {
+  it("add up across calls, series by series", async () => {
+    const { ledger } = setup();
+    await ledger.addCounters({ 'requests_total{outcome="hit",tier="memory"}': 3 });
+    await ledger.addCounters({
+      'requests_total{outcome="hit",tier="memory"}': 2,
+      'requests_total{outcome="miss",tier="upstream"}': 1,
+    });
+    await ledger.addCounters({});
+    expect((await ledger.snapshot()).counters).toEqual({
+      'requests_total{outcome="hit",tier="memory"}': 5,
+      'requests_total{outcome="miss",tier="upstream"}': 1,
+    });
+  });
+
+  it("each fetch counts upstream_fetches_total by result, latency, and rejections by reason", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0, "good", { ms: 200 }));
+    await ledger.reportFetch(failure(2, t0, 1, { ms: 300 }));
+    await ledger.reportFetch(
+      failure(3, t0, 1, {
+        ms: 100,
+        rejectReason: "badSignature",
+        error: "the CA's answer was rejected: badSignature",
+      }),
+    );
+    const { counters } = await ledger.snapshot();
+    expect(counters).toMatchObject({
+      [`upstream_fetches_total{issuer="${ISSUER}",result="ok"}`]: 1,
+      [`upstream_fetches_total{issuer="${ISSUER}",result="error"}`]: 1,
+      [`upstream_fetches_total{issuer="${ISSUER}",result="rejected"}`]: 1,
+      [`upstream_latency_seconds_count{issuer="${ISSUER}"}`]: 3,
+      'verification_rejections_total{reason="badSignature"}': 1,
+    });
+    expect(counters[`upstream_latency_seconds_sum{issuer="${ISSUER}"}`]).toBeCloseTo(0.6, 9);
+  });
+});
+
+describe("responder health", () => {
+  it("counts fetches, errors and rejections; consecutive failures reset on a success", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0));
+    await ledger.reportFetch(failure(1, t0 + MIN, 1));
+    await ledger.reportFetch(
+      failure(1, t0 + 2 * MIN, 2, { rejectReason: "expired", error: "rejected: expired" }),
+    );
+    let [health] = (await ledger.snapshot()).issuers;
+    expect(health).toMatchObject({
+      issuerId: ISSUER,
+      subject: "CN=Test CA",
+      responderUrl: RESPONDER,
+      fetches: 3,
+      errors: 1,
+      rejections: 1,
+      consecutiveFailures: 2,
+      lastSuccessAt: t0,
+      lastFailureAt: t0 + 2 * MIN,
+      lastError: "rejected: expired",
+    });
+    expect(health!.latencyMsSum).toBe(120 + 5000 + 5000);
+
+    await ledger.reportFetch(success(1, t0 + 3 * MIN));
+    [health] = (await ledger.snapshot()).issuers;
+    expect(health).toMatchObject({
+      fetches: 4,
+      consecutiveFailures: 0,
+      lastSuccessAt: t0 + 3 * MIN,
+    });
+  });
+
+  it("one entry per issuer, its subject and responder URL as last reported", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0));
+    await ledger.reportFetch(success(2, t0, "good", { issuerId: "fedcba9876543210" }));
+    await ledger.reportFetch(success(3, t0, "good", { responderUrl: "http://ocsp2.ca.example/" }));
+    const { issuers } = await ledger.snapshot();
+    expect(issuers.map((i) => i.issuerId).sort()).toEqual([ISSUER, "fedcba9876543210"]);
+    expect(issuers.find((i) => i.issuerId === ISSUER)).toMatchObject({
+      fetches: 2,
+      responderUrl: "http://ocsp2.ca.example/",
+    });
+  });
+});
+
+describe("certificate summaries", () => {
+  it("a success records the answer: status, revocation, window, subject, Must-Staple, pinned", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(
+      success(7, t0, "revoked", { subject: "CN=shop.example", mustStaple: true, pinned: true }),
+    );
+    expect((await ledger.snapshot()).certs).toEqual([
+      {
+        certIdKey: cert(7).certIdKey,
+        issuerId: ISSUER,
+        serial: "0007",
+        subject: "CN=shop.example",
+        mustStaple: true,
+        pinned: true,
+        status: "revoked",
+        revocationTime: t0 - HOUR,
+        revocationReason: "keyCompromise",
+        thisUpdate: t0,
+        nextUpdate: t0 + 7 * DAY,
+        lastFetchAt: t0,
+        lastSuccessAt: t0,
+        failures: 0,
+      },
+    ]);
+  });
+
+  it("a failure keeps the status and window of the last success and records the error", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0, "good", { subject: "CN=a.example", mustStaple: true }));
+    await ledger.reportFetch(failure(1, t0 + HOUR, 1)); // no subject in this report
+    const [summary] = (await ledger.snapshot()).certs;
+    expect(summary).toMatchObject({
+      status: "good",
+      thisUpdate: t0,
+      nextUpdate: t0 + 7 * DAY,
+      lastSuccessAt: t0,
+      lastFetchAt: t0 + HOUR,
+      lastError: "the CA's responder failed: HTTP 503",
+      lastErrorAt: t0 + HOUR,
+      failures: 1,
+      subject: "CN=a.example",
+      mustStaple: true,
+    });
+  });
+
+  it("a success after failures clears the error", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(failure(1, t0, 1));
+    await ledger.reportFetch(success(1, t0 + MIN));
+    const [summary] = (await ledger.snapshot()).certs;
+    expect(summary!.lastError).toBeUndefined();
+    expect(summary!.lastErrorAt).toBeUndefined();
+    expect(summary).toMatchObject({ status: "good", failures: 0, lastSuccessAt: t0 + MIN });
+  });
+
+  it("a certificate never answered has no status, only its error", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(failure(1, t0, 1));
+    const [summary] = (await ledger.snapshot()).certs;
+    expect(summary!.status).toBeUndefined();
+    expect(summary!.nextUpdate).toBeUndefined();
+    expect(summary!.lastSuccessAt).toBeUndefined();
+    expect(summary!.lastError).toContain("HTTP 503");
+  });
+});
+
+describe("recent failures", () => {
+  it("are kept newest first, at most 50", async () => {
+    const { ledger } = setup({ alerts: { responderFailures: 1000 } });
+    for (let i = 1; i <= 60; i++) await ledger.reportFetch(failure(i, t0 + i * 1000, 1));
+    const { failures } = await ledger.snapshot();
+    expect(failures).toHaveLength(50);
+    expect(failures[0]).toEqual({
+      at: t0 + 60_000,
+      certIdKey: cert(60).certIdKey,
+      issuerId: ISSUER,
+      serial: cert(60).serial,
+      error: "the CA's responder failed: HTTP 503",
+    });
+    expect(failures.map((f) => f.at)).toEqual(
+      Array.from({ length: 50 }, (_, i) => t0 + (60 - i) * 1000),
+    );
+  });
+
+  it("successes add none", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0));
+    expect((await ledger.snapshot()).failures).toEqual([]);
+  });
+});
+
+describe("alert: certificate.revoked", () => {
+  it("is sent once for the first validly signed revoked, with serial, time and reason", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(
+      success(9, t0, "revoked", { subject: "CN=lost-key.example", revokedFirstSeen: true }),
+    );
+    expect(sent).toEqual([
+      expect.objectContaining({
+        kind: "certificate.revoked",
+        at: new Date(t0).toISOString(),
+        certIdKey: cert(9).certIdKey,
+        issuerId: ISSUER,
+        serial: "0009",
+        subject: "CN=lost-key.example",
+        revocationTime: new Date(t0 - HOUR).toISOString(),
+        revocationReason: "keyCompromise",
+      }),
+    ]);
+    expect(sent[0]!.message).toContain("CN=lost-key.example");
+    expect(sent[0]!.message).toContain("keyCompromise");
+  });
+
+  it("is not sent again when the owner reports the first sighting twice", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(success(9, t0, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(success(9, t0 + HOUR, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(success(9, t0 + 2 * HOUR, "revoked"));
+    expect(kinds(sent)).toEqual(["certificate.revoked"]);
+  });
+
+  it("each revoked certificate gets its own alert; good ones none", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(success(1, t0, "good"));
+    await ledger.reportFetch(success(2, t0, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(success(3, t0, "revoked", { revokedFirstSeen: true }));
+    expect(sent.map((a) => a.serial)).toEqual(["0002", "0003"]);
+  });
+});
+
+describe("alert: mustStaple.atRisk", () => {
+  const mustStaple = { mustStaple: true, subject: "CN=staple.example" };
+
+  it("a Must-Staple certificate whose refresh fails with less than the margin left", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(success(1, t0, "good", mustStaple, 2 * DAY));
+    const at = t0 + DAY + HOUR; // 23 h left, margin 24 h
+    await ledger.reportFetch(failure(1, at, 1, { heldNextUpdate: t0 + 2 * DAY }));
+    expect(sent).toEqual([
+      expect.objectContaining({
+        kind: "mustStaple.atRisk",
+        serial: "0001",
+        subject: "CN=staple.example",
+        nextUpdate: new Date(t0 + 2 * DAY).toISOString(),
+        lastError: "the CA's responder failed: HTTP 503",
+      }),
+    ]);
+  });
+
+  it("not while more than the margin is left", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(success(1, t0, "good", mustStaple));
+    await ledger.reportFetch(failure(1, t0 + HOUR, 1, { heldNextUpdate: t0 + 7 * DAY }));
+    expect(sent).toEqual([]);
+  });
+
+  it("not for a certificate without Must-Staple, however close to expiry", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(success(1, t0, "good", { mustStaple: false }, HOUR));
+    await ledger.reportFetch(failure(1, t0 + 50 * MIN, 1, { heldNextUpdate: t0 + HOUR }));
+    await ledger.reportFetch(failure(1, t0 + 2 * HOUR, 2));
+    expect(sent).toEqual([]);
+  });
+
+  it("with no valid answer held at all (never answered, or expired)", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(failure(1, t0, 1, mustStaple));
+    expect(sent).toEqual([
+      expect.objectContaining({ kind: "mustStaple.atRisk", serial: "0001", nextUpdate: null }),
+    ]);
+    expect(sent[0]!.message).toContain("no valid answer");
+  });
+
+  it("the Must-Staple flag from an earlier report is remembered", async () => {
+    const { ledger, sent } = setup();
+    await ledger.reportFetch(success(1, t0, "good", mustStaple, HOUR));
+    await ledger.reportFetch(failure(1, t0 + 30 * MIN, 1, { heldNextUpdate: t0 + HOUR }));
+    expect(kinds(sent)).toEqual(["mustStaple.atRisk"]);
+  });
+
+  it("once per held answer: retries against the same answer stay quiet", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 1000 } });
+    await ledger.reportFetch(success(1, t0, "good", mustStaple, 2 * DAY));
+    for (let i = 1; i <= 5; i++) {
+      await ledger.reportFetch(
+        failure(1, t0 + DAY + i * HOUR, i, { heldNextUpdate: t0 + 2 * DAY }),
+      );
+    }
+    expect(kinds(sent)).toEqual(["mustStaple.atRisk"]);
+  });
+
+  it("a new alert after a new answer is held and its refresh fails too", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 1000 } });
+    await ledger.reportFetch(success(1, t0, "good", mustStaple, 2 * DAY));
+    await ledger.reportFetch(failure(1, t0 + 30 * HOUR, 1, { heldNextUpdate: t0 + 2 * DAY }));
+    const t1 = t0 + 40 * HOUR;
+    await ledger.reportFetch(success(1, t1, "good", {}, 2 * DAY));
+    await ledger.reportFetch(failure(1, t1 + 30 * HOUR, 1, { heldNextUpdate: t1 + 2 * DAY }));
+    await ledger.reportFetch(failure(1, t1 + 31 * HOUR, 2, { heldNextUpdate: t1 + 2 * DAY }));
+    expect(sent.map((a) => [a.kind, a.nextUpdate])).toEqual([
+      ["mustStaple.atRisk", new Date(t0 + 2 * DAY).toISOString()],
+      ["mustStaple.atRisk", new Date(t1 + 2 * DAY).toISOString()],
+    ]);
+  });
+
+  it("a second outage with nothing valid left alerts again after the CA had recovered in between", async () => {
+    // First outage: never answered. Then the CA answers, the answer runs out during a second
+    // outage: the operator must hear about the second time the site has nothing to staple.
+    const { ledger, sent } = setup({ alerts: { responderFailures: 1000 } });
+    await ledger.reportFetch(failure(1, t0, 1, mustStaple));
+    await ledger.reportFetch(success(1, t0 + HOUR, "good", {}, 2 * DAY));
+    await ledger.reportFetch(failure(1, t0 + 3 * DAY, 1));
+    expect(sent.map((a) => [a.kind, a.nextUpdate])).toEqual([
+      ["mustStaple.atRisk", null],
+      ["mustStaple.atRisk", null],
+    ]);
+  });
+});
+
+describe("alert: responder.failing", () => {
+  it("is sent exactly when the consecutive failures reach the threshold", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 3 } });
+    await ledger.reportFetch(success(1, t0));
+    await ledger.reportFetch(failure(1, t0 + 1000, 1));
+    await ledger.reportFetch(failure(2, t0 + 2000, 1));
+    expect(sent).toEqual([]);
+    await ledger.reportFetch(failure(3, t0 + 3000, 1));
+    expect(sent).toEqual([
+      expect.objectContaining({
+        kind: "responder.failing",
+        issuerId: ISSUER,
+        responderUrl: RESPONDER,
+        consecutiveFailures: 3,
+        lastError: "the CA's responder failed: HTTP 503",
+      }),
+    ]);
+    expect(sent[0]!.message).toContain(RESPONDER);
+  });
+
+  it("is not sent again while the responder keeps failing", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 2 } });
+    for (let i = 1; i <= 10; i++) await ledger.reportFetch(failure(i, t0 + i * 1000, 1));
+    expect(kinds(sent)).toEqual(["responder.failing"]);
+  });
+
+  it("a success ends the episode: the next run of failures alerts again", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 2 } });
+    await ledger.reportFetch(failure(1, t0 + 1000, 1));
+    await ledger.reportFetch(failure(1, t0 + 2000, 2));
+    await ledger.reportFetch(failure(1, t0 + 3000, 3));
+    await ledger.reportFetch(success(1, t0 + 4000));
+    await ledger.reportFetch(failure(1, t0 + 5000, 1));
+    expect(kinds(sent)).toEqual(["responder.failing"]);
+    await ledger.reportFetch(failure(1, t0 + 6000, 2));
+    expect(kinds(sent)).toEqual(["responder.failing", "responder.failing"]);
+  });
+
+  it("rejected answers count as failures of the responder", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 2 } });
+    const rejected = { rejectReason: "badSignature", error: "rejected: badSignature" };
+    await ledger.reportFetch(failure(1, t0, 1, rejected));
+    await ledger.reportFetch(failure(1, t0 + 1000, 2, rejected));
+    expect(sent).toEqual([
+      expect.objectContaining({ kind: "responder.failing", lastError: "rejected: badSignature" }),
+    ]);
+  });
+
+  it("counts per issuer: another issuer's failures do not add up", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 2 } });
+    await ledger.reportFetch(failure(1, t0, 1));
+    await ledger.reportFetch(failure(2, t0, 1, { issuerId: "fedcba9876543210" }));
+    expect(sent).toEqual([]);
+  });
+});
+
+describe("delivery", () => {
+  it("no webhook configured: nothing is sent and nothing is counted", async () => {
+    const { ledger } = setup({ webhook: false, alerts: { responderFailures: 1 } });
+    await ledger.reportFetch(success(1, t0, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(failure(2, t0, 1, { mustStaple: true }));
+    const { counters } = await ledger.snapshot();
+    expect(Object.keys(counters).filter((k) => k.startsWith("alerts_sent_total"))).toEqual([]);
+  });
+
+  it("a failing webhook does not make reportFetch throw, and the report is kept", async () => {
+    const { ledger, sent } = setup({
+      sendAlert: async () => {
+        throw new Error("webhook answered HTTP 500");
+      },
+    });
+    await expect(
+      ledger.reportFetch(success(1, t0, "revoked", { revokedFirstSeen: true })),
+    ).resolves.toBeUndefined();
+    expect(kinds(sent)).toEqual(["certificate.revoked"]);
+    expect((await ledger.snapshot()).certs).toMatchObject([{ status: "revoked" }]);
+  });
+
+  it("a webhook that never answers does not hold up the report (owners, and so clients, wait for it)", async () => {
+    const { ledger, sent } = setup({ sendAlert: () => new Promise<void>(() => {}) });
+    const outcome = await Promise.race([
+      ledger
+        .reportFetch(success(1, t0, "revoked", { revokedFirstSeen: true }))
+        .then(() => "reported"),
+      new Promise((done) => setTimeout(() => done("still waiting for the webhook"), 250)),
+    ]);
+    expect(outcome).toBe("reported");
+    expect(kinds(sent)).toEqual(["certificate.revoked"]);
+  });
+
+  it("a delivery the webhook refused is not counted in alerts_sent_total", async () => {
+    const { ledger, sent } = setup({
+      sendAlert: async () => {
+        throw new Error("webhook answered HTTP 500");
+      },
+    });
+    await ledger.reportFetch(success(1, t0, "revoked", { revokedFirstSeen: true }));
+    expect(kinds(sent)).toEqual(["certificate.revoked"]);
+    await settle();
+    const { counters } = await ledger.snapshot();
+    expect(counters['alerts_sent_total{kind="certificate.revoked"}'] ?? 0).toBe(0);
+  });
+
+  it("a certificate.revoked alert the webhook refused is sent again with the certificate's next report", async () => {
+    let refuse = true;
+    const { ledger, sent } = setup({
+      sendAlert: async () => {
+        if (refuse) throw new Error("webhook answered HTTP 503");
+      },
+    });
+    await ledger.reportFetch(success(9, t0, "revoked", { revokedFirstSeen: true }));
+    await settle();
+    refuse = false;
+    // The owner's next refresh: still revoked (revokedFirstSeen is only set the first time).
+    await ledger.reportFetch(success(9, t0 + HOUR, "revoked"));
+    await settle();
+    expect(kinds(sent)).toEqual(["certificate.revoked", "certificate.revoked"]);
+    await ledger.reportFetch(success(9, t0 + 2 * HOUR, "revoked"));
+    await settle();
+    expect(kinds(sent)).toHaveLength(2); // delivered once: not again
+    expect((await ledger.snapshot()).counters).toMatchObject({
+      'alerts_sent_total{kind="certificate.revoked"}': 1,
+    });
+  });
+
+  it("a responder.failing alert the webhook refused is sent again on the next failure of the outage", async () => {
+    let refuse = true;
+    const { ledger, sent } = setup({
+      alerts: { responderFailures: 2 },
+      sendAlert: async () => {
+        if (refuse) throw new Error("webhook answered HTTP 503");
+      },
+    });
+    await ledger.reportFetch(failure(1, t0, 1));
+    await ledger.reportFetch(failure(2, t0 + 1000, 1));
+    await settle();
+    refuse = false;
+    await ledger.reportFetch(failure(3, t0 + 2000, 1));
+    await settle();
+    expect(kinds(sent)).toEqual(["responder.failing", "responder.failing"]);
+    expect((await ledger.snapshot()).counters).toMatchObject({
+      'alerts_sent_total{kind="responder.failing"}': 1,
+    });
+  });
+
+  it("a mustStaple.atRisk alert the webhook refused is sent again on the next failed refresh", async () => {
+    let refuse = true;
+    const { ledger, sent } = setup({
+      alerts: { responderFailures: 1000 },
+      sendAlert: async () => {
+        if (refuse) throw new Error("webhook answered HTTP 503");
+      },
+    });
+    await ledger.reportFetch(failure(1, t0, 1, { mustStaple: true }));
+    await settle();
+    refuse = false;
+    await ledger.reportFetch(failure(1, t0 + MIN, 2));
+    await settle();
+    expect(kinds(sent)).toEqual(["mustStaple.atRisk", "mustStaple.atRisk"]);
+  });
+
+  it("alerts_sent_total counts alerts by kind", async () => {
+    const { ledger } = setup({ alerts: { responderFailures: 2 } });
+    await ledger.reportFetch(success(1, t0, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(success(2, t0, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(failure(3, t0, 1, { mustStaple: true }));
+    await ledger.reportFetch(failure(3, t0 + 1000, 2, { mustStaple: true }));
+    await settle();
+    const { counters } = await ledger.snapshot();
+    expect(counters).toMatchObject({
+      'alerts_sent_total{kind="certificate.revoked"}': 2,
+      'alerts_sent_total{kind="mustStaple.atRisk"}': 1,
+      'alerts_sent_total{kind="responder.failing"}': 1,
+    });
+  });
+
+  it("each alert is a JSON-serialisable object with kind, ISO time and message", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 1 } });
+    await ledger.reportFetch(success(1, t0, "revoked", { revokedFirstSeen: true }));
+    await ledger.reportFetch(failure(2, t0 + 1000, 1, { mustStaple: true }));
+    expect(kinds(sent).sort()).toEqual([
+      "certificate.revoked",
+      "mustStaple.atRisk",
+      "responder.failing",
+    ]);
+    for (const alert of sent) {
+      expect(JSON.parse(JSON.stringify(alert))).toEqual(alert);
+      expect(alert.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(alert.message.length).toBeGreaterThan(10);
+    }
+  });
+});
+
+describe("prune", () => {
+  it("drops certificates whose answer expired long ago, keeps the rest", async () => {
+    const { ledger, clock } = setup({ alerts: { responderFailures: 1000 } });
+    await ledger.reportFetch(success(1, t0, "good", {}, HOUR)); // expired at t0 + 1 h
+    await ledger.reportFetch(success(2, t0, "good", {}, 10 * DAY)); // valid until t0 + 10 d
+    await ledger.reportFetch(failure(3, t0, 1)); // never answered, last fetch at t0
+    await ledger.reportFetch(failure(4, t0 + 7 * DAY, 1)); // never answered, tried recently
+    clock.now = t0 + 8 * DAY;
+    await ledger.prune(7 * DAY);
+    const serials = (await ledger.snapshot()).certs.map((c) => c.serial).sort();
+    expect(serials).toEqual(["0002", "0004"]);
+  });
+
+  it("keeps everything younger than the limit", async () => {
+    const { ledger, clock } = setup();
+    await ledger.reportFetch(success(1, t0, "good", {}, HOUR));
+    clock.now = t0 + HOUR + 6 * DAY;
+    await ledger.prune(7 * DAY);
+    expect((await ledger.snapshot()).certs).toHaveLength(1);
+  });
+});
