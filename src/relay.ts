@@ -8,9 +8,7 @@ import { Counters } from "./metrics/counters.ts";
 import { runtime } from "./runtime.ts";
 import { EdgeTier } from "./sources/edge.ts";
 import { KvTier } from "./sources/kv.ts";
-import { answerHeaders } from "./http/ocsp-headers.ts";
 import { ops } from "./instrumentation.ts";
-import { REQUEST_SERIES } from "./metrics/counters.ts";
 import { MEMORY_LIMITS, MemoryTier } from "./sources/memory.ts";
 import { OwnerSource } from "./sources/owner.ts";
 import type { Lookup, Source } from "./sources/source.ts";
@@ -54,13 +52,13 @@ export class Relay {
     const now = runtime.now();
     const index = this.registry.current(now);
     if (!index || index.get(entry.issuer.id) !== entry.issuer) return undefined;
-    const answer = this.memory.peek(entry.key, now);
-    if (!answer) return undefined;
+    const held = this.memory.peekEntry(entry.key, now);
+    if (!held) return undefined;
     ops.requests++;
-    this.counters.inc(REQUEST_SERIES.hit.memory);
+    this.counters.incMemoryHit();
     if (this.counters.due(now)) background(this.flushCounters(now));
-    this.touch.maybeTouch({ ...entry, now, background });
-    return new Response(answer.der, { headers: answerHeaders(answer, now, "HIT") });
+    if (this.touch.due(entry.key, now)) this.touch.maybeTouch({ ...entry, now, background });
+    return new Response(held.answer.der, { headers: held.headers.at(now) });
   }
 
   /** Remembers what a GET URL asks for (bounded; forgotten wholesale when full). */

@@ -8,17 +8,28 @@ export class Counters {
   private deltas = new Map<string, number>();
   private lastFlush = 0;
 
+  /** Hits of the hot path, a plain integer there; folded into their series when taken. */
+  private memoryHits = 0;
+
   inc(series: string, by = 1): void {
     this.deltas.set(series, (this.deltas.get(series) ?? 0) + by);
   }
 
+  incMemoryHit(): void {
+    this.memoryHits++;
+  }
+
   /** Whether a flush is due (something counted, and the interval passed). */
   due(now: number): boolean {
-    return this.deltas.size > 0 && now - this.lastFlush >= FLUSH_INTERVAL_MS;
+    return (
+      (this.memoryHits > 0 || this.deltas.size > 0) && now - this.lastFlush >= FLUSH_INTERVAL_MS
+    );
   }
 
   /** Takes everything counted so far; `restore` puts it back if sending failed. */
   take(now: number): { deltas: Record<string, number>; restore: () => void } {
+    if (this.memoryHits > 0) this.inc(REQUEST_SERIES.hit.memory, this.memoryHits);
+    this.memoryHits = 0;
     const taken = this.deltas;
     this.deltas = new Map();
     this.lastFlush = now;

@@ -4,6 +4,7 @@
 
 import { type CachedAnswer } from "../cache/record.ts";
 import { tierRecheckAt } from "../fleet/schedule.ts";
+import { PreparedHeaders } from "../http/ocsp-headers.ts";
 import { ok } from "../errors.ts";
 import type { Lookup, Served, Source } from "./source.ts";
 
@@ -15,8 +16,16 @@ export interface MemoryLimits {
 /** 10 000 answers or 32 MiB of DER, whichever comes first (a Worker isolate has 128 MB). */
 export const MEMORY_LIMITS: MemoryLimits = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 };
 
+export interface MemoryEntry {
+  answer: CachedAnswer;
+  /** From then on the tier below is asked again (fleet/schedule.ts tierRecheckAt). */
+  recheckAt: number;
+  headers: PreparedHeaders;
+  used: boolean;
+}
+
 export class MemoryTier implements Source {
-  private readonly entries = new Map<string, { answer: CachedAnswer; recheckAt: number }>();
+  private readonly entries = new Map<string, MemoryEntry>();
   private bytes = 0;
 
   constructor(
@@ -32,29 +41,46 @@ export class MemoryTier implements Source {
     return result;
   }
 
-  /** The current answer for `key`, if held; refreshes its LRU position. */
+  /** The current answer for `key`, if held. */
   peek(key: string, now: number): CachedAnswer | undefined {
+    return this.peekEntry(key, now)?.answer;
+  }
+
+  /** The current entry for `key`, if held (with its prepared hit headers: the hot path). */
+  peekEntry(key: string, now: number): MemoryEntry | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
     if (now >= entry.recheckAt) {
-      this.bytes -= entry.answer.der.length;
+      this.delete(key);
       return undefined;
     }
-    this.entries.set(key, entry);
-    return entry.answer;
+    entry.used = true; // second chance at eviction (CLOCK): no reordering on the hot path
+    return entry;
   }
 
   put(answer: CachedAnswer, now: number): void {
     const held = this.entries.get(answer.certIdKey);
     if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return; // never roll back
     this.delete(answer.certIdKey);
-    this.entries.set(answer.certIdKey, { answer, recheckAt: tierRecheckAt(answer, now) });
+    this.entries.set(answer.certIdKey, {
+      answer,
+      recheckAt: tierRecheckAt(answer, now),
+      headers: new PreparedHeaders(answer),
+      used: false,
+    });
     this.bytes += answer.der.length;
+    // Evict the oldest entry not used since it was last passed over (an approximation of LRU that
+    // costs nothing on hits); a used one goes round once more.
     while (this.entries.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.delete(oldest);
+      const [oldestKey, oldest] = this.entries.entries().next().value ?? [];
+      if (oldestKey === undefined || oldest === undefined) break;
+      this.entries.delete(oldestKey);
+      if (oldest.used && oldestKey !== answer.certIdKey) {
+        oldest.used = false;
+        this.entries.set(oldestKey, oldest);
+      } else {
+        this.bytes -= oldest.answer.der.length;
+      }
     }
   }
 

@@ -23,11 +23,15 @@ export class TouchOwner implements Source {
     return result;
   }
 
+  /** Whether this isolate should touch the owner of `key` now. */
+  due(key: string, now: number): boolean {
+    const last = this.lastTouch.get(key);
+    return last === undefined || now - last >= TOUCH_INTERVAL_MS;
+  }
+
   /** Touches the owner if this isolate has not for TOUCH_INTERVAL_MS (after the response). */
   maybeTouch(lookup: Lookup): void {
-    if (!lookup.background) return;
-    const last = this.lastTouch.get(lookup.key);
-    if (last !== undefined && lookup.now - last < TOUCH_INTERVAL_MS) return;
+    if (!lookup.background || !this.due(lookup.key, lookup.now)) return;
     if (this.lastTouch.size >= MAX_TRACKED) this.lastTouch.clear();
     this.lastTouch.set(lookup.key, lookup.now);
     lookup.background(this.touch(lookup).catch(() => undefined));
