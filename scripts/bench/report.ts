@@ -1,0 +1,605 @@
+// The benchmark's results: their shape, the medians and ratios derived from the runs, the targets,
+// the Markdown report and the one-line JSON summary. Pure (no node: imports): unit-tested inside
+// workerd (test/unit/bench-report.test.ts).
+
+import { median, ratio, round, spread } from "./stats.ts";
+import type { WrkResult } from "./wrk.ts";
+
+/** The relay's operation counts (GET /__bench/ops with BENCH_MODE="true"). */
+export interface Ops {
+  requests: number;
+  kvReads: number;
+  kvWrites: number;
+  cacheReads: number;
+  cacheWrites: number;
+  ownerCalls: number;
+  upstreamFetches: number;
+  verifications: number;
+}
+
+export const OPS_KEYS: readonly (keyof Ops)[] = [
+  "requests",
+  "kvReads",
+  "kvWrites",
+  "cacheReads",
+  "cacheWrites",
+  "ownerCalls",
+  "upstreamFetches",
+  "verifications",
+];
+
+export function parseOps(value: unknown): Ops | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const out = {} as Ops;
+  for (const k of OPS_KEYS) {
+    if (typeof v[k] !== "number") return undefined;
+    out[k] = v[k] as number;
+  }
+  return out;
+}
+
+export function addOps(a: Ops, b: Ops): Ops {
+  const out = {} as Ops;
+  for (const k of OPS_KEYS) out[k] = a[k] + b[k];
+  return out;
+}
+
+export const ZERO_OPS: Ops = Object.freeze(
+  Object.fromEntries(OPS_KEYS.map((k) => [k, 0])) as unknown as Ops,
+);
+
+/** b - a, key by key (counts over a window). */
+export function diffOps(a: Ops, b: Ops): Ops {
+  const out = {} as Ops;
+  for (const k of OPS_KEYS) out[k] = b[k] - a[k];
+  return out;
+}
+
+/** One configuration measured several times with the same wrk settings. */
+export interface Series {
+  label: string;
+  runs: WrkResult[];
+}
+
+export interface SeriesStats {
+  rps: number;
+  p50: number;
+  p99: number;
+  /** (max - min) / median of the runs' requests/s. */
+  spread: number | null;
+  clean: boolean;
+}
+
+/** Medians over the runs: requests/s, and the median of the runs' own p50 and p99. */
+export function seriesStats(s: Series): SeriesStats {
+  return {
+    rps: median(s.runs.map((r) => r.rps)),
+    p50: median(s.runs.map((r) => r.latencyMs.p50)),
+    p99: median(s.runs.map((r) => r.latencyMs.p99)),
+    spread: spread(s.runs.map((r) => r.rps)),
+    clean: s.runs.every(
+      (r) =>
+        r.non2xx === 0 &&
+        r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout === 0,
+    ),
+  };
+}
+
+export interface CostRow {
+  path: string;
+  /** Requests the counts are divided by (the relay's own `requests` count when known). */
+  requests: number;
+  ops: Ops;
+  note?: string;
+}
+
+export interface ScalingPoint {
+  certs: number;
+  relay: Series;
+  /** Relay requests answered by the hot path/memory tier (no Cache API read, no owner call). */
+  memoryHits: number | null;
+  ops: Ops | null;
+}
+
+export interface ProfileEntry {
+  functionName: string;
+  url: string;
+  line: number;
+  selfMs: number;
+  selfPct: number;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  command: string;
+  quick: boolean;
+  elapsedS: number;
+  machine: Record<string, string>;
+  settings: {
+    threads: number;
+    connections: number;
+    durationS: number;
+    reps: number;
+    scalingReps: number;
+    scalingDurationS: number;
+    certs: number;
+    scalingSets: number[];
+    faninClients: number;
+    faninCerts: number;
+    network: string;
+    storage: string;
+    kv: string;
+  };
+  hit: {
+    answerBytes: number;
+    nginxBytes: number;
+    relay: Series;
+    floor: Series;
+    /** The floor answering with the relay's own response headers (optional reference). */
+    floorHeaders?: Series;
+    nginx: Series;
+  };
+  fanin: {
+    clients: number;
+    certs: number;
+    gets: number;
+    posts: number;
+    answered200: number;
+    upstreamFetches: number;
+    distinctCertsFetched: number;
+    maxFetchesPerCert: number;
+    secondWaveFetches: number;
+    relayOps: Ops | null;
+    ms: number;
+  };
+  cost: {
+    /** Whether the counts read from the worker include its Durable Objects' (one isolate). */
+    sharedIsolate: boolean | null;
+    rows: CostRow[];
+  };
+  memory: {
+    certsCached: number;
+    answerBytes: number;
+    tierCap: { entries: number; bytes: number };
+    rssIdleKiB: number;
+    rssAfterHitsKiB: number;
+    rssAfterWarmKiB: number;
+    rssEndKiB: number;
+    hwmKiB: number;
+    heapUsedIdle: number | null;
+    heapUsedEnd: number | null;
+  };
+  warm: { certs: number; ms: number; touchMs: number };
+  scaling: { floorLua: Series; points: ScalingPoint[] };
+  profile: ProfileEntry[] | null;
+  /** Share of the machine's CPU (0..1) other processes took during the wrk runs. */
+  contention: { median: number; max: number; runs: number };
+  notes: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets and the summary line
+
+export interface Target {
+  name: string;
+  value: string;
+  goal: string;
+  met: boolean | null;
+}
+
+const perRequest = (rows: CostRow[], path: string, key: keyof Ops): number | null => {
+  const row = rows.find((r) => r.path === path);
+  return row && row.requests > 0 ? row.ops[key] / row.requests : null;
+};
+
+export function targets(r: BenchResults): Target[] {
+  const hit = seriesStats(r.hit.relay);
+  const floor = seriesStats(r.hit.floor);
+  const vsFloor = ratio(hit.rps, floor.rps);
+  const p99Ratio = ratio(hit.p99, floor.p99);
+  const kv = perRequest(r.cost.rows, "hit", "kvReads");
+  const ver = perRequest(r.cost.rows, "hit", "verifications");
+  const f = r.fanin;
+  const hitRow = r.cost.rows.find((row) => row.path === "hit");
+  const fmt = (v: number | null, d = 2) => (v === null ? "n/a" : String(round(v, d)));
+  return [
+    {
+      name: "hit throughput vs floor",
+      value: fmt(vsFloor),
+      goal: ">= 0.9",
+      met: vsFloor === null ? null : vsFloor >= 0.9,
+    },
+    {
+      name: "hit p99 vs floor p99",
+      value: fmt(p99Ratio),
+      goal: "<= 1.2",
+      met: p99Ratio === null ? null : p99Ratio <= 1.2,
+    },
+    {
+      name: "fan-in CA fetches per certificate",
+      value: `${f.upstreamFetches} fetches / ${f.certs} certs (max ${f.maxFetchesPerCert} per cert)`,
+      goal: "exactly 1 each",
+      met:
+        f.upstreamFetches === f.certs &&
+        f.distinctCertsFetched === f.certs &&
+        f.maxFetchesPerCert === 1,
+    },
+    {
+      name: "KV reads per hit (warm isolate)",
+      value: `${fmt(kv, 6)} (${hitRow ? `${hitRow.ops.kvReads} in ${hitRow.requests} hits` : "no counts"})`,
+      goal: "0",
+      met: kv === null ? null : kv === 0,
+    },
+    {
+      name: "verifications per hit (warm isolate)",
+      value: fmt(ver, 6),
+      goal: "0",
+      met: ver === null ? null : ver === 0,
+    },
+  ];
+}
+
+/** The last line the benchmark prints: one JSON object. */
+export function summaryLine(r: BenchResults, resultsFile: string): Record<string, unknown> {
+  const hit = seriesStats(r.hit.relay);
+  const floor = seriesStats(r.hit.floor);
+  const nginx = seriesStats(r.hit.nginx);
+  const fh = r.hit.floorHeaders ? seriesStats(r.hit.floorHeaders) : undefined;
+  const rows = r.cost.rows;
+  const per = (path: string, key: keyof Ops, d = 6) => round(perRequest(rows, path, key), d);
+  const t = targets(r);
+  return {
+    hit_rps: round(hit.rps, 0),
+    floor_rps: round(floor.rps, 0),
+    nginx_rps: round(nginx.rps, 0),
+    hit_vs_floor: round(ratio(hit.rps, floor.rps), 3),
+    hit_vs_nginx: round(ratio(hit.rps, nginx.rps), 3),
+    p50_ms: round(hit.p50, 3),
+    floor_p50_ms: round(floor.p50, 3),
+    nginx_p50_ms: round(nginx.p50, 3),
+    p99_ms: round(hit.p99, 3),
+    floor_p99_ms: round(floor.p99, 3),
+    nginx_p99_ms: round(nginx.p99, 3),
+    p99_vs_floor: round(ratio(hit.p99, floor.p99), 3),
+    floor_headers_rps: fh ? round(fh.rps, 0) : null,
+    hit_vs_floor_headers: fh ? round(ratio(hit.rps, fh.rps), 3) : null,
+    floor_headers_p99_ms: fh ? round(fh.p99, 3) : null,
+    answer_bytes: r.hit.answerBytes,
+    fanin_clients: r.fanin.clients,
+    fanin_certs: r.fanin.certs,
+    fanin_upstream_fetches: r.fanin.upstreamFetches,
+    fanin_max_per_cert: r.fanin.maxFetchesPerCert,
+    fanin_second_wave_fetches: r.fanin.secondWaveFetches,
+    kv_reads_per_hit: per("hit", "kvReads"),
+    kv_writes_per_hit: per("hit", "kvWrites"),
+    cache_reads_per_hit: per("hit", "cacheReads"),
+    cache_writes_per_hit: per("hit", "cacheWrites"),
+    owner_calls_per_hit: per("hit", "ownerCalls"),
+    verifications_per_hit: per("hit", "verifications"),
+    kv_reads_per_miss: per("miss", "kvReads", 3),
+    kv_writes_per_miss: per("miss", "kvWrites", 3),
+    cache_reads_per_miss: per("miss", "cacheReads", 3),
+    cache_writes_per_miss: per("miss", "cacheWrites", 3),
+    owner_calls_per_miss: per("miss", "ownerCalls", 3),
+    upstream_fetches_per_miss: per("miss", "upstreamFetches", 3),
+    verifications_per_miss: per("miss", "verifications", 3),
+    shared_isolate: r.cost.sharedIsolate,
+    memory_certs: r.memory.certsCached,
+    rss_mib: round(r.memory.rssEndKiB / 1024, 1),
+    rss_idle_mib: round(r.memory.rssIdleKiB / 1024, 1),
+    heap_mib: r.memory.heapUsedEnd === null ? null : round(r.memory.heapUsedEnd / 1048576, 1),
+    scaling_rps: Object.fromEntries(
+      r.scaling.points.map((p) => [String(p.certs), round(seriesStats(p.relay).rps, 0)]),
+    ),
+    scaling_floor_lua_rps: round(seriesStats(r.scaling.floorLua).rps, 0),
+    other_cpu_median_pct: round(r.contention.median * 100, 1),
+    other_cpu_max_pct: round(r.contention.max * 100, 1),
+    targets_met: t.every((x) => x.met === true),
+    quick: r.quick,
+    reps: r.settings.reps,
+    duration_s: r.settings.durationS,
+    elapsed_s: round(r.elapsedS, 1),
+    results: resultsFile,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+export function fmtInt(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "n/a";
+  return Math.round(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, " ");
+}
+
+export function fmtMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "n/a";
+  if (ms < 1) return `${round(ms * 1000, 0)} µs`;
+  if (ms < 10) return `${round(ms, 2)} ms`;
+  return `${round(ms, 1)} ms`;
+}
+
+export function fmtRatio(x: number | null | undefined, digits = 2): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? "n/a" : `${round(x, digits)}×`;
+}
+
+function fmtMiB(kib: number): string {
+  return Number.isFinite(kib) && kib > 0 ? `${round(kib / 1024, 1)} MiB` : "n/a";
+}
+
+function fmtBytes(b: number | null): string {
+  if (b === null || !Number.isFinite(b)) return "n/a";
+  return b >= 1048576
+    ? `${round(b / 1048576, 1)} MiB`
+    : b >= 1024
+      ? `${round(b / 1024, 1)} KiB`
+      : `${b} B`;
+}
+
+/** A Markdown table; cells are escaped for `|`. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const esc = (c: string | number) => String(c).replace(/\|/g, "\\|");
+  return [
+    `| ${header.map(esc).join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ].join("\n");
+}
+
+const status = (met: boolean | null) => (met === null ? "n/a" : met ? "met" : "NOT met");
+
+export function renderMarkdown(r: BenchResults): string {
+  const s = r.settings;
+  const hit = seriesStats(r.hit.relay);
+  const floor = seriesStats(r.hit.floor);
+  const nginx = seriesStats(r.hit.nginx);
+  const runsOf = (x: Series) => x.runs.map((run) => fmtInt(run.rps)).join(", ");
+  const seriesRow = (x: Series, st: SeriesStats, vsFloor: string) => [
+    x.label,
+    fmtInt(st.rps),
+    fmtMs(st.p50),
+    fmtMs(st.p99),
+    vsFloor,
+    st.spread === null ? "n/a" : `${round(st.spread * 100, 0)} %`,
+    runsOf(x),
+    st.clean ? "yes" : "NO",
+  ];
+  const out: string[] = [];
+  out.push(`# ocsp-relay benchmark (${r.quick ? "--quick" : "full"})`, "");
+  out.push(`- started: ${r.startedAt}; took ${round(r.elapsedS, 0)} s`);
+  out.push(`- command: \`${r.command}\``);
+  for (const [k, v] of Object.entries(r.machine)) out.push(`- ${k}: ${v}`);
+  out.push(
+    `- load: wrk -t${s.threads} -c${s.connections} -d${s.durationS}s --latency, ${s.reps} runs per configuration, alternating; medians (of requests/s, and of each run's p50/p99)`,
+  );
+  out.push(`- network: ${s.network}`);
+  out.push(`- Durable Objects: ${s.storage}; KV: ${s.kv}`);
+  out.push("");
+
+  out.push(`## 1. Cache hits: one cached certificate (${r.hit.answerBytes}-byte answer)`, "");
+  out.push(
+    table(
+      [
+        "configuration",
+        "req/s",
+        "p50",
+        "p99",
+        "req/s vs floor",
+        "spread",
+        "runs (req/s)",
+        "all 200",
+      ],
+      [
+        seriesRow(r.hit.relay, hit, fmtRatio(ratio(hit.rps, floor.rps))),
+        seriesRow(r.hit.floor, floor, "1×"),
+        ...(r.hit.floorHeaders
+          ? [
+              seriesRow(
+                r.hit.floorHeaders,
+                seriesStats(r.hit.floorHeaders),
+                fmtRatio(ratio(seriesStats(r.hit.floorHeaders).rps, floor.rps)),
+              ),
+            ]
+          : []),
+        seriesRow(r.hit.nginx, nginx, fmtRatio(ratio(nginx.rps, floor.rps))),
+      ],
+    ),
+  );
+  out.push(
+    "",
+    `relay/floor ${fmtRatio(ratio(hit.rps, floor.rps))} req/s, p99 ${fmtRatio(ratio(hit.p99, floor.p99))} of the floor's; relay/nginx ${fmtRatio(ratio(hit.rps, nginx.rps))} req/s (nginx answers ${r.hit.nginxBytes} bytes: its own copy of the CA's answer).${
+      r.hit.floorHeaders
+        ? ` The floor with the relay's headers (same body, and the caching headers, ETag and X-Cache the relay answers with) separates what sending those headers costs from what the relay's own code costs: relay/that floor ${fmtRatio(ratio(hit.rps, seriesStats(r.hit.floorHeaders).rps))} req/s.`
+        : ""
+    }`,
+    "",
+  );
+
+  const f = r.fanin;
+  out.push(`## 2. Fan-in: ${f.clients} clients at once, cold start`, "");
+  out.push(
+    table(
+      [
+        "clients",
+        "GET / POST",
+        "certificates",
+        "answered 200",
+        "CA fetches",
+        "distinct certs fetched",
+        "max per cert",
+        "second wave: CA fetches",
+        "took",
+      ],
+      [
+        [
+          fmtInt(f.clients),
+          `${f.gets} / ${f.posts}`,
+          fmtInt(f.certs),
+          fmtInt(f.answered200),
+          fmtInt(f.upstreamFetches),
+          fmtInt(f.distinctCertsFetched),
+          fmtInt(f.maxFetchesPerCert),
+          fmtInt(f.secondWaveFetches),
+          `${fmtInt(f.ms)} ms`,
+        ],
+      ],
+    ),
+    "",
+  );
+
+  out.push("## 3. Cost per request (the relay's own counts, BENCH_MODE /__bench/ops)", "");
+  const shared =
+    r.cost.sharedIsolate === null
+      ? "could not be checked (no counts)"
+      : r.cost.sharedIsolate
+        ? "yes: the Durable Objects' CA fetches and verifications appear in the worker's counts, so these include the owner's operations"
+        : "NO: the worker's counts miss the Durable Objects' operations";
+  out.push(`Worker and Durable Objects share one isolate under workerd serve: ${shared}.`, "");
+  out.push(
+    table(
+      [
+        "path",
+        "requests",
+        "KV reads",
+        "KV writes",
+        "Cache API reads",
+        "Cache API writes",
+        "owner calls",
+        "CA fetches",
+        "verifications",
+      ],
+      r.cost.rows.map((row) => [
+        row.path + (row.note ? ` (${row.note})` : ""),
+        fmtInt(row.requests),
+        ...(
+          [
+            "kvReads",
+            "kvWrites",
+            "cacheReads",
+            "cacheWrites",
+            "ownerCalls",
+            "upstreamFetches",
+            "verifications",
+          ] as const
+        ).map(
+          (k) =>
+            `${fmtInt(row.ops[k])} (${row.requests > 0 ? round(row.ops[k] / row.requests, 6) : "n/a"}/req)`,
+        ),
+      ]),
+    ),
+    "",
+  );
+  if (r.cost.rows.length === 0)
+    out.push("No counts: the relay did not answer GET /__bench/ops (see Notes).", "");
+
+  const m = r.memory;
+  out.push(`## 4. Memory: ${fmtInt(m.certsCached)} certificates in the memory tier`, "");
+  out.push(
+    table(
+      ["measure", "value"],
+      [
+        ["workerd RSS, idle (issuer registered, one certificate cached)", fmtMiB(m.rssIdleKiB)],
+        ["workerd RSS after the cache-hit runs", fmtMiB(m.rssAfterHitsKiB)],
+        [
+          `workerd RSS after warming ${fmtInt(m.certsCached)} certificates`,
+          fmtMiB(m.rssAfterWarmKiB),
+        ],
+        ["workerd RSS at the end (after the scaling runs)", fmtMiB(m.rssEndKiB)],
+        ["workerd peak RSS (VmHWM)", fmtMiB(m.hwmKiB)],
+        ["relay isolate JS heap used, idle", fmtBytes(m.heapUsedIdle)],
+        ["relay isolate JS heap used, at the end", fmtBytes(m.heapUsedEnd)],
+        [
+          "JS heap per cached certificate",
+          m.heapUsedEnd !== null && m.heapUsedIdle !== null && m.certsCached > 0
+            ? fmtBytes(round((m.heapUsedEnd - m.heapUsedIdle) / m.certsCached, 0))
+            : "n/a",
+        ],
+        ["answers' DER in the tier", fmtBytes(m.certsCached * m.answerBytes)],
+        [
+          "tier cap (MEMORY_LIMITS)",
+          `${fmtInt(m.tierCap.entries)} entries / ${fmtBytes(m.tierCap.bytes)}`,
+        ],
+      ],
+    ),
+    "",
+  );
+
+  out.push(
+    `## 5. Scaling: hits cycling through N cached certificates (wrk Lua script, ${s.scalingReps} run(s) each, ${s.scalingDurationS} s)`,
+    "",
+  );
+  const fl = seriesStats(r.scaling.floorLua);
+  out.push(
+    table(
+      [
+        "distinct certificates",
+        "req/s",
+        "p50",
+        "p99",
+        "vs floor (same Lua)",
+        "answered from memory",
+        "runs (req/s)",
+      ],
+      [
+        ...r.scaling.points.map((p) => {
+          const st = seriesStats(p.relay);
+          return [
+            fmtInt(p.certs),
+            fmtInt(st.rps),
+            fmtMs(st.p50),
+            fmtMs(st.p99),
+            fmtRatio(ratio(st.rps, fl.rps)),
+            p.memoryHits === null ? "n/a" : `${round(p.memoryHits * 100, 2)} %`,
+            runsOf(p.relay),
+          ];
+        }),
+        [
+          "floor (same Lua script)",
+          fmtInt(fl.rps),
+          fmtMs(fl.p50),
+          fmtMs(fl.p99),
+          "1×",
+          "",
+          runsOf(r.scaling.floorLua),
+        ],
+      ],
+    ),
+    "",
+    `Warming: ${fmtInt(r.warm.certs)} certificates, one CA fetch each through its owner, in ${round(r.warm.ms / 1000, 1)} s (${fmtInt(r.warm.ms > 0 ? (r.warm.certs * 1000) / r.warm.ms : NaN)} misses/s); a second pass (first hit: the owner is touched) took ${round(r.warm.touchMs / 1000, 1)} s.`,
+    "",
+  );
+
+  if (r.profile && r.profile.length > 0) {
+    out.push(
+      "## Where the relay's time goes on hits (CPU profile of one relay run, self time)",
+      "",
+    );
+    out.push(
+      table(
+        ["function", "where", "self", "share"],
+        r.profile.map((p) => [
+          p.functionName || "(anonymous)",
+          p.url,
+          fmtMs(p.selfMs),
+          `${round(p.selfPct, 1)} %`,
+        ]),
+      ),
+      "",
+    );
+  }
+
+  out.push("## Targets", "");
+  out.push(
+    table(
+      ["target", "value", "goal", "status"],
+      targets(r).map((t) => [t.name, t.value, t.goal, status(t.met)]),
+    ),
+    "",
+  );
+  if (r.notes.length > 0) {
+    out.push("## Notes", "", ...r.notes.map((n) => `- ${n}`), "");
+  }
+  return out.join("\n");
+}
