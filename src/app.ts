@@ -44,6 +44,18 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
     await next();
   });
 
+  // BENCH_MODE only: this isolate's operation counts, for the benchmark's cost figures.
+  app.get("/__bench/ops", (c) =>
+    c.env.BENCH_MODE === "true"
+      ? c.json(ops)
+      : ocspErrorResponse({ kind: "malformed", detail: "" }),
+  );
+  app.post("/__bench/reset", (c) => {
+    if (c.env.BENCH_MODE !== "true") return jsonError(405, "method not allowed");
+    resetOps();
+    return c.json(ops);
+  });
+
   app.get("/healthz", async (c) => {
     const relay = c.get("relay");
     const index = await relay.registry.index(relay.now());
@@ -66,18 +78,6 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
   app.all("*", () =>
     jsonError(405, "method not allowed", "the OCSP endpoint takes GET /<base64> and POST /"),
   );
-
-  // BENCH_MODE only: this isolate's operation counts, for the benchmark's cost figures.
-  app.get("/__bench/ops", (c) =>
-    c.env.BENCH_MODE === "true"
-      ? c.json(ops)
-      : ocspErrorResponse({ kind: "malformed", detail: "" }),
-  );
-  app.post("/__bench/reset", (c) => {
-    if (c.env.BENCH_MODE !== "true") return jsonError(405, "method not allowed");
-    resetOps();
-    return c.json(ops);
-  });
 
   app.onError((e, c) => {
     log("request.error", {

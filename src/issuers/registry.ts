@@ -10,17 +10,21 @@ export const REGISTRY_TTL_MS = 10_000;
 
 export class IssuerRegistry {
   private cached: { index: IssuerIndex; loadedAt: number } | undefined;
+  private loading: Promise<IssuerIndex> | undefined;
 
   constructor(private readonly kv: KVNamespace) {}
 
   async index(now: number): Promise<IssuerIndex> {
-    if (
-      this.cached &&
-      now - this.cached.loadedAt < REGISTRY_TTL_MS &&
-      now >= this.cached.loadedAt
-    ) {
-      return this.cached.index;
-    }
+    const current = this.current(now);
+    if (current) return current;
+    // Requests arriving while the copy is reloaded share one KV read.
+    this.loading ??= this.load(now).finally(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  private async load(now: number): Promise<IssuerIndex> {
     ops.kvReads++;
     const records = (await this.kv.get<IssuerRecord[]>(KV_KEYS.issuers, "json")) ?? [];
     const index = new IssuerIndex(Array.isArray(records) ? records : []);

@@ -103,3 +103,23 @@ describe("repeat GETs from isolate memory", () => {
     expect((await fetchAsRuntime(relay)).headers.get("X-OCSP-Relay-Error")).toBe("unauthorized");
   });
 });
+
+describe("the benchmark's operation counts (BENCH_MODE)", () => {
+  it("GET /__bench/ops answers this isolate's counts only with BENCH_MODE=true", async () => {
+    const deployment = new Deployment(clock, ocspReply(goodDer));
+    const on = deployment.isolate({ BENCH_MODE: "true" });
+    const res = await on.request("/__bench/ops");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      requests: expect.any(Number),
+      kvReads: expect.any(Number),
+    });
+    const reset = await on.request("/__bench/reset", { method: "POST" });
+    expect(await reset.json()).toMatchObject({ requests: 0, verifications: 0 });
+    const off = deployment.isolate();
+    expect((await off.request("/__bench/ops")).headers.get("Content-Type")).toBe(
+      "application/ocsp-response",
+    );
+    expect((await off.request("/__bench/reset", { method: "POST" })).status).toBe(405);
+  });
+});
