@@ -168,11 +168,14 @@ export interface BenchResults {
     rssEndKiB: number;
     hwmKiB: number;
     heapUsedIdle: number | null;
+    heapUsedAfterHits?: number | null;
     heapUsedEnd: number | null;
   };
   warm: { certs: number; ms: number; touchMs: number };
   scaling: { floorLua: Series; points: ScalingPoint[] };
   profile: ProfileEntry[] | null;
+  /** The same for a relay run over the largest scaling set. */
+  profileScaling?: ProfileEntry[] | null;
   /** Share of the machine's CPU (0..1) other processes took during the wrk runs. */
   contention: { median: number; max: number; runs: number };
   notes: string[];
@@ -509,6 +512,10 @@ export function renderMarkdown(r: BenchResults): string {
         ["workerd RSS at the end (after the scaling runs)", fmtMiB(m.rssEndKiB)],
         ["workerd peak RSS (VmHWM)", fmtMiB(m.hwmKiB)],
         ["relay isolate JS heap used, idle", fmtBytes(m.heapUsedIdle)],
+        [
+          "relay isolate JS heap used after the cache-hit runs",
+          fmtBytes(m.heapUsedAfterHits ?? null),
+        ],
         ["relay isolate JS heap used, at the end", fmtBytes(m.heapUsedEnd)],
         [
           "JS heap per cached certificate",
@@ -571,15 +578,13 @@ export function renderMarkdown(r: BenchResults): string {
     "",
   );
 
-  if (r.profile && r.profile.length > 0) {
-    out.push(
-      "## Where the relay's time goes on hits (CPU profile of one relay run, self time)",
-      "",
-    );
+  const profileTable = (title: string, entries: ProfileEntry[] | null | undefined) => {
+    if (!entries || entries.length === 0) return;
+    out.push(title, "");
     out.push(
       table(
         ["function", "where", "self", "share"],
-        r.profile.map((p) => [
+        entries.map((p) => [
           p.functionName || "(anonymous)",
           p.url,
           fmtMs(p.selfMs),
@@ -588,7 +593,16 @@ export function renderMarkdown(r: BenchResults): string {
       ),
       "",
     );
-  }
+  };
+  profileTable(
+    "## Where the relay's time goes on hits (CPU profile of one relay run, self time)",
+    r.profile,
+  );
+  const largest = r.scaling.points[r.scaling.points.length - 1];
+  profileTable(
+    `## Where the relay's time goes cycling through ${fmtInt(largest?.certs)} certificates (CPU profile, self time)`,
+    r.profileScaling,
+  );
 
   out.push("## Targets", "");
   out.push(

@@ -746,6 +746,7 @@ async function main(): Promise<void> {
       }
     }
     const memHits = memoryOf(w.service.pid);
+    const heapHits = await heapAfterGc(w, notes);
     const costRows: CostRow[] = [];
     if (hasOps) {
       const ttl = readSourceConstant("src/issuers/registry.ts", "REGISTRY_TTL_MS");
@@ -873,6 +874,18 @@ async function main(): Promise<void> {
       );
       profile = await profileRun(w, hitUrl, o, bundle, notes);
     }
+    const largest = points[points.length - 1]!;
+    const vsFloorLua = ratio(seriesStats(largest.relay).rps, seriesStats(floorLua).rps);
+    let profileScaling: BenchResults["profileScaling"] = null;
+    if (
+      o.profile === "always" ||
+      (o.profile === "auto" && vsFloorLua !== null && vsFloorLua < 0.9)
+    ) {
+      log(
+        `profiling one ${Math.min(5, o.scalingDurationS)} s relay run over ${largest.certs} certificates (${vsFloorLua === null ? "n/a" : round(vsFloorLua, 2)}x the floor with the same script)`,
+      );
+      profileScaling = await profileRun(w, w.url, o, bundle, notes, script(largest.certs));
+    }
 
     // --- 4. Memory -------------------------------------------------------------------------------
     const heapEnd = await heapAfterGc(w, notes);
@@ -967,11 +980,13 @@ async function main(): Promise<void> {
         rssEndKiB: memEnd.rssKiB,
         hwmKiB: memEnd.hwmKiB,
         heapUsedIdle: heapIdle,
+        heapUsedAfterHits: heapHits,
         heapUsedEnd: heapEnd,
       },
       warm: { certs: warmed, ms: warmMs, touchMs },
       scaling,
       profile,
+      profileScaling,
       contention: { ...others, runs: othersDuringRuns.length },
       notes: [...notes],
     };
@@ -1031,15 +1046,24 @@ async function heapAfterGc(w: Workerd, notes: Set<string>): Promise<number | nul
   return null;
 }
 
-async function profileRun(w: Workerd, url: string, o: Options, bundle: Bundle, notes: Set<string>) {
+async function profileRun(
+  w: Workerd,
+  url: string,
+  o: Options,
+  bundle: Bundle,
+  notes: Set<string>,
+  script?: { path: string; args: string[] },
+) {
   if (w.inspectorPort === undefined) return null;
   let inspector: Inspector | undefined;
   try {
     inspector = await Inspector.connect(w.inspectorPort, "relay");
     await inspector.startProfile();
-    const r = await wrk(url, o, Math.min(5, o.durationS));
+    const r = await wrk(url, o, Math.min(5, script ? o.scalingDurationS : o.durationS), script);
     const profile = await inspector.stopProfile();
-    notes.add(`profiled relay run (inspector attached, so slower): ${describeRun("relay", r)}`);
+    notes.add(
+      `profiled relay run${script ? ` over ${script.args[1]} certificates` : ""} (inspector attached, so slower): ${describeRun("relay", r)}`,
+    );
     const moduleAt = bundleModuleAt(await readFile(bundle.path, "utf8"));
     return topSelfTime(profile, 15).map((e) => ({
       ...e,

@@ -260,6 +260,25 @@ describe("renderMarkdown", () => {
     expect(md).toContain("| tier cap (MEMORY_LIMITS) | 10 000 entries / 32 MiB |");
   });
 
+  it("shows the CPU profiles when there are some", () => {
+    const entry = {
+      functionName: "fastAnswer",
+      url: "src/relay.ts (bundle line 12)",
+      line: 11,
+      selfMs: 12.5,
+      selfPct: 40,
+    };
+    const withProfiles = renderMarkdown(results({ profile: [entry], profileScaling: [entry] }));
+    expect(withProfiles).toContain("## Where the relay's time goes on hits");
+    expect(withProfiles).toContain(
+      "## Where the relay's time goes cycling through 2 000 certificates",
+    );
+    expect(withProfiles).toContain(
+      "| fastAnswer | src/relay.ts (bundle line 12) | 12.5 ms | 40 % |",
+    );
+    expect(md).not.toContain("Where the relay's time goes");
+  });
+
   it("every table row has as many cells as its header", () => {
     const lines = md.split("\n");
     for (let i = 0; i < lines.length; i++) {
