@@ -9,24 +9,9 @@ import { decodeAs, decodeElement, DER_LIMITS, type DerLimits } from "../../src/o
 import { decodeRequest } from "../../src/ocsp/request.ts";
 import { OcspRequest } from "../../src/ocsp/request-schema.ts";
 import { fixture } from "../support/files.ts";
+import { tlv } from "../support/der.ts";
 
 const hex = (s: string) => fromHex(s.replace(/\s+/g, ""))!;
-
-/** DER TLV with a definite, minimal length. */
-function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
-  const len = contents.reduce((n, c) => n + c.length, 0);
-  const lenBytes: number[] = [];
-  for (let n = len; n > 0; n >>= 8) lenBytes.unshift(n & 0xff);
-  const head = len < 0x80 ? [tag, len] : [tag, 0x80 | lenBytes.length, ...lenBytes];
-  const out = new Uint8Array(head.length + len);
-  out.set(head);
-  let at = head.length;
-  for (const c of contents) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /** `levels` SEQUENCEs, one inside the other, around a NULL (which sits at depth `levels`). */
 function nested(levels: number): Uint8Array {

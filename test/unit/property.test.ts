@@ -18,6 +18,7 @@ import { REJECT_REASONS, verifyResponse, type Verdict } from "../../src/ocsp/ver
 import type { Result } from "../../src/errors.ts";
 import { caseCertId, fixtureCase, fixtureCases } from "../support/cases.ts";
 import { certificate, fixture, fixturePaths, vector, vectorPaths } from "../support/files.ts";
+import { tlv } from "../support/der.ts";
 
 /** Each call must answer well within this, whatever its input. */
 const BOUND_MS = 1_000;
@@ -100,22 +101,6 @@ function expectTypedVerdict(v: Verdict) {
 }
 
 // ---- Inputs ----
-
-/** DER TLV with a definite, minimal length. */
-function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
-  const len = contents.reduce((n, c) => n + c.length, 0);
-  const lenBytes: number[] = [];
-  for (let n = len; n > 0; n >>= 8) lenBytes.unshift(n & 0xff);
-  const head = len < 0x80 ? [tag, len] : [tag, 0x80 | lenBytes.length, ...lenBytes];
-  const out = new Uint8Array(head.length + len);
-  out.set(head);
-  let at = head.length;
-  for (const c of contents) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 const randomBytes = fc.uint8Array({ maxLength: 2000 });
 
