@@ -92,9 +92,17 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
   });
   // The hot path runs before routing (Relay.fastAnswer); anything it cannot answer goes to Hono.
   const route = app.fetch;
+  // The env of the last hot-path request and its Relay: the runtime passes the same env object
+  // to every request of an isolate, so this skips the WeakMap lookup.
+  let hot: { env: unknown; relay: Relay } | undefined;
   app.fetch = (request, env, ctx) => {
-    if (request.method === "GET" && ctx && env && "OCSP_CACHE" in env) {
-      const fast = relays.get(env.OCSP_CACHE)?.fastAnswer(request, (work) => ctx.waitUntil(work));
+    if (ctx && env && request.method === "GET") {
+      let relay = hot?.env === env ? hot.relay : undefined;
+      if (!relay && "OCSP_CACHE" in env) {
+        relay = relays.get(env.OCSP_CACHE);
+        if (relay) hot = { env, relay };
+      }
+      const fast = relay?.fastAnswer(request, ctx);
       if (fast) return fast;
     }
     return route(request, env, ctx);

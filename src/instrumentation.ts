@@ -4,6 +4,8 @@
 
 export const ops = {
   requests: 0,
+  /** Requests answered by the hot path (Relay.fastAnswer), before routing. */
+  hotPathHits: 0,
   kvReads: 0,
   kvWrites: 0,
   cacheReads: 0,

@@ -19,6 +19,11 @@ const MAX_PATHS = 2 * MEMORY_LIMITS.maxEntries;
 
 export type PathEntry = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
 
+/** What the hot path needs of the ExecutionContext. */
+export interface Background {
+  waitUntil(work: Promise<unknown>): void;
+}
+
 export class Relay {
   readonly registry: IssuerRegistry;
   readonly memory: MemoryTier;
@@ -43,21 +48,25 @@ export class Relay {
 
   /**
    * The hot path: a GET whose exact URL was answered before, for an issuer still registered, with
-   * the answer current in isolate memory. No decoding, no routing, no KV, no verification;
-   * everything else takes the full path (src/routes/ocsp.ts).
+   * the answer current in isolate memory. No decoding, no routing, no KV, no verification; work
+   * it owes (counters, touching the owner, refreshing the registry copy) goes to `ctx.waitUntil`
+   * after the response. Everything else takes the full path (src/routes/ocsp.ts).
    */
-  fastAnswer(request: Request, background: (work: Promise<unknown>) => void): Response | undefined {
+  fastAnswer(request: Request, ctx: Background): Response | undefined {
     const entry = this.paths.get(request.url);
     if (!entry || request.headers.has("If-None-Match")) return undefined;
     const now = runtime.now();
-    const index = this.registry.current(now);
-    if (!index || !index.get(entry.issuer.id)) return undefined; // deleted: the full path answers
+    const index = this.registry.forHotPath(now, ctx);
+    if (!index?.get(entry.issuer.id)) return undefined; // deleted: the full path answers
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
     ops.requests++;
+    ops.hotPathHits++;
     this.counters.incMemoryHit();
-    if (this.counters.due(now)) background(this.flushCounters(now));
-    if (this.touch.due(entry.key, now)) this.touch.maybeTouch({ ...entry, now, background });
+    if (this.counters.due(now)) ctx.waitUntil(this.flushCounters(now));
+    if (this.touch.due(entry.key, now)) {
+      this.touch.maybeTouch({ ...entry, now, background: (work) => ctx.waitUntil(work) });
+    }
     return new Response(held.answer.der, { headers: held.headers.at(now) });
   }
 

@@ -1,16 +1,28 @@
 // The issuer registry in KV (key `v1:issuers`, one JSON document; see storage-schema.md), read
-// through isolate memory for REGISTRY_TTL_MS so the OCSP path does not read KV per request.
+// through isolate memory: an isolate re-reads it REGISTRY_TTL_MS after its last read, so the OCSP
+// path does not read KV per request. The hot path never waits for that read: it keeps using the
+// copy it has (for at most REGISTRY_MAX_STALE_MS) while the re-read runs after its response.
 
 import { KV_KEYS } from "../cache/record.ts";
 import { IssuerIndex, type IssuerRecord } from "./issuer.ts";
 import { ops } from "../instrumentation.ts";
 
-/** How long an isolate trusts its copy of the registry; a deletion takes effect within this. */
+/**
+ * How long an isolate trusts its copy of the registry before reading it again; a change made
+ * through another isolate takes effect within this (plus KV's own propagation, up to 60 s).
+ */
 export const REGISTRY_TTL_MS = 10_000;
+
+/**
+ * How long the hot path may keep using a copy while it is re-read in the background (a KV read
+ * that fails or hangs): past this, requests take the full path, which waits for KV.
+ */
+export const REGISTRY_MAX_STALE_MS = 60_000;
 
 export class IssuerRegistry {
   private cached: { index: IssuerIndex; loadedAt: number } | undefined;
   private loading: Promise<IssuerIndex> | undefined;
+  private lastBackgroundRead = -Infinity;
 
   constructor(private readonly kv: KVNamespace) {}
 
@@ -32,7 +44,26 @@ export class IssuerRegistry {
     return index;
   }
 
-  /** The index held in memory if still within its TTL; never reads KV (the fast path). */
+  /**
+   * The index for the hot path, which never waits for KV: the copy held, while younger than
+   * REGISTRY_MAX_STALE_MS; once it is older than REGISTRY_TTL_MS, one re-read is started in the
+   * background (a failed one is retried by a later request, at most once a second).
+   */
+  forHotPath(
+    now: number,
+    ctx: { waitUntil(work: Promise<unknown>): void },
+  ): IssuerIndex | undefined {
+    const c = this.cached;
+    if (!c || now < c.loadedAt) return undefined;
+    const age = now - c.loadedAt;
+    if (age >= REGISTRY_TTL_MS && !this.loading && now - this.lastBackgroundRead >= 1000) {
+      this.lastBackgroundRead = now;
+      ctx.waitUntil(this.index(now).catch(() => null));
+    }
+    return age < REGISTRY_MAX_STALE_MS ? c.index : undefined;
+  }
+
+  /** The index held in memory if still within its TTL; never reads KV. */
   current(now: number): IssuerIndex | undefined {
     const c = this.cached;
     return c && now - c.loadedAt < REGISTRY_TTL_MS && now >= c.loadedAt ? c.index : undefined;

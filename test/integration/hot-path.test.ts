@@ -6,6 +6,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ops } from "../../src/instrumentation.ts";
+import { REGISTRY_MAX_STALE_MS, REGISTRY_TTL_MS } from "../../src/issuers/registry.ts";
 import { encodeRequest } from "../../src/ocsp/request.ts";
 import { fixtureCase } from "../support/cases.ts";
 import { fixture } from "../support/files.ts";
@@ -66,6 +67,7 @@ describe("repeat GETs from isolate memory", () => {
       expect(await bodyOf(res)).toEqual(first);
     }
     expect(ops.requests - before.requests).toBe(20);
+    expect(ops.hotPathHits - before.hotPathHits).toBe(20);
     expect(ops.kvReads - before.kvReads).toBe(0);
     expect(ops.ownerCalls - before.ownerCalls).toBe(0);
     expect(ops.verifications - before.verifications).toBe(0);
@@ -101,6 +103,50 @@ describe("repeat GETs from isolate memory", () => {
     expect(res.headers.get("X-OCSP-Relay-Error")).toBe("unauthorized");
     deployment.advance(60_000);
     expect((await fetchAsRuntime(relay)).headers.get("X-OCSP-Relay-Error")).toBe("unauthorized");
+  });
+});
+
+describe("the registry copy on the hot path", () => {
+  /** Deletes the (only) registered issuer through another isolate of the same deployment. */
+  async function deleteElsewhere(deployment: Deployment): Promise<void> {
+    const admin = deployment.isolate();
+    const auth = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+    const list = (await (await admin.request("/admin/issuers", { headers: auth })).json()) as {
+      issuers: { id: string }[];
+    };
+    const del = await admin.request(`/admin/issuers/${list.issuers[0]!.id}`, {
+      method: "DELETE",
+      headers: auth,
+    });
+    expect(del.status).toBe(204);
+  }
+
+  it("is re-read after REGISTRY_TTL_MS without a hit waiting for KV; a deletion elsewhere then takes effect", async () => {
+    const { deployment, relay } = await warmed();
+    await deleteElsewhere(deployment);
+    // Within the TTL this isolate has not seen the deletion yet.
+    const before = { ...ops };
+    expect((await fetchAsRuntime(relay)).headers.get("X-Cache")).toBe("HIT");
+    expect(ops.kvReads - before.kvReads).toBe(0);
+    // Past the TTL: this hit is still answered from the copy held, and re-reads it afterwards.
+    deployment.advance(REGISTRY_TTL_MS);
+    const stale = { ...ops };
+    const res = await fetchAsRuntime(relay);
+    expect(res.headers.get("X-Cache")).toBe("HIT");
+    expect(ops.hotPathHits - stale.hotPathHits).toBe(1);
+    expect(ops.kvReads - stale.kvReads).toBe(1);
+    // The next request sees the deletion.
+    expect((await fetchAsRuntime(relay)).headers.get("X-OCSP-Relay-Error")).toBe("unauthorized");
+  });
+
+  it("is not used past REGISTRY_MAX_STALE_MS: the full path reads the registry first", async () => {
+    const { deployment, relay } = await warmed();
+    await deleteElsewhere(deployment);
+    deployment.advance(REGISTRY_MAX_STALE_MS);
+    const before = { ...ops };
+    const res = await fetchAsRuntime(relay);
+    expect(res.headers.get("X-OCSP-Relay-Error")).toBe("unauthorized");
+    expect(ops.hotPathHits - before.hotPathHits).toBe(0);
   });
 });
 

@@ -174,7 +174,10 @@ describe("the generated workers", () => {
   it("the floor answers the bytes last PUT as application/ocsp-response, or with the headers PUT", () => {
     const src = floorWorkerSource();
     expect(src).toContain('request.method === "PUT"');
-    expect(src).toContain('let headers = { "Content-Type": "application/ocsp-response" };');
+    expect(src).toContain(
+      'let headers = new Headers({ "Content-Type": "application/ocsp-response" });',
+    );
+    expect(src).toContain("headers = new Headers(JSON.parse(replay));");
     expect(src).toContain('request.headers.get("X-Floor-Headers")');
     expect(src).toContain("return new Response(body, { headers });");
   });

@@ -65,33 +65,70 @@ describe("MemoryTier", () => {
 });
 
 describe("PreparedHeaders (the hot path)", () => {
-  it("are the full path's headers, with max-age at most one second shorter and never past serveUntil", () => {
+  const maxAge = (h: Headers) => Number(h.get("Cache-Control")!.match(/max-age=(\d+)/)![1]);
+
+  it("are the full path's headers, max-age at most 1 % + 1 s shorter, never past serveUntil", () => {
     const a = answer("a");
     const prepared = new PreparedHeaders(a);
-    for (const now of [
-      t0,
-      t0 + 999,
-      t0 + 1000,
-      t0 + 12 * H + 123,
-      a.serveUntil - 1500,
-      a.serveUntil - 1,
-    ]) {
-      const fast = new Headers(prepared.at(now));
+    // Hits at irregular times through the answer's whole life, as a fleet would send them.
+    const times: number[] = [];
+    for (let now = t0, step = 1; now < a.serveUntil; now += step, step = (step * 7919) % 97_001) {
+      times.push(now);
+    }
+    times.push(a.serveUntil - 1500, a.serveUntil - 1);
+    expect(times.length).toBeGreaterThan(1000);
+    for (const now of times) {
+      const fast = prepared.at(now);
       const full = answerHeaders(a, now, "HIT");
       for (const name of ["Content-Type", "Last-Modified", "Expires", "ETag", "X-Cache"]) {
         expect(fast.get(name), name).toBe(full.get(name));
       }
-      const maxAge = (h: Headers) => Number(h.get("Cache-Control")!.match(/max-age=(\d+)/)![1]);
-      expect(maxAge(full) - maxAge(fast)).toBeGreaterThanOrEqual(0);
-      expect(maxAge(full) - maxAge(fast)).toBeLessThanOrEqual(1);
-      // Any response of this second, cached for max-age, is gone by serveUntil (max-age=0: not
-      // reused at all).
-      const endOfSecond = Math.floor(now / 1000) * 1000 + 1000;
-      if (maxAge(fast) > 0)
-        expect(endOfSecond + maxAge(fast) * 1000).toBeLessThanOrEqual(a.serveUntil);
       expect(fast.get("Cache-Control")).toMatch(
         /^max-age=\d+, public, no-transform, must-revalidate$/,
       );
+      // A response sent now and cached for max-age is gone by serveUntil.
+      expect(now + maxAge(fast) * 1000).toBeLessThanOrEqual(a.serveUntil);
+      const shortfall = maxAge(full) - maxAge(fast);
+      expect(shortfall).toBeGreaterThanOrEqual(0);
+      expect(shortfall).toBeLessThanOrEqual(Math.ceil((a.serveUntil - now) / 100_000) + 1);
     }
+  });
+
+  it("are rebuilt at most once a second, and at least once a minute", () => {
+    const a = answer("a");
+    const prepared = new PreparedHeaders(a);
+    let builds = 0;
+    let previous: Headers | undefined;
+    let lastBuild = t0;
+    for (let now = t0; now < t0 + 2 * H; now += 100) {
+      const h = prepared.at(now);
+      if (h !== previous) {
+        if (previous) expect(now - lastBuild).toBeGreaterThanOrEqual(1000);
+        builds++;
+        lastBuild = now;
+        previous = h;
+      }
+      expect(now - lastBuild).toBeLessThan(60_000);
+    }
+    // 24 h of life left: 1 % is over a minute, so one build a minute.
+    expect(builds).toBe(120);
+    // Near the end (60 s left) the period shrinks to 1 s, so max-age keeps counting down.
+    const late = new PreparedHeaders(a);
+    expect(maxAge(late.at(a.serveUntil - 60_000))).toBe(59);
+    expect(maxAge(late.at(a.serveUntil - 59_000))).toBe(58);
+  });
+
+  it("are shared by the responses of one period, which each get their own copy", () => {
+    const prepared = new PreparedHeaders(answer("a"));
+    const shared = prepared.at(t0);
+    expect(prepared.at(t0 + 500)).toBe(shared);
+    const first = new Response("x", { headers: shared });
+    first.headers.set("X-Cache", "MISS");
+    first.headers.set("Set-Cookie", "a=b");
+    const second = new Response("x", { headers: prepared.at(t0 + 600) });
+    expect(second.headers.get("X-Cache")).toBe("HIT");
+    expect(second.headers.has("Set-Cookie")).toBe(false);
+    expect(shared.get("X-Cache")).toBe("HIT");
+    expect(prepared.at(t0 + 60_000)).not.toBe(shared);
   });
 });
