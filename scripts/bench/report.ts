@@ -2,7 +2,7 @@
 // the Markdown report and the one-line JSON summary. Pure (no node: imports): unit-tested inside
 // workerd (test/unit/bench-report.test.ts).
 
-import { median, ratio, round, spread } from "./stats.ts";
+import { median, pairedRatio, ratio, round, spread } from "./stats.ts";
 import type { WrkResult } from "./wrk.ts";
 
 /** The relay's operation counts (GET /__bench/ops with BENCH_MODE="true"). */
@@ -196,10 +196,18 @@ const perRequest = (rows: CostRow[], path: string, key: keyof Ops): number | nul
   return row && row.requests > 0 ? row.ops[key] / row.requests : null;
 };
 
+/** Requests/s of `a` relative to `b`, from their runs paired in order (stats.ts pairedRatio). */
+export function rpsVs(a: Series, b: Series): number | null {
+  return pairedRatio(
+    a.runs.map((x) => x.rps),
+    b.runs.map((x) => x.rps),
+  );
+}
+
 export function targets(r: BenchResults): Target[] {
   const hit = seriesStats(r.hit.relay);
   const floor = seriesStats(r.hit.floor);
-  const vsFloor = ratio(hit.rps, floor.rps);
+  const vsFloor = rpsVs(r.hit.relay, r.hit.floor);
   const p99Ratio = ratio(hit.p99, floor.p99);
   const kv = perRequest(r.cost.rows, "hit", "kvReads");
   const ver = perRequest(r.cost.rows, "hit", "verifications");
@@ -256,8 +264,8 @@ export function summaryLine(r: BenchResults, resultsFile: string): Record<string
     hit_rps: round(hit.rps, 0),
     floor_rps: round(floor.rps, 0),
     nginx_rps: round(nginx.rps, 0),
-    hit_vs_floor: round(ratio(hit.rps, floor.rps), 3),
-    hit_vs_nginx: round(ratio(hit.rps, nginx.rps), 3),
+    hit_vs_floor: round(rpsVs(r.hit.relay, r.hit.floor), 3),
+    hit_vs_nginx: round(rpsVs(r.hit.relay, r.hit.nginx), 3),
     p50_ms: round(hit.p50, 3),
     floor_p50_ms: round(floor.p50, 3),
     nginx_p50_ms: round(nginx.p50, 3),
@@ -266,7 +274,9 @@ export function summaryLine(r: BenchResults, resultsFile: string): Record<string
     nginx_p99_ms: round(nginx.p99, 3),
     p99_vs_floor: round(ratio(hit.p99, floor.p99), 3),
     floor_headers_rps: fh ? round(fh.rps, 0) : null,
-    hit_vs_floor_headers: fh ? round(ratio(hit.rps, fh.rps), 3) : null,
+    hit_vs_floor_headers: r.hit.floorHeaders
+      ? round(rpsVs(r.hit.relay, r.hit.floorHeaders), 3)
+      : null,
     floor_headers_p99_ms: fh ? round(fh.p99, 3) : null,
     answer_bytes: r.hit.answerBytes,
     fanin_clients: r.fanin.clients,
@@ -375,7 +385,7 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`- command: \`${r.command}\``);
   for (const [k, v] of Object.entries(r.machine)) out.push(`- ${k}: ${v}`);
   out.push(
-    `- load: wrk -t${s.threads} -c${s.connections} -d${s.durationS}s --latency, ${s.reps} runs per configuration, alternating; medians (of requests/s, and of each run's p50/p99)`,
+    `- load: wrk -t${s.threads} -c${s.connections} -d${s.durationS}s --latency, ${s.reps} runs per configuration, alternating (each round in the reverse order of the one before, so drift cancels); medians (of requests/s, and of each run's p50/p99); ratios of requests/s are medians of the ratios of the runs made side by side`,
   );
   out.push(`- network: ${s.network}`);
   out.push(`- Durable Objects: ${s.storage}; KV: ${s.kv}`);
@@ -395,26 +405,26 @@ export function renderMarkdown(r: BenchResults): string {
         "all 200",
       ],
       [
-        seriesRow(r.hit.relay, hit, fmtRatio(ratio(hit.rps, floor.rps))),
+        seriesRow(r.hit.relay, hit, fmtRatio(rpsVs(r.hit.relay, r.hit.floor))),
         seriesRow(r.hit.floor, floor, "1×"),
         ...(r.hit.floorHeaders
           ? [
               seriesRow(
                 r.hit.floorHeaders,
                 seriesStats(r.hit.floorHeaders),
-                fmtRatio(ratio(seriesStats(r.hit.floorHeaders).rps, floor.rps)),
+                fmtRatio(rpsVs(r.hit.floorHeaders, r.hit.floor)),
               ),
             ]
           : []),
-        seriesRow(r.hit.nginx, nginx, fmtRatio(ratio(nginx.rps, floor.rps))),
+        seriesRow(r.hit.nginx, nginx, fmtRatio(rpsVs(r.hit.nginx, r.hit.floor))),
       ],
     ),
   );
   out.push(
     "",
-    `relay/floor ${fmtRatio(ratio(hit.rps, floor.rps))} req/s, p99 ${fmtRatio(ratio(hit.p99, floor.p99))} of the floor's; relay/nginx ${fmtRatio(ratio(hit.rps, nginx.rps))} req/s (nginx answers ${r.hit.nginxBytes} bytes: its own copy of the CA's answer).${
+    `relay/floor ${fmtRatio(rpsVs(r.hit.relay, r.hit.floor))} req/s, p99 ${fmtRatio(ratio(hit.p99, floor.p99))} of the floor's; relay/nginx ${fmtRatio(rpsVs(r.hit.relay, r.hit.nginx))} req/s (nginx answers ${r.hit.nginxBytes} bytes: its own copy of the CA's answer).${
       r.hit.floorHeaders
-        ? ` The floor with the relay's headers (same body, and the caching headers, ETag and X-Cache the relay answers with) separates what sending those headers costs from what the relay's own code costs: relay/that floor ${fmtRatio(ratio(hit.rps, seriesStats(r.hit.floorHeaders).rps))} req/s.`
+        ? ` The floor with the relay's headers (same body, and the caching headers, ETag and X-Cache the relay answers with) separates what sending those headers costs from what the relay's own code costs: relay/that floor ${fmtRatio(rpsVs(r.hit.relay, r.hit.floorHeaders))} req/s.`
         : ""
     }`,
     "",

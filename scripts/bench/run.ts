@@ -734,7 +734,9 @@ async function main(): Promise<void> {
     };
     let hitOps = ZERO_OPS;
     for (let rep = 1; rep <= o.reps; rep++) {
-      for (const c of configs) {
+      // ABBA: every other round runs in reverse, so a drift in the machine's speed falls on each
+      // configuration alike; the relay and the floor always run side by side.
+      for (const c of rep % 2 === 1 ? configs : [...configs].reverse()) {
         const before = c.key === "relay" ? await readOps(w.url, notes) : undefined;
         const r = await wrk(c.url, o, o.durationS);
         if (before) {

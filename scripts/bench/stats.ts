@@ -47,6 +47,20 @@ export function ratio(a: number, b: number): number | null {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : null;
 }
 
+/**
+ * The median of a[i] / b[i] over runs made one after the other (a's i-th run beside b's): the
+ * machine's speed drifts between runs, and a ratio of neighbours cancels most of that drift where a
+ * ratio of two medians does not. null when no pair has a finite ratio.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number | null {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const r = ratio(a[i]!, b[i]!);
+    if (r !== null) ratios.push(r);
+  }
+  return ratios.length ? median(ratios) : null;
+}
+
 /** Rounds to `digits` decimals; null for anything that is not a finite number. */
 export function round(value: number | null | undefined, digits = 2): number | null {
   if (value === null || value === undefined || !Number.isFinite(value)) return null;

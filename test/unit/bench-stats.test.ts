@@ -2,7 +2,15 @@
 // percentiles, ratios that stay JSON-safe.
 
 import { describe, expect, it } from "vitest";
-import { median, percentile, ratio, round, spread, summarize } from "../../scripts/bench/stats.ts";
+import {
+  median,
+  pairedRatio,
+  percentile,
+  ratio,
+  round,
+  spread,
+  summarize,
+} from "../../scripts/bench/stats.ts";
 
 describe("median", () => {
   it("is the middle value of an odd count, whatever the order", () => {
@@ -80,5 +88,22 @@ describe("summarize, ratio, round, spread", () => {
   it("spread is (max - min) / median, null for fewer than two runs", () => {
     expect(spread([90, 100, 110])).toBeCloseTo(0.2);
     expect(spread([100])).toBeNull();
+  });
+});
+
+describe("pairedRatio", () => {
+  it("is the median of the ratios of runs made side by side", () => {
+    expect(pairedRatio([90, 180, 45], [100, 200, 50])).toBeCloseTo(0.9);
+    // The machine slows to a quarter after the first round and is fast again for the last floor
+    // run: two pairs of three still say 0.9; the ratio of the medians (45 / 100) says 0.45.
+    expect(pairedRatio([180, 45, 44], [200, 50, 100])).toBeCloseTo(0.9);
+    expect(ratio(median([180, 45, 44]), median([200, 50, 100]))).toBeCloseTo(0.45);
+  });
+
+  it("pairs by position, ignores pairs without a finite ratio, and is null with none", () => {
+    expect(pairedRatio([1, 2, 3], [2, 4])).toBe(0.5);
+    expect(pairedRatio([1, NaN, 3], [2, 4, 0])).toBe(0.5);
+    expect(pairedRatio([], [])).toBeNull();
+    expect(pairedRatio([1], [0])).toBeNull();
   });
 });
