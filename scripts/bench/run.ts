@@ -758,12 +758,12 @@ async function main(): Promise<void> {
       const expiries = ttl ? o.reps * (Math.ceil((o.durationS * 1000) / ttl) + 1) : undefined;
       const herd =
         expiries !== undefined && hitOps.kvReads > 2 * expiries
-          ? ` Measured ${hitOps.kvReads} for at most ~${expiries} expiries: at each expiry every request in flight misses the hot path and reads the registry from KV itself (IssuerRegistry.index has no single flight).`
+          ? ` Measured ${hitOps.kvReads} for at most ~${expiries} expiries: more than one read per expiry (IssuerRegistry.forHotPath starts at most one at a time).`
           : "";
       notes.add(
         `KV reads on hits: ${hitOps.kvReads} in ${hitOps.requests} relay requests over ${relaySeconds} s of measured relay runs. ` +
-          `The hot path (Relay.fastAnswer) reads none; the issuer registry is re-read from KV on the request path once its isolate copy is older than REGISTRY_TTL_MS` +
-          `${ttl !== undefined ? ` (${ttl / 1000} s)` : ""}.${herd}`,
+          `No hit reads KV or waits for it: once the isolate's copy of the issuer registry is older than REGISTRY_TTL_MS` +
+          `${ttl !== undefined ? ` (${ttl / 1000} s)` : ""}, the hot path re-reads it after its response (ctx.waitUntil), once per TTL per isolate whatever the traffic; these are those reads.${herd}`,
       );
       costRows.push({
         path: "hit",
