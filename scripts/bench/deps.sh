@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the benchmark needs beyond npm packages (Debian): wrk, nginx-light, openssl.
+# Installs what the benchmark needs beyond npm packages (Debian): wrk, nginx-light, openssl, and
+# valgrind (callgrind counts the instructions per request).
 set -euo pipefail
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v openssl >/dev/null || need+=(openssl)
+command -v valgrind >/dev/null || need+=(valgrind)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bench: installing ${need[*]}" >&2
   SUDO=""

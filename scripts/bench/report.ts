@@ -173,6 +173,16 @@ export interface BenchResults {
   };
   warm: { certs: number; ms: number; touchMs: number };
   scaling: { floorLua: Series; points: ScalingPoint[] };
+  /**
+   * CPU instructions per request under callgrind (one count per round, `requests` requests each):
+   * null when not counted (--quick, --no-instructions, no valgrind).
+   */
+  instructions?: {
+    requests: number;
+    relay: number[];
+    floor: number[];
+    floorHeaders: number[];
+  } | null;
   profile: ProfileEntry[] | null;
   /** The same for a relay run over the largest scaling set. */
   profileScaling?: ProfileEntry[] | null;
@@ -195,6 +205,32 @@ const perRequest = (rows: CostRow[], path: string, key: keyof Ops): number | nul
   const row = rows.find((r) => r.path === path);
   return row && row.requests > 0 ? row.ops[key] / row.requests : null;
 };
+
+/**
+ * The total instruction count in a callgrind dump (`totals:` or `summary:` line, first event), or
+ * null when there is none.
+ */
+export function parseCallgrindTotal(text: string): number | null {
+  const m = /^(?:totals|summary):\s*(\d+)/m.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/** Instructions per request of the relay, the floor and the floor with headers (medians). */
+export function instructionStats(r: BenchResults) {
+  const i = r.instructions;
+  if (!i) return null;
+  const relay = median(i.relay);
+  const floor = median(i.floor);
+  const floorHeaders = median(i.floorHeaders);
+  return {
+    relay,
+    floor,
+    floorHeaders,
+    /** The throughput the counts predict, relative to the floor: floor / relay. */
+    hitVsFloor: ratio(floor, relay),
+    hitVsFloorHeaders: ratio(floorHeaders, relay),
+  };
+}
 
 /** Requests/s of `a` relative to `b`, from their runs paired in order (stats.ts pairedRatio). */
 export function rpsVs(a: Series, b: Series): number | null {
@@ -260,6 +296,7 @@ export function summaryLine(r: BenchResults, resultsFile: string): Record<string
   const rows = r.cost.rows;
   const per = (path: string, key: keyof Ops, d = 6) => round(perRequest(rows, path, key), d);
   const t = targets(r);
+  const ins = instructionStats(r);
   return {
     hit_rps: round(hit.rps, 0),
     floor_rps: round(floor.rps, 0),
@@ -278,6 +315,10 @@ export function summaryLine(r: BenchResults, resultsFile: string): Record<string
       ? round(rpsVs(r.hit.relay, r.hit.floorHeaders), 3)
       : null,
     floor_headers_p99_ms: fh ? round(fh.p99, 3) : null,
+    hit_instructions: ins ? round(ins.relay, 0) : null,
+    floor_instructions: ins ? round(ins.floor, 0) : null,
+    floor_headers_instructions: ins ? round(ins.floorHeaders, 0) : null,
+    hit_vs_floor_instructions: ins ? round(ins.hitVsFloor, 3) : null,
     answer_bytes: r.hit.answerBytes,
     fanin_clients: r.fanin.clients,
     fanin_certs: r.fanin.certs,
@@ -429,6 +470,41 @@ export function renderMarkdown(r: BenchResults): string {
     }`,
     "",
   );
+
+  const ins = instructionStats(r);
+  if (ins && r.instructions) {
+    const i = r.instructions;
+    const cell = (v: number[]) => v.map((x) => fmtInt(x)).join(", ");
+    out.push(
+      `## 1b. CPU instructions per request (valgrind callgrind, ${i.requests} requests per count)`,
+      "",
+    );
+    out.push(
+      table(
+        [
+          "configuration",
+          "instructions per request",
+          "throughput this predicts vs floor",
+          "counts",
+        ],
+        [
+          [r.hit.relay.label, fmtInt(ins.relay), fmtRatio(ins.hitVsFloor), cell(i.relay)],
+          [r.hit.floor.label, fmtInt(ins.floor), "1×", cell(i.floor)],
+          [
+            r.hit.floorHeaders?.label ?? "floor + the relay's headers",
+            fmtInt(ins.floorHeaders),
+            fmtRatio(ratio(ins.floor, ins.floorHeaders)),
+            cell(i.floorHeaders),
+          ],
+        ],
+      ),
+    );
+    out.push(
+      "",
+      `Counted on a workerd of their own under callgrind (the whole process: HTTP, runtime, V8, the worker's code), so unlike requests/s they do not move with the machine's load. Relay/floor: ${fmtRatio(ins.hitVsFloor)}; relay/floor with the relay's headers: ${fmtRatio(ins.hitVsFloorHeaders)}.`,
+      "",
+    );
+  }
 
   const f = r.fanin;
   out.push(`## 2. Fan-in: ${f.clients} clients at once, cold start`, "");

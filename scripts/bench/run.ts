@@ -17,7 +17,17 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { Agent, get as httpGet } from "node:http";
 import os from "node:os";
 import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -53,6 +63,8 @@ import {
   diffOps,
   parseOps,
   renderMarkdown,
+  parseCallgrindTotal,
+  rpsVs,
   seriesStats,
   summaryLine,
   ZERO_OPS,
@@ -101,6 +113,9 @@ interface Options {
   netns: boolean;
   workerDir: string;
   profile: "auto" | "always" | "never";
+  /** Count CPU instructions per hit under callgrind (full runs; --no-instructions skips it). */
+  instructions: boolean;
+  instructionRequests: number;
   maxSeconds: number;
   nginxWorkers: number | "auto";
 }
@@ -121,6 +136,8 @@ const USAGE = `usage: npm run bench [-- options]
   --out DIR               results directory (bench-results)
   --max-seconds S         hard time limit (full 900, quick 170)
   --no-netns              do not run inside a private network namespace
+  --instructions          count CPU instructions per hit under valgrind's callgrind (full runs
+                          do; --no-instructions skips it); --instruction-requests N per count (1000)
   --keep                  keep the temporary directory (configs, logs)`;
 
 function parseOptions(argv: string[]): Options {
@@ -142,6 +159,8 @@ function parseOptions(argv: string[]): Options {
     netns: true,
     workerDir: REPO_ROOT,
     profile: "auto",
+    instructions: !quick,
+    instructionRequests: 1000,
     maxSeconds: quick ? 170 : 900,
     nginxWorkers: "auto",
   };
@@ -171,6 +190,9 @@ function parseOptions(argv: string[]): Options {
       case "--worker-dir": o.workerDir = v() ?? o.workerDir; break; // prettier-ignore
       case "--keep": o.keep = true; break; // prettier-ignore
       case "--no-netns": o.netns = false; break; // prettier-ignore
+      case "--instructions": o.instructions = true; break; // prettier-ignore
+      case "--no-instructions": o.instructions = false; break; // prettier-ignore
+      case "--instruction-requests": o.instructionRequests = int(a, v(), 100, 100_000); break; // prettier-ignore
       case "--profile": {
         const p = v();
         if (p !== "auto" && p !== "always" && p !== "never")
@@ -292,6 +314,13 @@ interface Workerd {
   inspectorPort: number | undefined;
 }
 
+interface WorkerdOptions {
+  /** Run workerd under this command (valgrind for the instruction counts). */
+  wrap?: { cmd: string; args: string[] };
+  v8Flags?: string[];
+  startTimeoutMs?: number;
+}
+
 async function startWorkerd(
   name: string,
   dir: string,
@@ -299,6 +328,7 @@ async function startWorkerd(
   bundle: Bundle,
   vars: Record<string, string>,
   withInspector: boolean,
+  opts: WorkerdOptions = {},
 ): Promise<Workerd> {
   await mkdir(dir, { recursive: true });
   const [relayPort, floorPort, floorHeadersPort, inspectorPort] = await Promise.all([
@@ -322,7 +352,7 @@ async function startWorkerd(
       floorPort,
       floorHeadersPort,
       durableObjectStorage: { inMemory: true },
-      ...(withInspector ? { v8Flags: ["--expose-gc"] } : {}),
+      v8Flags: [...(withInspector ? ["--expose-gc"] : []), ...(opts.v8Flags ?? [])],
     }),
   );
   const args = [
@@ -330,9 +360,15 @@ async function startWorkerd(
     "config.capnp",
     ...(withInspector ? [`--inspector-addr=${LOOPBACK}:${inspectorPort}`] : []),
   ];
-  const service = startService(name, workerdBinary(), args, { cwd: dir, logDir });
+  const service = opts.wrap
+    ? startService(name, opts.wrap.cmd, [...opts.wrap.args, workerdBinary(), ...args], {
+        cwd: dir,
+        logDir,
+      })
+    : startService(name, workerdBinary(), args, { cwd: dir, logDir });
   const url = `http://${LOOPBACK}:${relayPort}`;
-  await waitForPort(relayPort, 30_000, service);
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+  await waitForPort(relayPort, startTimeoutMs, service);
   await waitFor(
     `${name}: GET /healthz`,
     async () => {
@@ -341,7 +377,7 @@ async function startWorkerd(
       await res.body?.cancel();
       return res.status === 200 ? true : undefined;
     },
-    30_000,
+    startTimeoutMs,
   );
   return {
     service,
@@ -350,6 +386,142 @@ async function startWorkerd(
     floorHeadersUrl: `http://${LOOPBACK}:${floorHeadersPort}`,
     inspectorPort: withInspector ? inspectorPort : undefined,
   };
+}
+
+/**
+ * Makes `path` a cache hit on the relay (a miss, then a hit), and has both floors answer its bytes
+ * (the second one with the relay's headers too). Returns the answer.
+ */
+async function prepareHit(w: Workerd, path: string): Promise<Uint8Array<ArrayBuffer>> {
+  const first = await http(`${w.url}${path}`);
+  await first.arrayBuffer();
+  if (first.status !== 200)
+    throw new Error(`the relay answered HTTP ${first.status} for the first request`);
+  const second = await http(`${w.url}${path}`);
+  const answer = await bodyOf(second);
+  if (second.status !== 200 || second.headers.get("X-Cache") !== "HIT") {
+    throw new Error(
+      `the second request was not a hit (HTTP ${second.status}, X-Cache ${second.headers.get("X-Cache")})`,
+    );
+  }
+  const put = await http(`${w.floorUrl}/`, { method: "PUT", body: answer });
+  await put.body?.cancel();
+  const relayHeaders: Record<string, string> = {};
+  second.headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "date") relayHeaders[name] = value;
+  });
+  const putHeaders = await http(`${w.floorHeadersUrl}/`, {
+    method: "PUT",
+    headers: { "X-Floor-Headers": JSON.stringify(relayHeaders) },
+    body: answer,
+  });
+  await putHeaders.body?.cancel();
+  const floorHeadersCheck = await http(`${w.floorHeadersUrl}${path}`);
+  await floorHeadersCheck.arrayBuffer();
+  if (floorHeadersCheck.headers.get("ETag") !== second.headers.get("ETag")) {
+    throw new Error("the floor with the relay's headers does not answer them");
+  }
+  const floorCheck = await bodyOf(await http(`${w.floorUrl}${path}`));
+  if (floorCheck.length !== answer.length)
+    throw new Error("the floor does not answer the relay's bytes");
+  return answer;
+}
+
+/**
+ * CPU instructions per hit for the relay and both floors, counted by valgrind's callgrind on a
+ * workerd of their own (the same config). Unlike requests/s, the count does not depend on what
+ * else the machine is doing, so it shows the relay's cost against the floor's to a few percent.
+ * V8 compiles on the main thread there (--no-concurrent-recompilation): under valgrind its
+ * background compile threads would leave hot code interpreted for longer.
+ */
+async function countInstructions(a: {
+  tmp: string;
+  logDir: string;
+  bundle: Bundle;
+  vars: Record<string, string>;
+  token: string;
+  caPem: string;
+  caFront: string;
+  path: string;
+  o: Options;
+}): Promise<NonNullable<BenchResults["instructions"]>> {
+  const dumps = join(a.tmp, "callgrind");
+  await mkdir(dumps, { recursive: true });
+  log("instructions: workerd under valgrind --tool=callgrind (it takes a minute to start)");
+  const started = Date.now();
+  const vw = await startWorkerd(
+    "workerd-callgrind",
+    join(a.tmp, "workerd-callgrind"),
+    a.logDir,
+    a.bundle,
+    a.vars,
+    false,
+    {
+      wrap: {
+        cmd: "valgrind",
+        args: ["--tool=callgrind", "--smc-check=all-non-file", `--callgrind-out-file=${join(dumps, "out")}`],
+      }, // prettier-ignore
+      v8Flags: ["--no-concurrent-recompilation"],
+      startTimeoutMs: 300_000,
+    },
+  );
+  await registerIssuer(vw.url, a.token, a.caPem, a.caFront);
+  await prepareHit(vw, a.path);
+  const n = a.o.instructionRequests;
+  // node:http with keep-alive sends Host and Connection only, as wrk and nginx's stapling requests
+  // do (fetch would add six more headers, which the relay's If-None-Match check copies).
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  const get = (url: string) =>
+    new Promise<void>((resolve, reject) => {
+      assertLoopback(url);
+      const req = httpGet(url, { agent, timeout: 60_000 }, (res) => {
+        res.resume();
+        res.on("end", () =>
+          res.statusCode === 200
+            ? resolve()
+            : reject(new Error(`${url} answered HTTP ${res.statusCode}`)),
+        );
+      });
+      req.on("timeout", () => req.destroy(new Error(`${url}: no answer in 60 s`)));
+      req.on("error", reject);
+    });
+  const send = (url: string) =>
+    pool(Array.from({ length: n }), 8, Date.now() + 600_000, () => get(url));
+  const count = async (url: string): Promise<number> => {
+    await send(url); // warm: the JIT settles and this path's state is built
+    await runOk("callgrind_control", ["-z", String(vw.service.pid)], { timeoutMs: 60_000 });
+    await send(url);
+    await runOk("callgrind_control", ["-d", String(vw.service.pid)], { timeoutMs: 60_000 });
+    const files = (await readdir(dumps)).filter((f) => f.startsWith("out."));
+    let total: number | null = null;
+    for (const f of files) {
+      total ??= parseCallgrindTotal(await readFile(join(dumps, f), "utf8"));
+      await rm(join(dumps, f));
+    }
+    if (total === null) throw new Error("callgrind wrote no total");
+    return total / n;
+  };
+  const urls = {
+    relay: `${vw.url}${a.path}`,
+    floor: `${vw.floorUrl}${a.path}`,
+    floorHeaders: `${vw.floorHeadersUrl}${a.path}`,
+  };
+  const out = {
+    requests: n,
+    relay: [] as number[],
+    floor: [] as number[],
+    floorHeaders: [] as number[],
+  };
+  for (let round = 0; round < 3; round++) {
+    for (const key of ["relay", "floor", "floorHeaders"] as const) {
+      out[key].push(await count(urls[key]));
+      log(`  instructions ${key}: ${Math.round(out[key].at(-1)!)} per request`);
+    }
+  }
+  agent.destroy();
+  await vw.service.stop();
+  log(`instructions counted in ${Math.round((Date.now() - started) / 1000)} s`);
+  return out;
 }
 
 async function registerIssuer(
@@ -656,37 +828,7 @@ async function main(): Promise<void> {
     const hitReq = reqs[0]!;
     const hitUrl = `${w.url}${hitReq.path}`;
     const nginxUrl = `http://${LOOPBACK}:${cachePort}${hitReq.path}`;
-    const first = await http(hitUrl);
-    await first.arrayBuffer();
-    if (first.status !== 200)
-      throw new Error(`the relay answered HTTP ${first.status} for the first request`);
-    const second = await http(hitUrl);
-    const answer = await bodyOf(second);
-    if (second.status !== 200 || second.headers.get("X-Cache") !== "HIT") {
-      throw new Error(
-        `the second request was not a hit (HTTP ${second.status}, X-Cache ${second.headers.get("X-Cache")})`,
-      );
-    }
-    const put = await http(`${w.floorUrl}/`, { method: "PUT", body: answer });
-    await put.body?.cancel();
-    const relayHeaders: Record<string, string> = {};
-    second.headers.forEach((value, name) => {
-      if (name !== "content-length" && name !== "date") relayHeaders[name] = value;
-    });
-    const putHeaders = await http(`${w.floorHeadersUrl}/`, {
-      method: "PUT",
-      headers: { "X-Floor-Headers": JSON.stringify(relayHeaders) },
-      body: answer,
-    });
-    await putHeaders.body?.cancel();
-    const floorHeadersCheck = await http(`${w.floorHeadersUrl}${hitReq.path}`);
-    await floorHeadersCheck.arrayBuffer();
-    if (floorHeadersCheck.headers.get("ETag") !== second.headers.get("ETag")) {
-      throw new Error("the floor with the relay's headers does not answer them");
-    }
-    const floorCheck = await bodyOf(await http(`${w.floorUrl}${hitReq.path}`));
-    if (floorCheck.length !== answer.length)
-      throw new Error("the floor does not answer the relay's bytes");
+    const answer = await prepareHit(w, hitReq.path);
     let nginxBytes = 0;
     for (let i = 0; i < 3; i++) {
       const res = await http(nginxUrl);
@@ -867,8 +1009,7 @@ async function main(): Promise<void> {
     }
 
     // --- Where the time goes ---------------------------------------------------------------------
-    const hitStats = seriesStats(series.relay);
-    const vsFloor = ratio(hitStats.rps, seriesStats(series.floor).rps);
+    const vsFloor = rpsVs(series.relay, series.floor);
     let profile: BenchResults["profile"] = null;
     if (o.profile === "always" || (o.profile === "auto" && vsFloor !== null && vsFloor < 0.9)) {
       log(
@@ -893,6 +1034,20 @@ async function main(): Promise<void> {
     const heapEnd = await heapAfterGc(w, notes);
     const memEnd = memoryOf(w.service.pid);
     await w.service.stop();
+
+    // --- 1b. Instructions per hit (callgrind) ----------------------------------------------------
+    let instructions: BenchResults["instructions"] = null;
+    if (o.instructions) {
+      if (!which("valgrind") || !which("callgrind_control")) {
+        notes.add(
+          "instruction counts skipped: valgrind is not installed (apt-get install valgrind)",
+        );
+      } else {
+        instructions = await countInstructions({
+          tmp, logDir, bundle, vars, token, caPem: ca.pem, caFront, path: hitReq.path, o,
+        }); // prettier-ignore
+      }
+    }
 
     const limits = readMemoryLimits(notes);
     const scaling: BenchResults["scaling"] = {
@@ -987,6 +1142,7 @@ async function main(): Promise<void> {
       },
       warm: { certs: warmed, ms: warmMs, touchMs },
       scaling,
+      instructions,
       profile,
       profileScaling,
       contention: { ...others, runs: othersDuringRuns.length },

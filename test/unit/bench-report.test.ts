@@ -7,6 +7,7 @@ import {
   diffOps,
   fmtInt,
   fmtMs,
+  parseCallgrindTotal,
   parseOps,
   renderMarkdown,
   seriesStats,
@@ -371,5 +372,38 @@ describe("CPU profile summary", () => {
     expect(at(2)).toBe("node_modules/hono/dist/router.js");
     expect(at(4)).toBe("src/relay.ts");
     expect(at(99)).toBe("src/relay.ts");
+  });
+});
+
+describe("instruction counts (callgrind)", () => {
+  it("reads the total from a callgrind dump", () => {
+    const dump =
+      "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 265012345\n\nfn=main\n";
+    expect(parseCallgrindTotal(dump)).toBe(265_012_345);
+    expect(parseCallgrindTotal("events: Ir\ntotals: 42\n")).toBe(42);
+    expect(parseCallgrindTotal("events: Ir\n")).toBeNull();
+  });
+
+  it("are reported as medians, with the throughput they predict against the floor", () => {
+    const r = results({
+      instructions: {
+        requests: 1000,
+        relay: [265_000, 255_000],
+        floor: [230_000, 232_000],
+        floorHeaders: [250_000, 254_000],
+      },
+    });
+    const line = summaryLine(r, "bench-results/latest.json");
+    expect(line).toMatchObject({
+      hit_instructions: 260_000,
+      floor_instructions: 231_000,
+      floor_headers_instructions: 252_000,
+      hit_vs_floor_instructions: 0.888,
+    });
+    const md = renderMarkdown(r);
+    expect(md).toContain("## 1b. CPU instructions per request");
+    expect(md).toContain("| 260 000 | 0.89× | 265 000, 255 000 |");
+    expect(summaryLine(results(), "x")).toMatchObject({ hit_instructions: null });
+    expect(renderMarkdown(results())).not.toContain("## 1b.");
   });
 });
