@@ -5,7 +5,7 @@
 import { type CachedAnswer } from "../cache/record.ts";
 import { tierRecheckAt } from "../fleet/schedule.ts";
 import { PreparedHeaders } from "../http/ocsp-headers.ts";
-import { ok } from "../errors.ts";
+import { ok, type RelayError, type Result } from "../errors.ts";
 import type { Lookup, Served, Source } from "./source.ts";
 
 export interface MemoryLimits {
@@ -26,6 +26,7 @@ export interface MemoryEntry {
 
 export class MemoryTier implements Source {
   private readonly entries = new Map<string, MemoryEntry>();
+  private readonly pending = new Map<string, Promise<Result<Served, RelayError>>>();
   private bytes = 0;
 
   constructor(
@@ -33,12 +34,23 @@ export class MemoryTier implements Source {
     private readonly limits: MemoryLimits = MEMORY_LIMITS,
   ) {}
 
-  async get(lookup: Lookup) {
+  async get(lookup: Lookup): Promise<Result<Served, RelayError>> {
     const hit = this.peek(lookup.key, lookup.now);
     if (hit) return ok<Served>({ answer: hit, tier: "memory" });
-    const result = await this.next.get(lookup);
-    if (result.ok) this.put(result.value.answer, lookup.now);
-    return result;
+    // Misses for one certificate that arrive together (a fleet asking after a restart) share one
+    // look through the tiers below: one edge cache read, one KV read, one owner call.
+    const pending = this.pending.get(lookup.key);
+    if (pending) return pending;
+    const asked = this.next.get(lookup).then((result) => {
+      if (result.ok) this.put(result.value.answer, lookup.now);
+      return result;
+    });
+    this.pending.set(lookup.key, asked);
+    try {
+      return await asked;
+    } finally {
+      if (this.pending.get(lookup.key) === asked) this.pending.delete(lookup.key);
+    }
   }
 
   /** The current answer for `key`, if held. */

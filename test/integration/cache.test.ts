@@ -7,6 +7,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { KV_KEYS, parseFacts } from "../../src/cache/record.ts";
 import { certIdKey, encodeRequest } from "../../src/ocsp/request.ts";
+import { ops } from "../../src/instrumentation.ts";
 import { edgeKey } from "../../src/sources/edge.ts";
 import { caseCertId, fixtureCase, fixtureCases, type FixtureCase } from "../support/cases.ts";
 import { fixture } from "../support/files.ts";
@@ -51,10 +52,16 @@ const owner = (certIdKeyBody: string) =>
 describe("concurrent misses", () => {
   it("50 clients missing at once in one isolate cause exactly one CA fetch and all get the same 200", async () => {
     const { deployment, relay } = await serving();
+    const before = { ...ops };
     const responses = await Promise.all(Array.from({ length: 50 }, () => relay.get(request)));
     expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200));
     for (const body of await Promise.all(responses.map(bodyOf))) expect(body).toEqual(goodDer);
     expect(deployment.calls).toHaveLength(1);
+    // They share one look through the tiers below memory, too: one edge cache read, one KV read
+    // and one owner call (then one KV write and one edge cache write, by the owner and the tier).
+    expect(ops.cacheReads - before.cacheReads).toBe(1);
+    expect(ops.kvReads - before.kvReads).toBe(1);
+    expect(ops.ownerCalls - before.ownerCalls).toBe(1);
   });
 
   it("50 clients missing at once across 10 isolates still cause exactly one CA fetch", async () => {
