@@ -19,11 +19,6 @@ const MAX_PATHS = 2 * MEMORY_LIMITS.maxEntries;
 
 export type PathEntry = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
 
-/** What the hot path needs of the ExecutionContext. */
-export interface Background {
-  waitUntil(work: Promise<unknown>): void;
-}
-
 export class Relay {
   readonly registry: IssuerRegistry;
   readonly memory: MemoryTier;
@@ -52,7 +47,7 @@ export class Relay {
    * it owes (counters, touching the owner, refreshing the registry copy) goes to `ctx.waitUntil`
    * after the response. Everything else takes the full path (src/routes/ocsp.ts).
    */
-  fastAnswer(request: Request, ctx: Background): Response | undefined {
+  fastAnswer(request: Request, ctx: Pick<ExecutionContext, "waitUntil">): Response | undefined {
     const entry = this.paths.get(request.url);
     if (!entry || request.headers.has("If-None-Match")) return undefined;
     const now = runtime.now();

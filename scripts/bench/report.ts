@@ -562,17 +562,7 @@ export function renderMarkdown(r: BenchResults): string {
       r.cost.rows.map((row) => [
         row.path + (row.note ? ` (${row.note})` : ""),
         fmtInt(row.requests),
-        ...(
-          [
-            "kvReads",
-            "kvWrites",
-            "cacheReads",
-            "cacheWrites",
-            "ownerCalls",
-            "upstreamFetches",
-            "verifications",
-          ] as const
-        ).map(
+        ...OPS_KEYS.filter((k) => k !== "requests").map(
           (k) =>
             `${fmtInt(row.ops[k])} (${row.requests > 0 ? round(row.ops[k] / row.requests, 6) : "n/a"}/req)`,
         ),

@@ -49,10 +49,7 @@ export class IssuerRegistry {
    * REGISTRY_MAX_STALE_MS; once it is older than REGISTRY_TTL_MS, one re-read is started in the
    * background (a failed one is retried by a later request, at most once a second).
    */
-  forHotPath(
-    now: number,
-    ctx: { waitUntil(work: Promise<unknown>): void },
-  ): IssuerIndex | undefined {
+  forHotPath(now: number, ctx: Pick<ExecutionContext, "waitUntil">): IssuerIndex | undefined {
     const c = this.cached;
     if (!c || now < c.loadedAt) return undefined;
     const age = now - c.loadedAt;
