@@ -7,23 +7,21 @@
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import {
   ADMIN_TOKEN,
-  Cleanup,
+  E2eFiles,
   cli,
   freePort,
   HAPROXY,
   issueLeaf,
   makePki,
-  removeDir,
   sClientStatus,
   snapshotWorker,
   startHaproxy,
   startNginxServer,
   startOcspCa,
   startRelay,
-  tempDir,
   waitFor,
   type Leaf,
   type OcspCa,
@@ -46,7 +44,8 @@ const show = (title: string, r: RunResult) =>
   console.log(`e2e: ${title} -> exit ${r.code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`);
 
 describe("ocsp-relay operator commands: chain, register, config, check, staple", () => {
-  const cleanup = new Cleanup();
+  const files = new E2eFiles("e2e");
+  const cleanup = files.cleanup;
   let tmp: string;
   let pki: Pki;
   let ca: OcspCa;
@@ -58,14 +57,10 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
   let mustFull: string;
   /** Written by `chain`, used by nginx as ssl_trusted_certificate. */
   let bundle: string;
-  let keepFiles = false;
 
   beforeAll(async () => {
     try {
-      tmp = await tempDir("ocsp-relay-cli-e2e-");
-      cleanup.add("temp dir", () =>
-        keepFiles ? console.log(`e2e: logs and files kept in ${tmp}`) : removeDir(tmp),
-      );
+      tmp = await files.tempDir("ocsp-relay-cli-e2e-");
       pki = await makePki(join(tmp, "pki"), [
         { name: "leaf-revoked", state: "revoked" },
         { name: "leaf-unknown", state: "absent" },
@@ -93,17 +88,9 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
       });
       cleanup.add("relay", () => relay.stop());
     } catch (e) {
-      keepFiles = true;
-      await cleanup.run();
-      throw e;
+      await files.setupFailed(e);
     }
   });
-
-  afterEach(({ task }) => {
-    if (task.result?.state === "fail" || (task.result?.errors?.length ?? 0) > 0) keepFiles = true;
-  });
-
-  afterAll(() => cleanup.run());
 
   test("usage errors and unreadable input exit 2, saying what to do", async () => {
     const cases: [string[], RegExp][] = [

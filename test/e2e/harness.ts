@@ -13,6 +13,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach } from "vitest";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export const LOOPBACK = "127.0.0.1";
@@ -328,6 +329,45 @@ export class Cleanup {
       }
     }
     if (first) throw first;
+  }
+}
+
+/**
+ * One e2e file's files and teardown: its temporary directory is removed after the file, or kept
+ * (and its path printed) when setup or a test failed. Create it in the describe block: it
+ * registers the afterEach that notices a failed test and the afterAll that runs `cleanup`.
+ */
+export class E2eFiles {
+  readonly cleanup = new Cleanup();
+  private keep = false;
+
+  constructor(
+    private readonly label: string,
+    relayLogs?: () => string | undefined,
+  ) {
+    afterEach(({ task }) => {
+      if (task.result?.state === "fail" || (task.result?.errors?.length ?? 0) > 0) {
+        this.keep = true;
+        if (relayLogs) console.log(`${label}: "${task.name}" failed; relay logs: ${relayLogs()}`);
+      }
+    });
+    afterAll(() => this.cleanup.run());
+  }
+
+  /** The file's temporary directory (removed, or kept after a failure, at cleanup). */
+  async tempDir(prefix?: string): Promise<string> {
+    const dir = await tempDir(prefix);
+    this.cleanup.add("temp dir", () =>
+      this.keep ? console.log(`${this.label}: logs and files kept in ${dir}`) : removeDir(dir),
+    );
+    return dir;
+  }
+
+  /** Setup failed: keep the files, tear down what was started, and rethrow. */
+  async setupFailed(e: unknown): Promise<never> {
+    this.keep = true;
+    await this.cleanup.run();
+    throw e;
   }
 }
 

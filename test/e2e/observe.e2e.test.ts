@@ -9,10 +9,10 @@
 
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import {
   ADMIN_TOKEN,
-  Cleanup,
+  E2eFiles,
   curl,
   issueLeaf,
   launchChromium,
@@ -20,14 +20,12 @@ import {
   opensslOcspClient,
   registerIssuer,
   relayGetUrl,
-  removeDir,
   REPO_ROOT,
   runOk,
   snapshotWorker,
   startOcspCa,
   startRelay,
   startWebhookReceiver,
-  tempDir,
   waitFor,
   type OcspCa,
   type Pki,
@@ -72,7 +70,8 @@ interface RenderedRow {
 }
 
 describe("what an operator sees: /check, /status in Chromium, alerts, /metrics", () => {
-  const cleanup = new Cleanup();
+  const files = new E2eFiles("e2e", () => relay?.process.stdoutPath);
+  const cleanup = files.cleanup;
   let tmp: string;
   let scratch: string;
   let pki: Pki;
@@ -80,7 +79,6 @@ describe("what an operator sees: /check, /status in Chromium, alerts, /metrics",
   let relay: Relay;
   let hooks: WebhookReceiver;
   let issuerId: string;
-  let keepFiles = false;
   /** OCSP requests this file sent to the relay (the /metrics test expects exactly these). */
   let ocspRequests = 0;
 
@@ -112,10 +110,7 @@ describe("what an operator sees: /check, /status in Chromium, alerts, /metrics",
 
   beforeAll(async () => {
     try {
-      tmp = await tempDir("ocsp-relay-observe-");
-      cleanup.add("temp dir", () =>
-        keepFiles ? console.log(`e2e: logs and files kept in ${tmp}`) : removeDir(tmp),
-      );
+      tmp = await files.tempDir("ocsp-relay-observe-");
       scratch = join(tmp, "scratch");
       await mkdir(scratch);
       pki = await makePki(join(tmp, "pki"), [
@@ -149,20 +144,9 @@ describe("what an operator sees: /check, /status in Chromium, alerts, /metrics",
       cleanup.add("relay", () => relay.stop());
       issuerId = (await registerIssuer(relay.url, pki.caPem, ca.url)).body.id;
     } catch (e) {
-      keepFiles = true;
-      await cleanup.run();
-      throw e;
+      await files.setupFailed(e);
     }
   });
-
-  afterEach(({ task }) => {
-    if (task.result?.state === "fail" || (task.result?.errors?.length ?? 0) > 0) {
-      keepFiles = true;
-      console.log(`e2e: "${task.name}" failed; relay logs: ${relay?.process.stdoutPath}`);
-    }
-  });
-
-  afterAll(() => cleanup.run());
 
   test("curl --data-binary @leaf.pem /check: JSON saying good, fetched from the CA, then from memory", async () => {
     const first = await curlCheck("leaf-good");

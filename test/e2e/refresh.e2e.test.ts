@@ -21,22 +21,20 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Cleanup,
+  E2eFiles,
   cliVerify,
   curl,
   makePki,
   openssl,
   registerIssuer,
   relayGetUrl,
-  removeDir,
   sClientStatus,
   snapshotWorker,
   startNginx,
   startOcspCa,
   startRelay,
-  tempDir,
   type Leaf,
   type OcspCa,
   type Pki,
@@ -169,7 +167,8 @@ const tryLater = (s: Sample) =>
   s.http === 200 && s.xError === "tryLater" && s.ocsp?.responseStatus === "trylater";
 
 describe("fleet freshness: one-minute answers, refreshed ahead of time, never served expired", () => {
-  const cleanup = new Cleanup();
+  const files = new E2eFiles("refresh e2e", () => relay?.process.stdoutPath);
+  const cleanup = files.cleanup;
   let tmp: string;
   let scratch: string;
   let pki: Pki;
@@ -177,14 +176,10 @@ describe("fleet freshness: one-minute answers, refreshed ahead of time, never se
   let ca: OcspCa;
   let caDir: string;
   let relay: Relay;
-  let keepFiles = false;
 
   beforeAll(async () => {
     try {
-      tmp = await tempDir("ocsp-relay-e2e-refresh-");
-      cleanup.add("temp dir", () =>
-        keepFiles ? console.log(`refresh e2e: logs and files kept in ${tmp}`) : removeDir(tmp),
-      );
+      tmp = await files.tempDir("ocsp-relay-e2e-refresh-");
       scratch = join(tmp, "scratch");
       await mkdir(scratch);
       pki = await makePki(join(tmp, "pki"), [{ name: "leaf-fresh" }]);
@@ -201,20 +196,9 @@ describe("fleet freshness: one-minute answers, refreshed ahead of time, never se
       });
       cleanup.add("relay", () => relay.stop());
     } catch (e) {
-      keepFiles = true;
-      await cleanup.run();
-      throw e;
+      await files.setupFailed(e);
     }
   });
-
-  afterEach(({ task }) => {
-    if (task.result?.state === "fail" || (task.result?.errors?.length ?? 0) > 0) {
-      keepFiles = true;
-      console.log(`refresh e2e: "${task.name}" failed; relay logs: ${relay?.process.stdoutPath}`);
-    }
-  });
-
-  afterAll(() => cleanup.run());
 
   it("refreshes ahead of nextUpdate, one CA fetch per refresh, tryLater exactly from nextUpdate while the CA is down", async () => {
     const samples: Sample[] = [];

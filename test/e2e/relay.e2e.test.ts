@@ -5,22 +5,20 @@
 
 import { writeFile, readFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import {
-  Cleanup,
+  E2eFiles,
   cliVerify,
   curl,
   makePki,
   opensslOcspClient,
   registerIssuer,
   relayGetUrl,
-  removeDir,
   snapshotWorker,
   sClientStatus,
   startNginx,
   startOcspCa,
   startRelay,
-  tempDir,
   waitFor,
   type OcspCa,
   type Pki,
@@ -43,7 +41,8 @@ const CLIENT_HEADERS: [string, string][] = [
 ];
 
 describe("ocsp-relay between real OCSP clients and a real CA", () => {
-  const cleanup = new Cleanup();
+  const files = new E2eFiles("e2e", () => relay?.process.stdoutPath);
+  const cleanup = files.cleanup;
   let tmp: string;
   let scratch: string;
   let pki: Pki;
@@ -51,7 +50,6 @@ describe("ocsp-relay between real OCSP clients and a real CA", () => {
   let relay: Relay;
   /** The worker as it was when the file started (see snapshotWorker): both relays run it. */
   let workerDir: string;
-  let keepFiles = false;
 
   const leaf = (name: string) => pki.leaf(name);
   const ask = (name: string, extra: { nonce?: boolean } = {}) =>
@@ -80,10 +78,7 @@ describe("ocsp-relay between real OCSP clients and a real CA", () => {
 
   beforeAll(async () => {
     try {
-      tmp = await tempDir();
-      cleanup.add("temp dir", () =>
-        keepFiles ? console.log(`e2e: logs and files kept in ${tmp}`) : removeDir(tmp),
-      );
+      tmp = await files.tempDir();
       scratch = join(tmp, "scratch");
       await mkdir(scratch);
       pki = await makePki(join(tmp, "pki"), [
@@ -113,20 +108,9 @@ describe("ocsp-relay between real OCSP clients and a real CA", () => {
       expect(registered.status).toBe(201);
       expect(registered.body.id).toEqual(expect.any(String));
     } catch (e) {
-      keepFiles = true;
-      await cleanup.run();
-      throw e;
+      await files.setupFailed(e);
     }
   });
-
-  afterEach(({ task }) => {
-    if (task.result?.state === "fail" || (task.result?.errors?.length ?? 0) > 0) {
-      keepFiles = true;
-      console.log(`e2e: "${task.name}" failed; relay logs: ${relay?.process.stdoutPath}`);
-    }
-  });
-
-  afterAll(() => cleanup.run());
 
   test("openssl ocsp and curl get answers that verify, good and revoked", async () => {
     const withNonce = await ask("leaf-good");
