@@ -7,8 +7,10 @@ import {
   AuthorityInfoAccessSyntax,
   BasicConstraints,
   Certificate,
+  CRLDistributionPoints,
   ExtendedKeyUsage,
   type Extension,
+  id_ce_cRLDistributionPoints,
   type Name,
 } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
@@ -41,6 +43,11 @@ export interface CertificateFacts {
   isCA: boolean;
   extKeyUsage: string[];
   ocspUrls: string[];
+  /**
+   * The http, https and ldap fullName URIs of the CRL distribution points (RFC 5280 §4.2.1.13), in
+   * certificate order. Points named relative to the CRL issuer, or by other name forms, are left out.
+   */
+  crlUrls: string[];
   /** RFC 7633 TLS Feature with status_request (5): "Must-Staple". */
   mustStaple: boolean;
   extensions: Extension[];
@@ -89,6 +96,7 @@ function parseChecked(der: Uint8Array): Result<CertificateFacts> {
     isCA: false,
     extKeyUsage: [],
     ocspUrls: [],
+    crlUrls: [],
     mustStaple: false,
     extensions,
   };
@@ -108,6 +116,14 @@ function parseChecked(der: Uint8Array): Result<CertificateFacts> {
             if (ad.accessMethod === OID.adOcsp && uri) facts.ocspUrls.push(uri);
           }
           break;
+        case id_ce_cRLDistributionPoints:
+          for (const dp of AsnConvert.parse(value, CRLDistributionPoints)) {
+            for (const name of dp.distributionPoint?.fullName ?? []) {
+              const uri = name.uniformResourceIdentifier;
+              if (uri && CRL_URL_SCHEMES.test(uri)) facts.crlUrls.push(uri);
+            }
+          }
+          break;
         case OID.tlsFeature:
           facts.mustStaple = tlsFeatures(value).includes(5);
           break;
@@ -118,6 +134,9 @@ function parseChecked(der: Uint8Array): Result<CertificateFacts> {
   }
   return ok(facts);
 }
+
+/** The URI schemes of distribution points a CRL can be fetched from (RFC 5280 §4.2.1.13). */
+const CRL_URL_SCHEMES = /^(https?|ldap):/i;
 
 /** Certificates from PEM text (any number of CERTIFICATE blocks, in order). */
 export function parsePemCertificates(text: string): Result<CertificateFacts[]> {
