@@ -14,7 +14,8 @@ import {
   UsageError,
   writeFileAtomic,
 } from "./args.ts";
-import { buildPath, isSelfSigned, leafOf, systemRoots, toPem, type Sourced } from "./pki.ts";
+import { buildPath, isSelfSigned, leafOf, rootStore, toPem, type Sourced } from "./pki.ts";
+import { describeSearched } from "./roots.ts";
 import { probeTls, ProbeError, type Probe } from "./tls-probe.ts";
 
 export async function chainCommand(args: string[]): Promise<number> {
@@ -35,6 +36,8 @@ export async function chainCommand(args: string[]): Promise<number> {
     ? readCertificates(caFile, "--ca-file").map((cert) => ({ cert, source: `--ca-file ${caFile}` }))
     : [];
   const hostPort = existsSync(target) ? undefined : parseHostPort(target);
+  const store = rootStore();
+  const stores = describeSearched(store);
 
   let leaf: Sourced;
   let others: Sourced[];
@@ -53,7 +56,8 @@ export async function chainCommand(args: string[]): Promise<number> {
       probe = await probeTls({
         ...hostPort,
         servername: values.servername,
-        ca: caFile ? trusted.map((t) => toPem(t.cert)).join("") : undefined,
+        // The verdict is against what the path is built from: --ca-file, or Node's and the system's roots.
+        ca: (caFile ? trusted : store.roots).map((t) => toPem(t.cert)).join(""),
         requestOCSP: false,
         timeoutMs,
       });
@@ -71,13 +75,13 @@ export async function chainCommand(args: string[]): Promise<number> {
     );
     say(
       probe.authorized
-        ? `chain verified: yes (against ${caFile ?? "Node's root store"}, name matches)`
+        ? `chain verified: yes (against ${caFile ?? stores}, name matches)`
         : `chain verified: NO (${probe.authorizationError}${caFile ? `, against ${caFile}` : ""})`,
     );
     servedOrderWarnings(probe.served);
   }
 
-  const anchors = [...trusted, ...systemRoots()];
+  const anchors = [...trusted, ...store.roots];
   const { path, complete } = await buildPath(leaf, others, anchors);
   say("");
   for (const [i, step] of path.entries()) describe(step, i, path.length, complete, now);
@@ -109,14 +113,14 @@ export async function chainCommand(args: string[]): Promise<number> {
     const top = path.at(-1)!.cert;
     say(
       `ocsp-relay chain: no root found for "${top.issuerText}" (not ${probe ? "served" : `in ${target}`}, ` +
-        `${caFile ? `not in ${caFile}, ` : ""}not in Node's root store). Give the root certificate with --ca-file roots.pem.`,
+        `${caFile ? `not in ${caFile}, ` : ""}not in ${stores}). Give the root certificate with --ca-file roots.pem.`,
     );
     return 1;
   }
   const root = path.at(-1)!;
   if (!anchors.some((a) => bytesEqual(a.cert.der, root.cert.der))) {
     say(
-      `warning: the root "${root.cert.subjectText}" comes only from ${root.source}, not from --ca-file or Node's store: make sure it is a root you trust`,
+      `warning: the root "${root.cert.subjectText}" comes only from ${root.source}, not from --ca-file, Node's root store or the system store: make sure it is a root you trust`,
     );
   }
   const bundle = path
@@ -131,6 +135,10 @@ export async function chainCommand(args: string[]): Promise<number> {
     process.stdout.write(bundle);
     say(`printed the ${what}`);
   }
+  if (leaf.cert.ocspUrls.length === 0)
+    say(
+      "note: nginx needs the bundle for ssl_stapling_verify only: with ssl_stapling off it is not used",
+    );
   return 0;
 }
 
@@ -148,16 +156,45 @@ function describe(step: Sourced, i: number, length: number, complete: boolean, n
 }
 
 function describeLeaf(leaf: CertificateFacts): void {
-  say(
-    leaf.ocspUrls.length > 0
-      ? `leaf OCSP responder (AIA): ${leaf.ocspUrls.join(", ")}`
-      : "leaf OCSP responder: none in the AIA extension (register the issuer with --responder URL)",
-  );
-  say(
-    leaf.mustStaple
-      ? "leaf Must-Staple (TLS Feature status_request): YES: the server must staple a valid answer, or clients that enforce it refuse the site"
-      : "leaf Must-Staple: no",
-  );
+  for (const line of leafRevocationLines(leaf)) say(line);
+}
+
+/**
+ * What the leaf says about its revocation (RFC 5280 §4.2.2.1 AIA OCSP, §4.2.1.13 CRLDP) and what
+ * that means for stapling. A certificate without an OCSP URL cannot be stapled: there is no
+ * responder to ask, so the advice is to turn stapling off for it, not to find one. Pure.
+ */
+export function leafRevocationLines(leaf: CertificateFacts): string[] {
+  const lines: string[] = [];
+  const [crl, ...moreCrls] = leaf.crlUrls;
+  const alsoCrl = moreCrls.length > 0 ? ` (also ${moreCrls.join(", ")})` : "";
+  if (leaf.ocspUrls.length > 0) {
+    lines.push(`leaf OCSP responder (AIA): ${leaf.ocspUrls.join(", ")}`);
+    if (crl) lines.push(`leaf CRL distribution point: ${crl}${alsoCrl} (stapling uses OCSP)`);
+  } else {
+    lines.push(
+      "leaf OCSP responder: NONE: the certificate has no OCSP URL in its AIA extension, so it cannot be stapled",
+      crl
+        ? `leaf revocation: by CRL only: its CA publishes revocation at ${crl}${alsoCrl}`
+        : "leaf revocation: no CRL distribution point either: the certificate says nowhere how to check whether it is revoked",
+      "for this certificate:",
+      '  nginx:   ssl_stapling off;  (left on, nginx warns "ssl_stapling" ignored, no OCSP responder URL in the certificate, and staples nothing)',
+      '  HAProxy: no .ocsp file beside the certificate, no "ocsp-update on" and no "set ssl ocsp-response" for it',
+      crl
+        ? "  clients that check revocation fetch the CRL themselves; there is no OCSP answer for the relay to serve"
+        : "  if its CA runs an OCSP responder that the certificate does not name (a private CA), register the issuer with --responder URL",
+    );
+  }
+  if (!leaf.mustStaple) lines.push("leaf Must-Staple: no");
+  else if (leaf.ocspUrls.length > 0)
+    lines.push(
+      "leaf Must-Staple (TLS Feature status_request): YES: the server must staple a valid answer, or clients that enforce it refuse the site",
+    );
+  else
+    lines.push(
+      "leaf Must-Staple (TLS Feature status_request): YES, with no OCSP responder to staple from: clients that enforce it refuse the site: replace the certificate",
+    );
+  return lines;
 }
 
 /** Each served certificate should be issued by the next one (RFC 8446 §4.4.2 asks for that order). */

@@ -2,9 +2,9 @@
 // who issued whom, by name and by a signature check with the core's WebCrypto verifier, from the
 // leaf up to a self-signed root; where each certificate came from; PEM out.
 
-import { rootCertificates } from "node:tls";
 import { bytesEqual, toBase64 } from "../ocsp/bytes.ts";
-import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
+import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
+import { loadRoots, type RootStore } from "./roots.ts";
 
 export { issuedBy as issued } from "../ocsp/signature.ts";
 import { issuedBy as issued } from "../ocsp/signature.ts";
@@ -66,15 +66,17 @@ export async function buildPath(
   return { path, complete: false };
 }
 
-let systemStore: Sourced[] | undefined;
+let store: RootStore | undefined;
 
-/** Node's bundled root store (`tls.rootCertificates`), parsed once; unreadable entries skipped. */
+/** The roots of Node's bundled store and of the system store (roots.ts), read once per process. */
+export function rootStore(): RootStore {
+  store ??= loadRoots();
+  return store;
+}
+
+/** Every root of rootStore(), each with where it was found ("Node's root store", "system store /etc/ssl/..."). */
 export function systemRoots(): Sourced[] {
-  systemStore ??= rootCertificates.flatMap((pem) => {
-    const certs = parsePemCertificates(pem);
-    return certs.ok ? certs.value.map((cert) => ({ cert, source: "system store" })) : [];
-  });
-  return systemStore;
+  return rootStore().roots;
 }
 
 /** The first certificate that is not a CA: the leaf of a fullchain file. */
