@@ -2,7 +2,7 @@
 // store (the CA bundle file and certificate directories OpenSSL and curl read), each root labelled
 // with where it was found, so `chain` can say which store vouched for a path (RFC 5280 §6.1.1 (d)).
 // Node's bundled store is Mozilla's list at Node's release; distributions keep roots longer (Node
-// 22 dropped "DigiCert Global Root CA", Debian's ca-certificates still carries it).
+// 22.23 no longer carries "DigiCert Global Root CA"; Debian's ca-certificates still does).
 
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
