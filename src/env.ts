@@ -1,14 +1,20 @@
 // The worker's bindings and configuration, typed once and parsed in one place.
 
+import type { UpstreamBudget } from "./fleet/budget-do.ts";
+import { DEFAULT_BUDGET, type BudgetConfig } from "./fleet/budget.ts";
 import type { CertOwner } from "./fleet/durable-object.ts";
 import type { FleetLedger } from "./fleet/ledger-do.ts";
 import type { AlertConfig } from "./fleet/ledger.ts";
+import type { Registrar } from "./issuers/registrar-do.ts";
 import { DEFAULT_SCHEDULE, type ScheduleConfig } from "./fleet/schedule.ts";
+import { VERSION } from "./version.ts";
 
 export interface Env {
   OCSP_CACHE: KVNamespace;
   CERT_OWNER: DurableObjectNamespace<CertOwner>;
   FLEET_LEDGER: DurableObjectNamespace<FleetLedger>;
+  UPSTREAM_BUDGET: DurableObjectNamespace<UpstreamBudget>;
+  REGISTRAR: DurableObjectNamespace<Registrar>;
   /** Bearer token of the admin API; without it the admin API is refused. */
   ADMIN_TOKEN?: string;
   /** Upstream timeout in milliseconds (default 5000, at most 30000). */
@@ -33,7 +39,23 @@ export interface Env {
   ALERT_MUST_STAPLE_MARGIN_SECONDS?: string;
   /** Consecutive failed fetches after which a responder is reported failing (default 3). */
   ALERT_RESPONDER_FAILURES?: string;
+  /** "registered": only pinned certificates are relayed (default "open"). */
+  OCSP_ACCESS?: string;
+  /** Fleet keys (secret, comma or space separated): the OCSP endpoint answers only under /k/<key>/. */
+  OCSP_KEYS?: string;
+  /** First fetches of unpinned certificates one issuer may spend at once (default 40). */
+  UPSTREAM_BUDGET_BURST?: string;
+  /** ... and per minute after that (default 60). */
+  UPSTREAM_BUDGET_PER_MINUTE?: string;
+  /** A URL or mail address added to the User-Agent the CA sees. */
+  UPSTREAM_CONTACT?: string;
 }
+
+/** Who may make the relay ask a CA: anyone (a registered issuer's certificates), or pinned only. */
+export type OcspAccess = "open" | "registered";
+
+/** A fleet key: URL-safe, long enough not to be guessed. */
+const FLEET_KEY = /^[A-Za-z0-9._~-]{16,256}$/;
 
 export interface Config {
   adminToken: string | undefined;
@@ -43,6 +65,11 @@ export interface Config {
   statusPublic: boolean;
   alertWebhookUrl: string | undefined;
   alerts: AlertConfig;
+  access: OcspAccess;
+  /** Fleet keys; undefined when OCSP_KEYS is unset (the endpoint is open), empty when none is valid (closed). */
+  fleetKeys: readonly string[] | undefined;
+  budget: BudgetConfig;
+  userAgent: string;
 }
 
 export function configFrom(env: Env): Config {
@@ -63,6 +90,14 @@ export function configFrom(env: Env): Config {
       mustStapleMarginMs: seconds(env.ALERT_MUST_STAPLE_MARGIN_SECONDS, 24 * 60 * 60 * 1000),
       responderFailures: positiveInteger(env.ALERT_RESPONDER_FAILURES, 3),
     },
+    // Anything but "open" (or unset) closes the endpoint: a typo fails safe.
+    access: ["", "open"].includes((env.OCSP_ACCESS ?? "").trim()) ? "open" : "registered",
+    fleetKeys: parseFleetKeys(env.OCSP_KEYS),
+    budget: {
+      burst: positiveInteger(env.UPSTREAM_BUDGET_BURST, DEFAULT_BUDGET.burst),
+      perMinute: positiveNumber(env.UPSTREAM_BUDGET_PER_MINUTE, DEFAULT_BUDGET.perMinute),
+    },
+    userAgent: userAgent(env.UPSTREAM_CONTACT),
     schedule: {
       ...DEFAULT_SCHEDULE,
       idleAfterMs: seconds(env.IDLE_REFRESH_SECONDS, DEFAULT_SCHEDULE.idleAfterMs),
@@ -76,4 +111,25 @@ export function configFrom(env: Env): Config {
 function positiveInteger(value: string | undefined, fallback: number): number {
   const n = Number(value);
   return value !== undefined && Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+function positiveNumber(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && value !== "" && Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** OCSP_KEYS: keys separated by commas or white space; malformed ones are dropped. */
+export function parseFleetKeys(value: string | undefined): readonly string[] | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  return value.split(/[\s,]+/).filter((k) => FLEET_KEY.test(k));
+}
+
+/** The User-Agent the CA sees: the product and version, and the operator's contact when given. */
+export function userAgent(contact: string | undefined): string {
+  const c = (contact ?? "")
+    .replace(/[^\x20-\x7e]/g, "")
+    .replace(/[()]/g, "")
+    .trim()
+    .slice(0, 200);
+  return c ? `ocsp-relay/${VERSION} (+${c})` : `ocsp-relay/${VERSION}`;
 }

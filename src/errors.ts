@@ -13,8 +13,9 @@ export type RelayError =
       kind: "tryLater";
       detail: string;
       /** Why: the CA did not answer, its answer was rejected (with the core's reason), or the
-       * safety rules across time kept it from being served. */
-      cause?: "upstream" | "rejected" | "rule";
+       * safety rules across time kept it from being served, or the issuer's upstream budget for
+       * unregistered certificates was spent. */
+      cause?: "upstream" | "rejected" | "rule" | "budget";
       reason?: string;
     }
   /** A bug or a platform failure; never carries a stack trace to the client. */

@@ -15,7 +15,11 @@ export type LogEvent =
   | "ca.inconsistent"
   | "alert"
   | "alert.failed"
-  | "ledger.failed";
+  | "ledger.failed"
+  | "upstream.budget_exceeded"
+  | "owner.forgotten"
+  | "registry.kv_write_failed"
+  | "config.invalid";
 
 export function log(event: LogEvent, fields: Record<string, unknown>): void {
   console.log(JSON.stringify({ event, time: new Date().toISOString(), ...fields }));

@@ -1,7 +1,8 @@
 // The relay's state in one isolate: the issuer registry and the Source chain
 // touch -> memory -> edge cache -> KV -> owner (Durable Object). Created once per isolate.
 
-import type { Env } from "./env.ts";
+import { configFrom, type Config, type Env } from "./env.ts";
+import { registrarOf } from "./issuers/registrar-do.ts";
 import { IssuerRegistry } from "./issuers/registry.ts";
 import { ledgerOf } from "./fleet/ledger-do.ts";
 import { Counters } from "./metrics/counters.ts";
@@ -28,12 +29,17 @@ export class Relay {
   /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
   private readonly paths = new Map<string, PathEntry>();
   readonly counters = new Counters();
+  readonly config: Config;
   private readonly env: Env;
 
   constructor(env: Env) {
     this.env = env;
-    this.registry = new IssuerRegistry(env.OCSP_CACHE);
-    this.owners = new OwnerSource(env.CERT_OWNER);
+    this.config = configFrom(env);
+    this.registry = new IssuerRegistry(env.OCSP_CACHE, () => registrarOf(env));
+    this.owners = new OwnerSource(env.CERT_OWNER, {
+      access: this.config.access,
+      budget: this.config.budget,
+    });
     const edgeCache =
       typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : undefined;
     this.memory = new MemoryTier(new EdgeTier(edgeCache, new KvTier(env.OCSP_CACHE, this.owners)));

@@ -9,6 +9,7 @@ import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
 import { runtime } from "../runtime.ts";
 import { fetchVerified } from "../sources/upstream.ts";
+import { budgetOf } from "./budget-do.ts";
 import { ledgerOf } from "./ledger-do.ts";
 import {
   CertOwnerLogic,
@@ -35,6 +36,7 @@ export class CertOwner extends DurableObject<Env> {
             fetch: runtime.fetch,
             timeoutMs: config.upstreamTimeoutMs,
             allowPrivate: config.allowPrivateResponders,
+            userAgent: config.userAgent,
           },
           config.schedule.unknownMaxAgeMs,
         ),
@@ -43,6 +45,7 @@ export class CertOwner extends DurableObject<Env> {
       random: () => runtime.random(),
       schedule: config.schedule,
       report: (r) => ledgerOf(env).reportFetch(r),
+      spendBudget: (issuerId, budget) => budgetOf(env, issuerId).take(budget),
     });
   }
 
@@ -79,5 +82,9 @@ function relativeAlarms(storage: DurableObjectStorage): OwnerStorage {
       return real === null ? null : real - Date.now() + runtime.now();
     },
     deleteAlarm: () => storage.deleteAlarm(),
+    deleteAll: async () => {
+      await storage.deleteAlarm();
+      await storage.deleteAll();
+    },
   };
 }

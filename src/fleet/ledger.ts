@@ -34,6 +34,8 @@ export interface FetchReport {
   revokedFirstSeen?: boolean;
   /** The CA answered `good` after `revoked`: not served. */
   inconsistent?: boolean;
+  /** Not worth refreshing (unpinned, never answered good or revoked): its owner forgets it then. */
+  forgetAt?: number;
 }
 
 export interface CertSummary {
@@ -54,6 +56,8 @@ export interface CertSummary {
   lastError?: string;
   lastErrorAt?: number;
   failures: number;
+  /** A guessed CertID (not worth refreshing): dropped from the ledger at this time, as its owner forgets it. */
+  forgetAt?: number;
 }
 
 export interface IssuerHealth {
@@ -175,6 +179,7 @@ export class LedgerLogic {
       lastFetchAt: r.at,
       failures: r.failures,
       ...((r.subject ?? prev?.subject) ? { subject: (r.subject ?? prev?.subject)! } : {}),
+      ...(r.forgetAt !== undefined ? { forgetAt: r.forgetAt } : {}),
     };
     const answer = r.ok ? r : prev;
     for (const k of [
@@ -192,19 +197,23 @@ export class LedgerLogic {
     if (!r.ok) {
       cert.lastError = r.error ?? "unknown error";
       cert.lastErrorAt = r.at;
-      const failures = (await storage.get<FailureEntry[]>("failures")) ?? [];
-      failures.unshift({
-        at: r.at,
-        certIdKey: r.certIdKey,
-        issuerId: r.issuerId,
-        serial: r.serial,
-        error: cert.lastError,
-      });
-      await storage.put("failures", failures.slice(0, MAX_FAILURES_KEPT));
+      await this.recordFailure(r, cert.lastError);
     }
     await storage.put(`cert:${r.certIdKey}`, cert);
 
     await this.alertsFor(r, cert, health);
+  }
+
+  private async recordFailure(r: FetchReport, error: string): Promise<void> {
+    const failures = (await this.deps.storage.get<FailureEntry[]>("failures")) ?? [];
+    failures.unshift({
+      at: r.at,
+      certIdKey: r.certIdKey,
+      issuerId: r.issuerId,
+      serial: r.serial,
+      error,
+    });
+    await this.deps.storage.put("failures", failures.slice(0, MAX_FAILURES_KEPT));
   }
 
   async snapshot(): Promise<LedgerSnapshot> {
@@ -217,11 +226,15 @@ export class LedgerLogic {
     };
   }
 
-  /** Forgets certificates whose last answer expired more than `olderThanMs` ago. */
+  /**
+   * Forgets certificates whose last answer expired more than `olderThanMs` ago, and guessed
+   * CertIDs once their owner forgot them (their window is over).
+   */
   async prune(olderThanMs: number): Promise<void> {
     const now = this.deps.now();
     for (const [key, cert] of await this.deps.storage.list<CertSummary>({ prefix: "cert:" })) {
-      if ((cert.nextUpdate ?? cert.lastFetchAt) < now - olderThanMs)
+      const gone = cert.forgetAt !== undefined ? cert.forgetAt <= now : false;
+      if (gone || (cert.nextUpdate ?? cert.lastFetchAt) < now - olderThanMs)
         await this.deps.storage.delete(key);
     }
   }

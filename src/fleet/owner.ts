@@ -3,14 +3,19 @@
 // fetch; it keeps the last verified answer in its own strongly consistent storage (KV may lag);
 // it writes KV, the read path of every isolate; and it refreshes ahead of nextUpdate with an alarm.
 // Safety rules across time: never an older thisUpdate, never `good` after a validly signed `revoked`.
+// Only certificates that deserve it are refreshed: pinned ones, and those the CA has answered
+// `good` or `revoked` at least once. A CertID the CA has only answered `unknown` for (or failed on)
+// is a guess, maybe an attacker's: its first fetch spends from the issuer's upstream budget, it is
+// never refreshed, never written to KV, and its owner forgets it when its serve window ends.
 // Clock, randomness and the upstream are injected.
 
-import { isFresh, writeAnswer, type CachedAnswer } from "../cache/record.ts";
+import { isFresh, writeAnswer, type CachedAnswer, type CertStatusName } from "../cache/record.ts";
 import { err, ok, type RelayError, type Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import { log } from "../log.ts";
 import { parseCertificate } from "../ocsp/certificate.ts";
 import { fromBase64, toHex } from "../ocsp/bytes.ts";
+import { DEFAULT_BUDGET, type BudgetConfig } from "./budget.ts";
 import type { FetchReport } from "./ledger.ts";
 import type { CertId } from "../ocsp/request.ts";
 import type { Lookup } from "../sources/source.ts";
@@ -25,7 +30,18 @@ export interface OwnerStorage {
   setAlarm(scheduledTime: number): Promise<void>;
   getAlarm(): Promise<number | null>;
   deleteAlarm(): Promise<void>;
+  /** Forgets everything (the alarm too). */
+  deleteAll(): Promise<void>;
 }
+
+/** How the worker is configured to treat unpinned certificates (from the Env, never a client). */
+export interface OwnerPolicy {
+  /** "registered": only pinned certificates are relayed. */
+  access: "open" | "registered";
+  budget: BudgetConfig;
+}
+
+export const OPEN_POLICY: OwnerPolicy = { access: "open", budget: DEFAULT_BUDGET };
 
 export interface OwnerRequest {
   certIdKey: string;
@@ -35,6 +51,8 @@ export interface OwnerRequest {
   pin?: boolean;
   /** What is known of the certificate itself, when a client sent it (admin API, /check). */
   leaf?: LeafInfo;
+  /** The worker's policy for unpinned certificates (default: open, the default budget). */
+  policy?: OwnerPolicy;
 }
 
 export interface LeafInfo {
@@ -63,6 +81,20 @@ export interface OwnerState {
   nextAttemptAt?: number;
   /** Set once a validly signed `revoked` answer was seen: no later `good` is served. */
   revokedSeen?: { revocationTime: number | undefined; seenAt: number };
+  /** Status of the last answer accepted. */
+  lastStatus?: CertStatusName;
+  /** The CA has answered `good` or `revoked` for this CertID at least once: a real certificate. */
+  vouched?: boolean;
+  /** Access policy of the last request (alarms have no request). */
+  access?: OwnerPolicy["access"];
+  /** Not worth refreshing: everything here is deleted at this time. */
+  forgetAt?: number;
+}
+
+/** Whether the owner refreshes this certificate ahead of time (and writes its answers to KV). */
+export function worthRefreshing(state: Pick<OwnerState, "pinned" | "vouched" | "access">): boolean {
+  if (state.pinned) return true;
+  return Boolean(state.vouched) && state.access !== "registered";
 }
 
 export interface OwnerDeps {
@@ -77,6 +109,8 @@ export interface OwnerDeps {
   schedule: ScheduleConfig;
   /** Tells the fleet ledger about each fetch (metrics, status page, alerts). */
   report?: (report: FetchReport) => Promise<void>;
+  /** Takes one token from the issuer's upstream budget (fleet/budget.ts); false: over budget. */
+  spendBudget?: (issuerId: string, budget: BudgetConfig) => Promise<boolean>;
 }
 
 export class CertOwnerLogic {
@@ -88,28 +122,60 @@ export class CertOwnerLogic {
   /** The valid answer, from storage or fetched now (one fetch at a time). */
   async answer(req: OwnerRequest): Promise<Result<OwnerAnswer>> {
     const now = this.deps.now();
-    const state = await this.remember(req, now);
+    const policy = req.policy ?? OPEN_POLICY;
+    const prev = await this.state();
+    const pinned = Boolean(prev?.pinned || req.pin);
+    if (policy.access === "registered" && !pinned) {
+      return err({
+        kind: "unauthorized",
+        detail: "this relay answers only for registered certificates (OCSP_ACCESS=registered)",
+      });
+    }
     const held = await this.held();
-    if (held && isFresh(held, now)) return ok({ answer: held, fetched: false });
+    if (held && isFresh(held, now)) {
+      const state = await this.remember(req, now, prev);
+      if (pinned && !prev?.pinned) await this.schedule(state, held, now); // newly pinned
+      return ok({ answer: held, fetched: false });
+    }
     if (this.recentFailure && this.recentFailure.until > now) return err(this.recentFailure.error);
+    const guess = !worthRefreshing({ pinned, vouched: prev?.vouched, access: policy.access });
+    if (guess && !this.inflight && !(await this.admit(req, policy))) {
+      return err({
+        kind: "tryLater",
+        cause: "budget",
+        detail:
+          "the issuer's upstream budget for certificates nobody registered is spent; try later",
+      });
+    }
+    const state = await this.remember(req, now, prev);
     const result = await this.fetchOnce(state);
+    if (req.pin) await this.keepPin(req); // joined a fetch another request started
     return result.ok
       ? ok({ answer: result.value, fetched: result.value.fetchedAt >= now })
       : result;
   }
 
-  /** A client asked (served from a cache tier): keeps the certificate from going idle. */
+  /** A client asked (served from a cache tier): keeps a certificate worth refreshing from going idle. */
   async touch(req: OwnerRequest): Promise<void> {
+    const prev = await this.state();
+    // Nothing here (forgotten, or never fetched) or not worth refreshing: a touch revives nothing.
+    if (!prev || !worthRefreshing(prev)) return;
     const now = this.deps.now();
-    await this.remember(req, now);
+    await this.remember(req, now, prev);
     if ((await this.deps.storage.getAlarm()) === null) await this.deps.storage.setAlarm(now);
   }
 
-  /** The scheduled refresh (or retry). */
+  /** The scheduled refresh (or retry), or the end of a guessed CertID's window. */
   async alarm(): Promise<void> {
     const state = await this.state();
     if (!state) return;
     const now = this.deps.now();
+    if (!worthRefreshing(state)) {
+      const at = state.forgetAt ?? now;
+      if (now >= at) await this.forget(state, "not worth refreshing, window over");
+      else await this.deps.storage.setAlarm(at);
+      return;
+    }
     const idle = now - state.lastRequestedAt > this.deps.schedule.idleAfterMs;
     if (idle && !state.pinned) {
       log("refresh.stopped", { certId: state.certIdKey, reason: "idle" });
@@ -132,8 +198,69 @@ export class CertOwnerLogic {
     return this.deps.storage.get<CachedAnswer>("answer");
   }
 
-  private async remember(req: OwnerRequest, now: number): Promise<OwnerState> {
-    const prev = await this.state();
+  /** Spends a token of the issuer's upstream budget for a guessed CertID; false: over budget. */
+  private async admit(req: OwnerRequest, policy: OwnerPolicy): Promise<boolean> {
+    if (!this.deps.spendBudget) return true;
+    const admitted = await this.deps.spendBudget(req.issuer.id, policy.budget);
+    if (!admitted)
+      log("upstream.budget_exceeded", { issuer: req.issuer.id, certId: req.certIdKey });
+    return admitted;
+  }
+
+  /** A pin that joined another request's fetch: recorded, and the schedule made again. */
+  private async keepPin(req: OwnerRequest): Promise<void> {
+    const state = await this.state();
+    if (!state || state.pinned) return;
+    const now = this.deps.now();
+    const kept = await this.remember(req, now, state);
+    const held = await this.held();
+    await this.schedule(kept, held && isFresh(held, now) ? held : undefined, now);
+    if (held && isFresh(held, now)) await this.writeKv(kept, held, now);
+  }
+
+  /** Plans the next alarm from what is held: a refresh, a retry, or forgetting a guess. */
+  private async schedule(state: OwnerState, held: CachedAnswer | undefined, now: number) {
+    const { deps } = this;
+    if (!worthRefreshing(state)) {
+      state.forgetAt = Math.max(
+        now + FAILURE_MEMORY_MS,
+        held ? held.serveUntil : now + deps.schedule.unknownMaxAgeMs,
+      );
+      delete state.nextAttemptAt;
+      await deps.storage.put("state", state);
+      await deps.storage.setAlarm(state.forgetAt);
+      return;
+    }
+    delete state.forgetAt;
+    state.nextAttemptAt = held
+      ? refreshAt(refreshWindow(held), now, deps.random(), deps.schedule)
+      : retryAt(Math.max(1, state.failures), now, undefined, deps.schedule);
+    await deps.storage.put("state", state);
+    await deps.storage.setAlarm(state.nextAttemptAt);
+  }
+
+  /** Deletes the owner's storage and alarm: a guessed CertID leaves nothing behind. */
+  private async forget(state: OwnerState, reason: string): Promise<void> {
+    await this.deps.storage.deleteAll();
+    this.recentFailure = undefined;
+    log("owner.forgotten", { certId: state.certIdKey, reason });
+  }
+
+  /** KV is the read path of every isolate; if a write fails the owner still holds and serves. */
+  private async writeKv(state: OwnerState, answer: CachedAnswer, now: number): Promise<void> {
+    await writeAnswer(this.deps.kv, answer, now).catch((e: unknown) =>
+      log("cache.write_failed", {
+        certId: state.certIdKey,
+        detail: e instanceof Error ? e.message : String(e),
+      }),
+    );
+  }
+
+  private async remember(
+    req: OwnerRequest,
+    now: number,
+    prev: OwnerState | undefined,
+  ): Promise<OwnerState> {
     const state: OwnerState = {
       failures: 0,
       fetches: 0,
@@ -143,6 +270,7 @@ export class CertOwnerLogic {
       issuer: req.issuer,
       pinned: Boolean(prev?.pinned || req.pin),
       ...((req.leaf ?? prev?.leaf) ? { leaf: (req.leaf ?? prev?.leaf)! } : {}),
+      access: req.policy?.access ?? prev?.access ?? "open",
       lastRequestedAt: now,
     };
     await this.deps.storage.put("state", state);
@@ -174,43 +302,42 @@ export class CertOwnerLogic {
     });
     const held = await this.held();
     const accepted = fetched.ok ? this.accept(state, held, fetched.value) : fetched;
+    const stillValid = held && isFresh(held, now) ? held : undefined;
     if (accepted.ok) {
       state.failures = 0;
       delete state.lastError;
       this.recentFailure = undefined;
+      state.lastStatus = accepted.value.status;
+      if (accepted.value.status !== "unknown") state.vouched = true;
       if (accepted.value !== held) {
         await deps.storage.put("answer", accepted.value);
-        // KV is the read path; if a write fails the owner still holds and serves the answer.
-        await writeAnswer(deps.kv, accepted.value, now).catch((e: unknown) =>
-          log("cache.write_failed", {
-            certId: state.certIdKey,
-            detail: e instanceof Error ? e.message : String(e),
-          }),
-        );
+        // A guess's `unknown` stays in the owner (and the isolates' memory): no KV write for it.
+        if (worthRefreshing(state)) await this.writeKv(state, accepted.value, now);
       }
-      state.nextAttemptAt = refreshAt(
-        refreshWindow(accepted.value),
-        now,
-        deps.random(),
-        deps.schedule,
-      );
+      await this.schedule(state, accepted.value, now);
     } else {
       state.failures += 1;
       state.lastError = accepted.error.detail;
       state.lastErrorAt = now;
       this.recentFailure = { until: now + FAILURE_MEMORY_MS, error: accepted.error };
-      const window = held && isFresh(held, now) ? windowOf(held) : undefined;
-      state.nextAttemptAt = retryAt(state.failures, now, window, deps.schedule);
+      if (worthRefreshing(state)) {
+        const window = stillValid ? windowOf(stillValid) : undefined;
+        delete state.forgetAt;
+        state.nextAttemptAt = retryAt(state.failures, now, window, deps.schedule);
+        await deps.storage.put("state", state);
+        await deps.storage.setAlarm(state.nextAttemptAt);
+      } else {
+        await this.schedule(state, stillValid, now); // no retry: forgotten after its window
+      }
       log("refresh.failed", {
         certId: state.certIdKey,
         failures: state.failures,
-        retryAt: new Date(state.nextAttemptAt).toISOString(),
+        ...(state.nextAttemptAt !== undefined && !state.forgetAt
+          ? { retryAt: new Date(state.nextAttemptAt).toISOString() }
+          : { retry: "none (not worth refreshing)" }),
         detail: state.lastError,
       });
     }
-    await deps.storage.put("state", state);
-    await deps.storage.setAlarm(state.nextAttemptAt);
-    const stillValid = held && isFresh(held, now) ? held : undefined;
     await this.report(state, now, deps.now() - now, accepted, fetched, stillValid, revokedBefore);
     if (!accepted.ok && stillValid) return ok(stillValid); // a failing CA never evicts
     return accepted;
@@ -238,6 +365,7 @@ export class CertOwnerLogic {
       ok: accepted.ok,
       failures: state.failures,
       pinned: state.pinned,
+      ...(state.forgetAt !== undefined ? { forgetAt: state.forgetAt } : {}),
       ...(state.leaf ? { subject: state.leaf.subject, mustStaple: state.leaf.mustStaple } : {}),
       ...(a
         ? {

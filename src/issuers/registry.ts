@@ -1,11 +1,16 @@
-// The issuer registry in KV (key `v1:issuers`, one JSON document; see storage-schema.md), read
-// through isolate memory: an isolate re-reads it REGISTRY_TTL_MS after its last read, so the OCSP
-// path does not read KV per request. The hot path never waits for that read: it keeps using the
-// copy it has (for at most REGISTRY_MAX_STALE_MS) while the re-read runs after its response.
+// The issuer registry as an isolate sees it: read from KV (key `v1:issuers`, one JSON document
+// published by the Registrar, the one writer; see storage-schema.md) through isolate memory. An
+// isolate re-reads it REGISTRY_TTL_MS after its last read, so the OCSP path does not read KV per
+// request. The hot path never waits for that read: it keeps using the copy it has (for at most
+// REGISTRY_MAX_STALE_MS) while the re-read runs after its response. Changes go to the Registrar
+// (issuers/registrar.ts), which stores them before answering; this isolate uses the result at once.
 
 import { KV_KEYS } from "../cache/record.ts";
 import { IssuerIndex, type IssuerRecord } from "./issuer.ts";
 import { ops } from "../instrumentation.ts";
+import type { Registrar } from "./registrar-do.ts";
+
+type RegistrarStub = DurableObjectStub<Registrar>;
 
 /**
  * How long an isolate trusts its copy of the registry before reading it again; a change made
@@ -24,7 +29,11 @@ export class IssuerRegistry {
   private loading: Promise<IssuerIndex> | undefined;
   private lastBackgroundRead = -Infinity;
 
-  constructor(private readonly kv: KVNamespace) {}
+  constructor(
+    private readonly kv: KVNamespace,
+    /** The Registrar's stub (one per use); undefined: read-only (certificate owners). */
+    private readonly registrar?: () => RegistrarStub,
+  ) {}
 
   async index(now: number): Promise<IssuerIndex> {
     const current = this.current(now);
@@ -66,36 +75,36 @@ export class IssuerRegistry {
     return c && now - c.loadedAt < REGISTRY_TTL_MS && now >= c.loadedAt ? c.index : undefined;
   }
 
-  /** Adds or replaces the record with the same id. Returns whether it was new. */
+  /** Adds or replaces the record with the same id, stored by the Registrar before this returns. */
   async upsert(
     record: IssuerRecord,
     now: number,
   ): Promise<{ created: boolean; record: IssuerRecord }> {
-    const current = await this.fresh(now);
-    const existing = current.get(record.id);
-    const kept = existing ? { ...record, createdAt: existing.createdAt } : record;
-    await this.write([...current.records.filter((r) => r.id !== record.id), kept], now);
-    return { created: !existing, record: kept };
+    const change = await this.writer().upsert(record);
+    this.adopt(change.records, now);
+    return { created: change.created, record: change.record };
   }
 
   async remove(id: string, now: number): Promise<boolean> {
-    const current = await this.fresh(now);
-    if (!current.get(id)) return false;
-    await this.write(
-      current.records.filter((r) => r.id !== id),
-      now,
-    );
-    return true;
+    const change = await this.writer().remove(id);
+    this.adopt(change.records, now);
+    return change.removed;
   }
 
-  private async fresh(now: number): Promise<IssuerIndex> {
-    this.cached = undefined;
-    return this.index(now);
+  /** The registry as the Registrar holds it now (strongly consistent; admin listing). */
+  async list(now: number): Promise<IssuerIndex> {
+    const records = await this.writer().list();
+    this.adopt(records, now);
+    return this.cached!.index;
   }
 
-  private async write(records: IssuerRecord[], now: number): Promise<void> {
-    ops.kvWrites++;
-    await this.kv.put(KV_KEYS.issuers, JSON.stringify(records));
+  private writer(): RegistrarStub {
+    if (!this.registrar) throw new Error("this registry copy is read-only");
+    return this.registrar();
+  }
+
+  /** Uses the Registrar's answer in this isolate at once (other isolates read KV). */
+  private adopt(records: IssuerRecord[], now: number): void {
     this.cached = { index: new IssuerIndex(records), loadedAt: now };
   }
 }

@@ -11,7 +11,6 @@ import { checkResponderUrl } from "../issuers/responder-url.ts";
 import { log } from "../log.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
-import { ownerRequest } from "../sources/owner.ts";
 import { leafInfo } from "./check.ts";
 import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
@@ -25,7 +24,7 @@ export function adminRoutes(): Hono<AppEnv> {
 
   admin.get("/issuers", async (c) => {
     const relay = c.get("relay");
-    const index = await relay.registry.index(relay.now());
+    const index = await relay.registry.list(relay.now()); // from the Registrar: every stored change
     return c.json({ issuers: index.records.map(describeIssuer) });
   });
 
@@ -177,9 +176,7 @@ async function warm(
 ) {
   const certId = await certIdFor(issuerCert, leaf, "SHA-1");
   const key = certIdKey(certId);
-  const result = await relay.owners
-    .stub(key)
-    .answer(ownerRequest({ key, certId, issuer: record, leaf: leafInfo(leaf) }, true));
+  const result = await relay.owners.pin({ key, certId, issuer: record, leaf: leafInfo(leaf) });
   const base = { serial: serialHex(leaf), subject: leaf.subjectText, certId: key, pinned: true };
   return result.ok
     ? {

@@ -13,7 +13,6 @@ import { HASH_NAMES } from "../ocsp/oids.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { readAnswer } from "../sources/kv.ts";
-import { ownerRequest } from "../sources/owner.ts";
 import type { Tier } from "../sources/source.ts";
 import type { AppEnv } from "./auth.ts";
 

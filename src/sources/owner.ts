@@ -3,14 +3,18 @@
 
 import type { Env } from "../env.ts";
 import { ok, type Result } from "../errors.ts";
-import type { OwnerRequest } from "../fleet/owner.ts";
+import type { OwnerAnswer, OwnerPolicy, OwnerRequest } from "../fleet/owner.ts";
 import type { Lookup, Served, Source } from "./source.ts";
 import { ops } from "../instrumentation.ts";
 
 export class OwnerSource implements Source {
   private readonly inflight = new Map<string, Promise<Result<Served>>>();
 
-  constructor(private readonly owners: Env["CERT_OWNER"]) {}
+  constructor(
+    private readonly owners: Env["CERT_OWNER"],
+    /** The worker's policy for unpinned certificates, sent with every request to an owner. */
+    private readonly policy: OwnerPolicy,
+  ) {}
 
   get(lookup: Lookup): Promise<Result<Served>> {
     let pending = this.inflight.get(lookup.key);
@@ -23,12 +27,17 @@ export class OwnerSource implements Source {
 
   /** Tells the owner a client asked (keeps the certificate's refresh going). */
   touch(lookup: Lookup): Promise<void> {
-    return this.stub(lookup.key).touch(ownerRequest(lookup));
+    return this.stub(lookup.key).touch(ownerRequest(lookup, false, this.policy));
+  }
+
+  /** Pins a certificate (admin API) and gets its answer, fetched now unless the owner holds one. */
+  pin(lookup: Pick<Lookup, "key" | "certId" | "issuer" | "leaf">): Promise<Result<OwnerAnswer>> {
+    return this.stub(lookup.key).answer(ownerRequest(lookup, true, this.policy));
   }
 
   private async ask(lookup: Lookup): Promise<Result<Served>> {
     ops.ownerCalls++;
-    const result = await this.stub(lookup.key).answer(ownerRequest(lookup));
+    const result = await this.stub(lookup.key).answer(ownerRequest(lookup, false, this.policy));
     if (!result.ok) return result;
     return ok({ answer: result.value.answer, tier: result.value.fetched ? "upstream" : "owner" });
   }
@@ -40,12 +49,14 @@ export class OwnerSource implements Source {
 
 export function ownerRequest(
   lookup: Pick<Lookup, "key" | "certId" | "issuer" | "leaf">,
-  pin = false,
+  pin: boolean,
+  policy: OwnerPolicy,
 ): OwnerRequest {
   return {
     certIdKey: lookup.key,
     certId: lookup.certId,
     issuer: lookup.issuer,
+    policy,
     ...(pin ? { pin } : {}),
     ...(lookup.leaf ? { leaf: lookup.leaf } : {}),
   };

@@ -15,18 +15,18 @@ import { verifyResponse } from "../ocsp/verify.ts";
 import type { Lookup } from "./source.ts";
 import { ops } from "../instrumentation.ts";
 
-export const USER_AGENT = "ocsp-relay/0.1 (+https://github.com/ocsp-relay)";
-
 export interface UpstreamConfig {
   fetch: typeof fetch;
   timeoutMs: number;
   allowPrivate: boolean;
+  /** The product, its version and the operator's contact (env.ts userAgent). */
+  userAgent: string;
 }
 
 /** Fetches the answer for `lookup` from its issuer's responder and verifies it; nothing else. */
 export async function fetchVerified(
   lookup: Lookup,
-  config: Pick<UpstreamConfig, "fetch" | "timeoutMs" | "allowPrivate">,
+  config: UpstreamConfig,
   unknownMaxAgeMs: number,
 ): Promise<Result<CachedAnswer>> {
   const { issuer } = lookup;
@@ -72,12 +72,12 @@ export async function fetchVerified(
 export async function fetchResponder(
   responderUrl: string,
   request: Uint8Array,
-  config: Pick<UpstreamConfig, "fetch" | "timeoutMs" | "allowPrivate">,
+  config: UpstreamConfig,
 ): Promise<Result<Uint8Array, string>> {
   const checked = checkResponderUrl(responderUrl, config.allowPrivate);
   if (!checked.ok) return err(`responder URL refused: ${checked.detail}`);
   const b64 = toBase64(request);
-  const headers = { Accept: "application/ocsp-response", "User-Agent": USER_AGENT };
+  const headers = { Accept: "application/ocsp-response", "User-Agent": config.userAgent };
   const init: RequestInit =
     b64.length < 255
       ? { method: "GET", headers }

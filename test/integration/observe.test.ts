@@ -626,6 +626,24 @@ describe("/metrics", () => {
     const cached = await json(await relay.request(`/check/${rsa.id}/1003`));
     expect(cached.status).toBe("no answer");
     expect((await metrics(relay)).value("cached_entries")).toBe(0);
+    // Nobody registered it and the CA never vouched for it: after its window it is forgotten.
+    expect(await select(await statusPage(relay), "tr[data-cert]")).toEqual([]);
+  });
+
+  it("a pinned certificate's unknown answer past its serving time is listed as expired", async () => {
+    const { d, relay, rsa } = await deployment();
+    const pinned = await relay.request("/admin/certificates", {
+      method: "POST",
+      headers: bearer,
+      body: pem("pki/leaf-rsa-unknown.pem"),
+    });
+    expect(pinned.status).toBe(200);
+    d.reply = caDown;
+    expect((await metrics(relay)).value("cached_entries")).toBe(1);
+    d.advance(10 * 60_000);
+    const cached = await json(await relay.request(`/check/${rsa.id}/1003`));
+    expect(cached.status).toBe("no answer");
+    expect((await metrics(relay)).value("cached_entries")).toBe(0);
     const [row] = await select(await statusPage(relay), "tr[data-cert]");
     expect(row!.attrs["data-status"]).toBe("unknown");
     expect(row!.attrs["data-left"]).toBe("0");

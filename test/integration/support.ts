@@ -23,6 +23,8 @@ declare global {
     interface Env {
       OCSP_CACHE: KVNamespace;
       CERT_OWNER: import("../../src/env.ts").Env["CERT_OWNER"];
+      UPSTREAM_BUDGET: import("../../src/env.ts").Env["UPSTREAM_BUDGET"];
+      REGISTRAR: import("../../src/env.ts").Env["REGISTRAR"];
       UPSTREAM_TIMEOUT_MS?: string;
       ALLOW_PRIVATE_RESPONDERS?: string;
     }
@@ -53,6 +55,8 @@ export function bindings(overrides: Partial<Env> = {}): Env {
     OCSP_CACHE: env.OCSP_CACHE,
     CERT_OWNER: env.CERT_OWNER,
     FLEET_LEDGER: env.FLEET_LEDGER,
+    UPSTREAM_BUDGET: env.UPSTREAM_BUDGET,
+    REGISTRAR: env.REGISTRAR,
     ADMIN_TOKEN,
     ALLOW_PRIVATE_RESPONDERS: "true",
     ...overrides,
@@ -302,13 +306,16 @@ async function computeKnownCertIdKeys(): Promise<string[]> {
  * tests of a file, so each test starts from this.
  */
 export async function wipeDeployment(): Promise<void> {
-  for (const id of await listDurableObjectIds(env.CERT_OWNER)) {
-    const stub = env.CERT_OWNER.get(id);
-    await runInDurableObject(stub, async (_, state) => {
-      await state.storage.deleteAlarm();
-      await state.storage.deleteAll();
-    });
-  }
+  const wipe = async (_: unknown, state: DurableObjectState) => {
+    await state.storage.deleteAlarm();
+    await state.storage.deleteAll();
+  };
+  for (const id of await listDurableObjectIds(env.CERT_OWNER))
+    await runInDurableObject(env.CERT_OWNER.get(id), wipe);
+  for (const id of await listDurableObjectIds(env.UPSTREAM_BUDGET))
+    await runInDurableObject(env.UPSTREAM_BUDGET.get(id), wipe);
+  for (const id of await listDurableObjectIds(env.REGISTRAR))
+    await runInDurableObject(env.REGISTRAR.get(id), wipe);
   // Resets the owners' in-memory state (in-flight fetch, remembered failure).
   await abortAllDurableObjects();
   for (;;) {

@@ -76,6 +76,10 @@ class MemoryStorage implements OwnerStorage {
   async deleteAlarm() {
     this.alarm = null;
   }
+  async deleteAll() {
+    this.data.clear();
+    this.alarm = null;
+  }
 }
 
 /** An owner whose CA answers from `script` (one entry per fetch; a function gets the clock). */

@@ -1,0 +1,50 @@
+// Registrar: the singleton Durable Object (named "registry") that alone writes the issuer
+// registry. A thin shell around RegistrarLogic (issuers/registrar.ts).
+
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env.ts";
+import { runtime } from "../runtime.ts";
+import type { IssuerRecord } from "./issuer.ts";
+import { RegistrarLogic } from "./registrar.ts";
+
+export class Registrar extends DurableObject<Env> {
+  private readonly logic: RegistrarLogic;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const storage = ctx.storage;
+    this.logic = new RegistrarLogic({
+      storage: {
+        get: (key) => storage.get(key),
+        put: (key, value) => storage.put(key, value),
+        delete: (key) => storage.delete(key),
+        list: (options) => storage.list(options),
+        // Alarms run on the platform's clock; the delay is what matters.
+        setAlarm: (at) => storage.setAlarm(Date.now() + Math.max(0, at - runtime.now())),
+      },
+      kv: env.OCSP_CACHE,
+      now: () => runtime.now(),
+    });
+  }
+
+  list(): Promise<IssuerRecord[]> {
+    return this.logic.list();
+  }
+
+  upsert(record: IssuerRecord) {
+    return this.logic.upsert(record);
+  }
+
+  remove(id: string) {
+    return this.logic.remove(id);
+  }
+
+  override async alarm(): Promise<void> {
+    await this.logic.alarm();
+  }
+}
+
+/** The Registrar's stub. A stub belongs to the request that made it: make one per use. */
+export function registrarOf(env: Pick<Env, "REGISTRAR">) {
+  return env.REGISTRAR.get(env.REGISTRAR.idFromName("registry"));
+}
