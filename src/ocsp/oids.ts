@@ -21,6 +21,13 @@ export const OID = {
   crlReason: "2.5.29.21",
   invalidityDate: "2.5.29.24",
   certificateIssuer: "2.5.29.29",
+  // CRL and CRL entry extensions (RFC 5280 §5.2, §5.3)
+  authorityKeyIdentifier: "2.5.29.35",
+  crlNumber: "2.5.29.20",
+  deltaCrlIndicator: "2.5.29.27",
+  issuingDistributionPoint: "2.5.29.28",
+  freshestCrl: "2.5.29.46",
+  holdInstructionCode: "2.5.29.23",
   // Hashes
   sha1: "1.3.14.3.2.26",
   sha256: "2.16.840.1.101.3.4.2.1",

@@ -1,0 +1,313 @@
+// The CRL verifier's verdict on every generated CRL case (scripts/fixtures/crls.sh), lookups in the
+// stored form, and the size and DER bounds.
+
+import { describe, expect, it } from "vitest";
+import { MAX_CRL_BYTES, parseCrl } from "../../src/crl/crl.ts";
+import {
+  CRL_REJECT_REASONS,
+  crlFacts,
+  lookupSerial,
+  verifyCrl,
+  type CrlAccepted,
+  type CrlRejectReason,
+  type CrlVerdict,
+} from "../../src/crl/verify.ts";
+import { serialHex } from "../../src/ocsp/certificate.ts";
+import { certificate, fixture, text } from "../support/files.ts";
+
+type Entry = [serial: string, time: string, reason: string | null];
+interface CrlCase {
+  name: string;
+  description: string;
+  crl: string;
+  issuer: string;
+  at: string;
+  previousNumber: string | null;
+  expectedUrl: string | null;
+  expect:
+    | {
+        ok: true;
+        gzip?: boolean;
+        size?: number;
+        number: string | null;
+        thisUpdate: string;
+        nextUpdate: string;
+        revokedCount: number;
+        revoked: Entry[];
+        absent: string[];
+      }
+    | { ok: false; reason: CrlRejectReason };
+}
+
+const index = JSON.parse(text(fixture("crls/cases.json"))) as { crlUrl: string; cases: CrlCase[] };
+const cases = index.cases;
+const byName = (name: string) => {
+  const c = cases.find((x) => x.name === name);
+  if (!c) throw new Error(`no CRL case ${name}`);
+  return c;
+};
+
+async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function crlBytes(c: CrlCase): Promise<Uint8Array> {
+  const raw = fixture(c.crl);
+  return c.expect.ok && c.expect.gzip ? gunzip(raw) : raw;
+}
+
+function judge(c: CrlCase, crl: Uint8Array): Promise<CrlVerdict> {
+  return verifyCrl({
+    crl,
+    issuer: certificate(fixture(c.issuer)),
+    now: new Date(c.at),
+    ...(c.previousNumber === null ? {} : { previousNumber: BigInt(c.previousNumber) }),
+    ...(c.expectedUrl === null ? {} : { expectedUrl: c.expectedUrl }),
+  });
+}
+
+function accepted(verdict: CrlVerdict): CrlAccepted {
+  if (!verdict.ok) throw new Error(`rejected: ${verdict.reason}: ${verdict.detail}`);
+  return verdict;
+}
+
+const crlCa = () => certificate(fixture("pki/crl-ca.pem"));
+const revokedCase = byName("crl-ca-revoked");
+const revokedCrl = () => fixture(revokedCase.crl);
+const revokedAt = new Date(revokedCase.at);
+
+describe("generated CRL cases", () => {
+  it("cover accepted CRLs and every reject reason but tooLarge (tested in memory below)", () => {
+    expect(cases.filter((c) => c.expect.ok).length).toBeGreaterThanOrEqual(15);
+    const seen = new Set(cases.flatMap((c) => (c.expect.ok ? [] : [c.expect.reason])));
+    expect([...seen].sort()).toEqual(CRL_REJECT_REASONS.filter((r) => r !== "tooLarge").sort());
+  });
+
+  it.each(cases.map((c) => [c.name, c.description, c] as const))("%s: %s", async (_, __, c) => {
+    const verdict = await judge(c, await crlBytes(c));
+    if (!c.expect.ok) {
+      expect(verdict).toMatchObject({ ok: false, reason: c.expect.reason });
+      return;
+    }
+    const v = accepted(verdict);
+    expect(v.number).toBe(c.expect.number === null ? undefined : BigInt(c.expect.number));
+    expect(v.thisUpdate.toISOString()).toBe(new Date(c.expect.thisUpdate).toISOString());
+    expect(v.nextUpdate.toISOString()).toBe(new Date(c.expect.nextUpdate).toISOString());
+    expect(v.revoked.size).toBe(c.expect.revokedCount);
+    const facts = crlFacts(v);
+    // Each entry as `openssl crl -text` reads it, in the Map and through the stored form.
+    for (const [serial, time, reason] of c.expect.revoked) {
+      const want =
+        reason === null
+          ? { revocationTime: Date.parse(time) }
+          : { revocationTime: Date.parse(time), reason };
+      expect(v.revoked.get(serial), serial).toEqual(want);
+      expect(lookupSerial(facts, serial), serial).toEqual(want);
+    }
+    for (const serial of c.expect.absent) {
+      expect(v.revoked.has(serial), serial).toBe(false);
+      expect(lookupSerial(facts, serial), serial).toBeUndefined();
+    }
+    if (c.expect.size !== undefined) expect(v.size).toBe(c.expect.size);
+  });
+});
+
+describe("the CRL-only leaves of crl-ca", () => {
+  it("crl-leaf-revoked is found with its time and keyCompromise; crl-leaf-good is absent", async () => {
+    const facts = crlFacts(
+      accepted(await verifyCrl({ crl: revokedCrl(), issuer: crlCa(), now: revokedAt })),
+    );
+    const revoked = certificate(fixture("pki/crl-leaf-revoked.pem"));
+    const good = certificate(fixture("pki/crl-leaf-good.pem"));
+    const expected = revokedCase.expect.ok ? revokedCase.expect.revoked[0]! : undefined;
+    expect(lookupSerial(facts, serialHex(revoked))).toEqual({
+      revocationTime: Date.parse(expected![1]),
+      reason: "keyCompromise",
+    });
+    expect(lookupSerial(facts, serialHex(good))).toBeUndefined();
+    // Upper-case hex (as some tools print serials) finds the same entry.
+    expect(lookupSerial(facts, serialHex(revoked).toUpperCase())).toMatchObject({
+      reason: "keyCompromise",
+    });
+  });
+
+  it("a leaf's serial with a leading 00 octet matches the CRL entry byte for byte", async () => {
+    const c = byName("crl-ca-reasons");
+    const v = accepted(await judge(c, fixture(c.crl)));
+    expect(v.revoked.get("0080ab")).toMatchObject({ reason: "affiliationChanged" });
+    expect(v.revoked.has("80ab")).toBe(false);
+  });
+});
+
+describe("the stored form", () => {
+  it("is plain JSON, sorted by serial, and lookups agree with the Map", async () => {
+    const c = byName("crl-ca-reasons");
+    const v = accepted(await judge(c, fixture(c.crl)));
+    const facts = crlFacts(v);
+    const roundTrip = JSON.parse(JSON.stringify(facts));
+    expect(roundTrip).toEqual(facts);
+    expect(facts.number).toBe("3");
+    const serials = facts.revoked.map((r) => r[0]);
+    expect(serials).toEqual([...serials].sort());
+    for (const [serial, r] of v.revoked) expect(lookupSerial(roundTrip, serial)).toEqual(r);
+    expect(lookupSerial(roundTrip, "")).toBeUndefined();
+    expect(lookupSerial(roundTrip, "ffff")).toBeUndefined();
+  });
+
+  it("the 50 000-entry CRL is verified, stored and looked up", async () => {
+    const c = byName("huge");
+    const der = await crlBytes(c);
+    const started = Date.now();
+    const v = accepted(await judge(c, der));
+    const verifyMs = Date.now() - started;
+    const facts = crlFacts(v);
+    expect(facts.revoked).toHaveLength(50_000);
+    const json = JSON.stringify(facts);
+    console.log(
+      `huge CRL: ${der.length} bytes DER, verified in ${verifyMs} ms, stored form ${json.length} bytes of JSON`,
+    );
+    // A generous bound (workerd in CI): the point is that it is seconds, not minutes.
+    expect(verifyMs).toBeLessThan(15_000);
+    expect(lookupSerial(facts, "100000")).toMatchObject({ reason: "keyCompromise" });
+    expect(lookupSerial(facts, "10c350")).toBeUndefined();
+  });
+});
+
+describe("bounds and hostile input", () => {
+  it("refuses a CRL over MAX_CRL_BYTES before decoding it", async () => {
+    expect(MAX_CRL_BYTES).toBe(10 * 1024 * 1024);
+    const big = new Uint8Array(MAX_CRL_BYTES + 1);
+    big.set(revokedCrl());
+    const v = await verifyCrl({ crl: big, issuer: crlCa(), now: revokedAt });
+    expect(v).toMatchObject({ ok: false, reason: "tooLarge" });
+    const pem = new TextEncoder().encode(
+      `-----BEGIN X509 CRL-----\n${"A".repeat(MAX_CRL_BYTES * 1.5)}\n-----END X509 CRL-----\n`,
+    );
+    expect(parseCrl(pem)).toMatchObject({ ok: false, error: { kind: "tooLarge" } });
+  });
+
+  it("a CRL of exactly MAX_CRL_BYTES is decoded (and here refused as malformed, not too large)", async () => {
+    const v = await verifyCrl({
+      crl: new Uint8Array(MAX_CRL_BYTES),
+      issuer: crlCa(),
+      now: revokedAt,
+    });
+    expect(v).toMatchObject({ ok: false, reason: "malformed" });
+  });
+
+  it("every truncation of a valid CRL is malformed, never a throw", async () => {
+    const der = revokedCrl();
+    for (let n = 0; n < der.length; n++) {
+      const v = await verifyCrl({ crl: der.subarray(0, n), issuer: crlCa(), now: revokedAt });
+      expect(v.ok ? "accepted" : v.reason, `first ${n} bytes`).toBe("malformed");
+    }
+  });
+
+  it("a changed revocation date or signature bit is badSignature", async () => {
+    // The entry for serial 5002: INTEGER 02 02 50 02, then UTCTime 17 0d YYMMDDHHMMSSZ.
+    const der = new Uint8Array(revokedCrl());
+    let at = -1;
+    for (let i = 0; i + 5 < der.length && at < 0; i++) {
+      if (der[i] === 0x02 && der[i + 1] === 0x02 && der[i + 2] === 0x50 && der[i + 3] === 0x02) {
+        if (der[i + 4] === 0x17 && der[i + 5] === 0x0d) at = i + 6 + 11; // second digit of SS
+      }
+    }
+    expect(at).toBeGreaterThan(0);
+    der[at] = der[at] === 0x39 ? 0x38 : der[at]! + 1;
+    expect(await verifyCrl({ crl: der, issuer: crlCa(), now: revokedAt })).toMatchObject({
+      ok: false,
+      reason: "badSignature",
+    });
+    const flipped = new Uint8Array(revokedCrl());
+    flipped[flipped.length - 20]! ^= 0x01;
+    expect(await verifyCrl({ crl: flipped, issuer: crlCa(), now: revokedAt })).toMatchObject({
+      ok: false,
+      reason: "badSignature",
+    });
+  });
+
+  it("a CRL judged for another CA is refused by name before any signature work", async () => {
+    const v = await verifyCrl({
+      crl: revokedCrl(),
+      issuer: certificate(fixture("pki/rsa-ca.pem")),
+      now: revokedAt,
+    });
+    expect(v).toMatchObject({ ok: false, reason: "wrongIssuer" });
+  });
+
+  it("random bytes and a lone SEQUENCE are malformed", async () => {
+    const random = crypto.getRandomValues(new Uint8Array(600));
+    random[0] = 0x30;
+    random[1] = 0x82;
+    random[2] = 0x02;
+    random[3] = 0x54;
+    for (const crl of [random, new Uint8Array([0x30, 0x00]), new Uint8Array([0x30, 0x80, 0, 0])]) {
+      expect(await verifyCrl({ crl, issuer: crlCa(), now: revokedAt })).toMatchObject({
+        ok: false,
+        reason: "malformed",
+      });
+    }
+  });
+});
+
+describe("CRL number and distribution point rules", () => {
+  it("numberWentBackwards against any previous number above the CRL's own", async () => {
+    const c = byName("number-forward");
+    const crl = fixture(c.crl);
+    const at = new Date(c.at);
+    for (const [previous, verdict] of [
+      [0n, true],
+      [4n, true],
+      [5n, true],
+      [6n, false],
+      [2n ** 160n, false],
+    ] as const) {
+      const v = await verifyCrl({ crl, issuer: crlCa(), now: at, previousNumber: previous });
+      expect(v.ok ? true : v.reason, `previous ${previous}`).toBe(
+        verdict ? true : "numberWentBackwards",
+      );
+    }
+  });
+
+  it("expectedUrl must be among the IDP's fullName URIs; without an IDP any URL is fine", async () => {
+    const idp = byName("idp-match");
+    const idpCrl = fixture(idp.crl);
+    const at = new Date(idp.at);
+    const ok = accepted(
+      await verifyCrl({ crl: idpCrl, issuer: crlCa(), now: at, expectedUrl: index.crlUrl }),
+    );
+    expect(ok.idpUrls).toEqual([index.crlUrl]);
+    const other = await verifyCrl({
+      crl: idpCrl,
+      issuer: crlCa(),
+      now: at,
+      expectedUrl: "http://127.0.0.1:8889/elsewhere.crl",
+    });
+    expect(other).toMatchObject({ ok: false, reason: "idpMismatch" });
+    const noIdp = accepted(
+      await verifyCrl({
+        crl: revokedCrl(),
+        issuer: crlCa(),
+        now: revokedAt,
+        expectedUrl: "http://127.0.0.1:8889/elsewhere.crl",
+      }),
+    );
+    expect(noIdp.idpUrls).toEqual([]);
+  });
+
+  it("the time window: 5 minutes of skew on thisUpdate, none on nextUpdate", async () => {
+    const c = revokedCase;
+    if (!c.expect.ok) throw new Error("crl-ca-revoked must be accepted");
+    const thisUpdate = Date.parse(c.expect.thisUpdate);
+    const nextUpdate = Date.parse(c.expect.nextUpdate);
+    const at = async (t: number) => {
+      const v = await verifyCrl({ crl: revokedCrl(), issuer: crlCa(), now: new Date(t) });
+      return v.ok ? "ok" : v.reason;
+    };
+    expect(await at(thisUpdate - 5 * 60_000)).toBe("ok");
+    expect(await at(thisUpdate - 5 * 60_000 - 1000)).toBe("notYetValid");
+    expect(await at(nextUpdate - 1000)).toBe("ok");
+    expect(await at(nextUpdate)).toBe("expired");
+  });
+});
