@@ -3,6 +3,7 @@
 import { Hono, type Context } from "hono";
 import type { Env } from "./env.ts";
 import { jsonError, ocspErrorResponse } from "./http/errors.ts";
+import { redactFleetKey } from "./http/fleet-keys.ts";
 import { log } from "./log.ts";
 import { Relay } from "./relay.ts";
 import { ops, resetOps } from "./instrumentation.ts";
@@ -10,7 +11,7 @@ import { runtime } from "./runtime.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { checkRoutes } from "./routes/check.ts";
 import { observeRoutes } from "./routes/observe.ts";
-import { handleOcspGet, handleOcspPost } from "./routes/ocsp.ts";
+import { handleOcspGet, handleOcspPost, splitFleetKey } from "./routes/ocsp.ts";
 
 type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
 
@@ -74,14 +75,20 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
   app.on(["GET", "HEAD"], "*", (c) =>
     handleOcspGet(c.get("relay"), c.req.raw, new URL(c.req.url).pathname, backgroundOf(c)),
   );
-  app.post("/", (c) => handleOcspPost(c.get("relay"), c.req.raw, backgroundOf(c)));
+  app.post("/", (c) => handleOcspPost(c.get("relay"), c.req.raw, undefined, backgroundOf(c)));
+  // POST /k/<key>/ (or /k/<key>): the OCSP endpoint under a fleet key.
+  app.post("/k/*", (c, next) => {
+    const { key, rest } = splitFleetKey(new URL(c.req.url).pathname);
+    if (rest !== "/") return next();
+    return handleOcspPost(c.get("relay"), c.req.raw, key, backgroundOf(c));
+  });
   app.all("*", () =>
     jsonError(405, "method not allowed", "the OCSP endpoint takes GET /<base64> and POST /"),
   );
 
   app.onError((e, c) => {
     log("request.error", {
-      path: new URL(c.req.url).pathname.slice(0, 64),
+      path: redactFleetKey(new URL(c.req.url).pathname).slice(0, 64),
       detail: e instanceof Error ? e.message : String(e),
     });
     const path = c.req.path;

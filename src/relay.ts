@@ -3,8 +3,11 @@
 
 import { configFrom, type Config, type Env } from "./env.ts";
 import { registrarOf } from "./issuers/registrar-do.ts";
+import { FleetKeys } from "./http/fleet-keys.ts";
 import { IssuerRegistry } from "./issuers/registry.ts";
 import { ledgerOf } from "./fleet/ledger-do.ts";
+import { budgetOf } from "./fleet/budget-do.ts";
+import type { BudgetSnapshot } from "./fleet/budget.ts";
 import { Counters } from "./metrics/counters.ts";
 import { runtime } from "./runtime.ts";
 import { EdgeTier } from "./sources/edge.ts";
@@ -30,11 +33,13 @@ export class Relay {
   private readonly paths = new Map<string, PathEntry>();
   readonly counters = new Counters();
   readonly config: Config;
+  readonly fleetKeys: FleetKeys;
   private readonly env: Env;
 
   constructor(env: Env) {
     this.env = env;
     this.config = configFrom(env);
+    this.fleetKeys = new FleetKeys(this.config.fleetKeys);
     this.registry = new IssuerRegistry(env.OCSP_CACHE, () => registrarOf(env));
     this.owners = new OwnerSource(env.CERT_OWNER, {
       access: this.config.access,
@@ -86,6 +91,13 @@ export class Relay {
     const { deltas, restore } = this.counters.take(now);
     if (Object.keys(deltas).length === 0) return;
     await this.ledger().addCounters(deltas).catch(restore);
+  }
+
+  /** The upstream budget of each issuer (for /metrics and /status). */
+  budgets(issuers: readonly { id: string }[]): Promise<BudgetSnapshot[]> {
+    return Promise.all(
+      issuers.map((r) => budgetOf(this.env, r.id).snapshot(r.id, this.config.budget)),
+    );
   }
 
   /** The fleet ledger's stub. A stub belongs to the request that made it: make one per use. */

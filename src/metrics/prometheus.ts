@@ -1,5 +1,6 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4). Pure: `now` is an argument.
 
+import type { BudgetSnapshot } from "../fleet/budget.ts";
 import { servedUntil, type LedgerSnapshot } from "../fleet/ledger.ts";
 
 const HELP: Record<string, [type: "counter" | "gauge", help: string]> = {
@@ -19,6 +20,15 @@ const HELP: Record<string, [type: "counter" | "gauge", help: string]> = {
   ],
   certificate_next_update_seconds: ["gauge", "Seconds until nextUpdate, per certificate."],
   issuer_consecutive_failures: ["gauge", "Consecutive failed fetches from the issuer's responder."],
+  upstream_budget_admitted_total: [
+    "counter",
+    "First fetches of unregistered certificates the issuer's upstream budget let through.",
+  ],
+  upstream_budget_denied_total: [
+    "counter",
+    "Requests answered tryLater because the issuer's upstream budget was spent.",
+  ],
+  upstream_budget_tokens: ["gauge", "First fetches the issuer's upstream budget allows now."],
   isolate_memory_entries: [
     "gauge",
     "Answers held in the memory of the isolate that served this scrape.",
@@ -29,6 +39,7 @@ export function renderMetrics(
   s: LedgerSnapshot,
   now: number,
   isolate: { memoryEntries: number },
+  budgets: readonly BudgetSnapshot[] = [],
 ): string {
   const series = new Map<string, string[]>();
   const add = (line: string) => {
@@ -47,6 +58,11 @@ export function renderMetrics(
   }
   for (const i of s.issuers)
     add(`issuer_consecutive_failures{issuer="${i.issuerId}"} ${i.consecutiveFailures}`);
+  for (const b of budgets) {
+    add(`upstream_budget_admitted_total{issuer="${b.issuerId}"} ${b.admitted}`);
+    add(`upstream_budget_denied_total{issuer="${b.issuerId}"} ${b.denied}`);
+    add(`upstream_budget_tokens{issuer="${b.issuerId}"} ${b.tokens}`);
+  }
   add(`isolate_memory_entries ${isolate.memoryEntries}`);
 
   const out: string[] = [];

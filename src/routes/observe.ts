@@ -2,7 +2,6 @@
 // behind the admin token unless STATUS_PUBLIC=true.
 
 import { Hono } from "hono";
-import { configFrom } from "../env.ts";
 import { renderMetrics } from "../metrics/prometheus.ts";
 import { renderStatusPage } from "../status/page.ts";
 import { requireAdminUnlessPublic, type AppEnv } from "./auth.ts";
@@ -16,8 +15,12 @@ export function observeRoutes(): Hono<AppEnv> {
     const relay = c.get("relay");
     const now = relay.now();
     await relay.flushCounters(now); // this isolate's latest counts are included
-    const snapshot = await relay.ledger().snapshot();
-    return c.body(renderMetrics(snapshot, now, { memoryEntries: relay.memory.size.entries }), 200, {
+    const [snapshot, budgets] = await Promise.all([
+      relay.ledger().snapshot(),
+      relay.registry.index(now).then((index) => relay.budgets(index.records)),
+    ]);
+    const isolate = { memoryEntries: relay.memory.size.entries };
+    return c.body(renderMetrics(snapshot, now, isolate, budgets), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       "Cache-Control": "no-store",
     });
@@ -34,7 +37,9 @@ export function observeRoutes(): Hono<AppEnv> {
       snapshot,
       issuers: index.records,
       now,
-      mustStapleMarginMs: configFrom(c.env).alerts.mustStapleMarginMs,
+      mustStapleMarginMs: relay.config.alerts.mustStapleMarginMs,
+      budgets: await relay.budgets(index.records),
+      endpoint: { access: relay.config.access, keyed: relay.fleetKeys.closed },
     });
     return c.html(html, 200, { "Cache-Control": "no-store" });
   });

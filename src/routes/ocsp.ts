@@ -1,6 +1,7 @@
 // The OCSP endpoint (RFC 6960 Appendix A.1, RFC 5019 §5): GET /{base64 request} and POST / with an
-// application/ocsp-request body. Answers are the exact DER the CA signed, with RFC 5019 caching
-// headers; errors are RFC 6960 error responses (see http/errors.ts for HTTP status choices).
+// application/ocsp-request body, or the same under /k/<fleet key>/ when OCSP_KEYS closes the
+// endpoint. Answers are the exact DER the CA signed, with RFC 5019 caching headers; errors are
+// RFC 6960 error responses (see http/errors.ts for HTTP status choices).
 
 import { err, type RelayError, type Result } from "../errors.ts";
 import { readCapped } from "../http/body.ts";
@@ -27,14 +28,19 @@ export async function handleOcspGet(
   path: string,
   background?: Background,
 ): Promise<Response> {
-  return answer(relay, request, decodeGetPath(path), background, request.url);
+  const { key, rest } = splitFleetKey(path);
+  if (!(await relay.fleetKeys.accepts(key))) return answer(relay, request, keyRefused, background);
+  return answer(relay, request, decodeGetPath(rest), background, request.url);
 }
 
+/** POST / or POST /k/<key>/ (`key` from the route, undefined for POST /). */
 export async function handleOcspPost(
   relay: Relay,
   request: Request,
+  key: string | undefined,
   background?: Background,
 ): Promise<Response> {
+  if (!(await relay.fleetKeys.accepts(key))) return answer(relay, request, keyRefused, background);
   const body = await readCapped(request, MAX_REQUEST_BYTES);
   const parsed: Result<OcspRequestFacts> = body.ok
     ? decodeRequest(body.value)
@@ -43,6 +49,20 @@ export async function handleOcspPost(
         detail: `request body: ${body.detail}`,
       });
   return answer(relay, request, parsed, background);
+}
+
+const keyRefused = err({
+  kind: "unauthorized" as const,
+  detail: "this relay's OCSP endpoint answers only under /k/<fleet key>/",
+});
+
+/** `/k/<key>/<rest>` → the key and `/<rest>`; any other path has no key. */
+export function splitFleetKey(path: string): { key: string | undefined; rest: string } {
+  if (!path.startsWith("/k/")) return { key: undefined, rest: path };
+  const end = path.indexOf("/", 3);
+  return end < 0
+    ? { key: path.slice(3), rest: "/" }
+    : { key: path.slice(3, end), rest: path.slice(end) };
 }
 
 async function answer(

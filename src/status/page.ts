@@ -2,6 +2,7 @@
 // validity window left drawn as a bar, Must-Staple certificates at risk, recent failures.
 // One HTML document, inline CSS, no script, no external asset. Pure: `now` is an argument.
 
+import type { BudgetSnapshot } from "../fleet/budget.ts";
 import { servedUntil, type CertSummary, type LedgerSnapshot } from "../fleet/ledger.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 
@@ -11,6 +12,10 @@ export interface StatusInput {
   now: number;
   /** A Must-Staple certificate is at risk below this much validity left. */
   mustStapleMarginMs: number;
+  /** Each registered issuer's upstream budget. */
+  budgets?: readonly BudgetSnapshot[];
+  /** Who may use the OCSP endpoint (never the keys themselves). */
+  endpoint?: { access: "open" | "registered"; keyed: boolean };
 }
 
 const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -52,8 +57,11 @@ export function renderStatusPage({
   issuers,
   now,
   mustStapleMarginMs,
+  budgets = [],
+  endpoint = { access: "open", keyed: false },
 }: StatusInput): string {
   const health = new Map(snapshot.issuers.map((h) => [h.issuerId, h]));
+  const budget = new Map(budgets.map((b) => [b.issuerId, b]));
   const certs = [...snapshot.certs].sort((a, b) => (a.nextUpdate ?? 0) - (b.nextUpdate ?? 0));
   const risky = certs.filter((c) => atRisk(c, now, mustStapleMarginMs));
 
@@ -61,11 +69,16 @@ export function renderStatusPage({
     const h = health.get(r.id);
     const state = !h || h.fetches === 0 ? "idle" : h.consecutiveFailures > 0 ? "failing" : "ok";
     const avg = h && h.fetches > 0 ? `${Math.round(h.latencyMsSum / h.fetches)} ms` : "–";
+    const b = budget.get(r.id);
+    const spent = b && b.tokens < 1 ? " spent" : "";
+    const budgetCell = b
+      ? `<td data-budget-tokens="${b.tokens}" data-budget-denied="${b.denied}" class="${spent ? "failing" : ""}">${b.tokens} / ${b.burst}${spent} · ${b.denied} refused${b.lastDeniedAt !== undefined ? ` (last ${iso(b.lastDeniedAt)})` : ""}</td>`
+      : "<td>–</td>";
     return `<tr data-issuer="${esc(r.id)}" data-health="${state}">
 <td><code>${esc(r.id)}</code></td><td>${esc(r.subject)}</td><td><code>${esc(r.responderUrl)}</code></td>
 <td class="${state}">${state}${h && h.consecutiveFailures > 0 ? ` (${h.consecutiveFailures} in a row)` : ""}</td>
 <td>${h?.fetches ?? 0} / ${h?.errors ?? 0} / ${h?.rejections ?? 0}</td><td>${avg}</td>
-<td>${iso(h?.lastSuccessAt)}</td><td>${esc(h?.lastError ?? "")}</td></tr>`;
+<td>${iso(h?.lastSuccessAt)}</td><td>${esc(h?.lastError ?? "")}</td>${budgetCell}</tr>`;
   });
 
   const certRows = certs.map((c) => {
@@ -119,10 +132,11 @@ th{font-weight:600;background:#f0f0f0}code{font-size:12px}
 <body>
 <h1>ocsp-relay</h1>
 <p>At ${iso(now)} · ${issuers.length} issuer${issuers.length === 1 ? "" : "s"} · ${certs.filter((c) => (servedUntil(c) ?? 0) > now).length} valid answer(s) of ${certs.length} certificate(s)</p>
+<p id="endpoint" data-access="${endpoint.access}" data-keyed="${endpoint.keyed}">OCSP endpoint: ${endpoint.keyed ? "only under /k/&lt;fleet key&gt;/ (OCSP_KEYS)" : "open to anyone"} · ${endpoint.access === "registered" ? "registered certificates only (OCSP_ACCESS=registered)" : "any certificate of a registered issuer"}</p>
 <h2>Must-Staple certificates at risk</h2>
 ${riskItems.length ? `<ul id="at-risk">${riskItems.join("")}</ul>` : `<p class="empty" id="at-risk">None.</p>`}
 <h2>Issuers and responders</h2>
-${table("issuers", ["id", "subject", "responder", "health", "fetches / errors / rejected", "avg latency", "last success", "last error"], issuerRows, "No issuer registered yet.")}
+${table("issuers", ["id", "subject", "responder", "health", "fetches / errors / rejected", "avg latency", "last success", "last error", "upstream budget (tokens / burst · refused)"], issuerRows, "No issuer registered yet.")}
 <h2>Certificates</h2>
 ${table("certificates", ["certificate", "issuer", "status", "validity left", "thisUpdate / nextUpdate", "last fetch", "", "last error"], certRows, "No answer fetched yet.")}
 <h2>Recent failures</h2>
