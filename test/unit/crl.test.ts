@@ -72,7 +72,7 @@ function accepted(verdict: CrlVerdict): CrlAccepted {
   return verdict;
 }
 
-const crlCa = () => certificate(fixture("pki/crl-ca.pem"));
+const crlCa = () => certificate(fixture("crls/pki/crl-ca.pem"));
 const revokedCase = byName("crl-ca-revoked");
 const revokedCrl = () => fixture(revokedCase.crl);
 const revokedAt = new Date(revokedCase.at);
@@ -118,8 +118,8 @@ describe("the CRL-only leaves of crl-ca", () => {
     const facts = crlFacts(
       accepted(await verifyCrl({ crl: revokedCrl(), issuer: crlCa(), now: revokedAt })),
     );
-    const revoked = certificate(fixture("pki/crl-leaf-revoked.pem"));
-    const good = certificate(fixture("pki/crl-leaf-good.pem"));
+    const revoked = certificate(fixture("crls/pki/crl-leaf-revoked.pem"));
+    const good = certificate(fixture("crls/pki/crl-leaf-good.pem"));
     const expected = revokedCase.expect.ok ? revokedCase.expect.revoked[0]! : undefined;
     expect(lookupSerial(facts, serialHex(revoked))).toEqual({
       revocationTime: Date.parse(expected![1]),
