@@ -140,6 +140,24 @@ describe("the CRL-only leaves of crl-ca", () => {
   });
 });
 
+describe("parseCrl", () => {
+  it("keeps the exact tbsCertList and issuer bytes, and reads v1 and v2 CRLs", () => {
+    const v2 = parseCrl(revokedCrl());
+    if (!v2.ok) throw new Error(v2.error.detail);
+    const der = revokedCrl();
+    // tbsCertList is the first element inside the outer SEQUENCE (4-byte header for < 64 KiB).
+    expect(v2.value.tbsCertList).toEqual(der.subarray(4, 4 + v2.value.tbsCertList.length));
+    expect(v2.value.version).toBe(2);
+    expect(v2.value.issuer).toEqual(crlCa().subject);
+    const v1 = parseCrl(fixture(byName("crl-ca-v1").crl));
+    if (!v1.ok) throw new Error(v1.error.detail);
+    expect(v1.value).toMatchObject({ version: 1, extensions: [] });
+    expect(v1.value.revoked).toEqual([
+      { serialHex: "5002", revocationTime: expect.any(Number) as number },
+    ]);
+  });
+});
+
 describe("the stored form", () => {
   it("is plain JSON, sorted by serial, and lookups agree with the Map", async () => {
     const c = byName("crl-ca-reasons");
@@ -202,6 +220,21 @@ describe("bounds and hostile input", () => {
       const v = await verifyCrl({ crl: der.subarray(0, n), issuer: crlCa(), now: revokedAt });
       expect(v.ok ? "accepted" : v.reason, `first ${n} bytes`).toBe("malformed");
     }
+  });
+
+  it("any one byte changed anywhere is refused, never a throw", async () => {
+    const der = revokedCrl();
+    const reasons = new Set<string>();
+    for (let i = 0; i < der.length; i++) {
+      const changed = new Uint8Array(der);
+      changed[i]! ^= 0x01;
+      const v = await verifyCrl({ crl: changed, issuer: crlCa(), now: revokedAt });
+      expect(v.ok, `byte ${i}`).toBe(false);
+      if (!v.ok) reasons.add(v.reason);
+    }
+    expect(reasons).toContain("malformed");
+    expect(reasons).toContain("badSignature");
+    expect(reasons).toContain("wrongIssuer");
   });
 
   it("a changed revocation date or signature bit is badSignature", async () => {
