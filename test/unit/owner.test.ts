@@ -1,12 +1,22 @@
 // The certificate owner (fleet/owner.ts) with an injected clock, random draw and upstream:
 // single-flight, the refresh schedule, backoff, expiry, idle vs pinned, revoked stickiness,
-// no rollback. KV is the real (simulated) binding.
+// no rollback; what deserves a refresh (pinned, or vouched for by a good/revoked answer) and what is
+// a guess (never refreshed, never in KV, forgotten after its window, spends the upstream budget).
+// KV is the real (simulated) binding.
 
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { KV_KEYS, type CachedAnswer } from "../../src/cache/record.ts";
 import { err, ok, type Result } from "../../src/errors.ts";
-import { CertOwnerLogic, FAILURE_MEMORY_MS, type OwnerStorage } from "../../src/fleet/owner.ts";
+import {
+  CertOwnerLogic,
+  FAILURE_MEMORY_MS,
+  worthRefreshing,
+  type OwnerDeps,
+  type OwnerPolicy,
+  type OwnerStorage,
+} from "../../src/fleet/owner.ts";
+import { DEFAULT_BUDGET, type BudgetConfig } from "../../src/fleet/budget.ts";
 import { DEFAULT_SCHEDULE, serveUntil } from "../../src/fleet/schedule.ts";
 import type { IssuerRecord } from "../../src/issuers/issuer.ts";
 import { toBase64 } from "../../src/ocsp/bytes.ts";
@@ -83,7 +93,9 @@ class MemoryStorage implements OwnerStorage {
 }
 
 /** An owner whose CA answers from `script` (one entry per fetch; a function gets the clock). */
-function setup(opts: { random?: number; registered?: boolean } = {}) {
+function setup(
+  opts: { random?: number; registered?: boolean; spendBudget?: OwnerDeps["spendBudget"] } = {},
+) {
   const clock = { now: t0 };
   const storage = new MemoryStorage();
   const upstream: { calls: number[]; next: (now: number) => Promise<Result<CachedAnswer>> } = {
@@ -101,6 +113,7 @@ function setup(opts: { random?: number; registered?: boolean } = {}) {
     now: () => clock.now,
     random: () => opts.random ?? 0.5,
     schedule: DEFAULT_SCHEDULE,
+    ...(opts.spendBudget ? { spendBudget: opts.spendBudget } : {}),
   });
   const request = (pin = false) => ({
     certIdKey: KEY,
@@ -284,5 +297,346 @@ describe("CertOwnerLogic", () => {
     clock.now = t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs;
     upstream.next = caDown;
     expect(await owner.answer(request())).toMatchObject({ ok: false });
+  });
+});
+
+/** The upstream budget as the owner sees it: records each spend, admits while `admit` says so. */
+function budget(admit: boolean | (() => boolean) = true) {
+  const spent: { issuerId: string; budget: BudgetConfig }[] = [];
+  const spendBudget = async (issuerId: string, b: BudgetConfig) => {
+    spent.push({ issuerId, budget: b });
+    return typeof admit === "function" ? admit() : admit;
+  };
+  return { spent, spendBudget };
+}
+
+const REGISTERED: OwnerPolicy = { access: "registered", budget: DEFAULT_BUDGET };
+const kvAnswer = () => env.OCSP_CACHE.getWithMetadata(KV_KEYS.response(KEY), "arrayBuffer");
+
+describe("CertOwnerLogic: only what deserves it is refreshed; guesses spend the budget", () => {
+  // Every test of this file shares the KV key of KEY: start each one without it.
+  beforeEach(async () => {
+    await env.OCSP_CACHE.delete(KV_KEYS.response(KEY));
+  });
+
+  it("an unknown answer for an unpinned CertID schedules no refresh, only its forgetting", async () => {
+    const { owner, upstream, request, storage } = setup();
+    upstream.next = caGives("unknown", 7 * 24 * 60 * MIN);
+    const first = await owner.answer(request());
+    expect(first).toMatchObject({ ok: true, value: { answer: { status: "unknown" } } });
+    const forgetAt = t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs;
+    expect(storage.alarm).toBe(forgetAt); // the end of its serve window, not a refresh midway
+    expect(await owner.state()).toMatchObject({ forgetAt, pinned: false });
+    expect((await owner.state())!.vouched).toBeUndefined();
+    expect((await owner.state())!.nextAttemptAt).toBeUndefined();
+  });
+
+  it("its alarm before the window ends asks nobody; at the window's end everything is deleted", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    const forgetAt = storage.alarm!;
+    clock.now = t0 + MIN; // an early alarm (the platform may fire late, never early: still safe)
+    await owner.alarm();
+    expect(storage.alarm).toBe(forgetAt);
+    expect(storage.data.size).toBeGreaterThan(0);
+    clock.now = forgetAt;
+    await owner.alarm();
+    expect(storage.data.size).toBe(0); // state and answer
+    expect(storage.alarm).toBeNull();
+    expect(await owner.state()).toBeUndefined();
+    expect(await owner.held()).toBeUndefined();
+    expect(upstream.calls).toEqual([t0]);
+    // Nothing is left to wake it: no more alarms, no more CA requests, however long we wait.
+    clock.now += 7 * 24 * 60 * MIN;
+    await owner.alarm();
+    expect(upstream.calls).toHaveLength(1);
+  });
+
+  it("a junk request leaves nothing behind after at most unknownMaxAge", async () => {
+    for (const window of [MIN, 60 * MIN, 7 * 24 * 60 * MIN]) {
+      const { owner, upstream, request, storage, clock } = setup();
+      upstream.next = caGives("unknown", window);
+      await owner.answer(request());
+      expect(storage.alarm! - t0, `window ${window}`).toBeLessThanOrEqual(
+        DEFAULT_SCHEDULE.unknownMaxAgeMs,
+      );
+      clock.now = storage.alarm!;
+      await owner.alarm();
+      expect(storage.data.size).toBe(0);
+      expect(storage.alarm).toBeNull();
+    }
+  });
+
+  it("the CA is asked again only when a client asks after the window", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    clock.now = t0 + 4 * MIN; // within the window: served from the owner
+    expect(await owner.answer(request())).toMatchObject({ ok: true, value: { fetched: false } });
+    expect(upstream.calls).toHaveLength(1);
+    // The window ends: forgotten, and silence asks the CA nothing.
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    clock.now = t0 + 60 * MIN;
+    expect(upstream.calls).toHaveLength(1);
+    // A client asks much later: fetched again, once.
+    const again = await owner.answer(request());
+    expect(again).toMatchObject({
+      ok: true,
+      value: { fetched: true, answer: { status: "unknown" } },
+    });
+    expect(upstream.calls).toEqual([t0, t0 + 60 * MIN]);
+    expect(storage.alarm).toBe(t0 + 60 * MIN + DEFAULT_SCHEDULE.unknownMaxAgeMs);
+  });
+
+  it("a client asking after the window but before the forget alarm fetches again", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    clock.now = t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs + 1; // the alarm has not run yet
+    const again = await owner.answer(request());
+    expect(again).toMatchObject({ ok: true, value: { fetched: true } });
+    expect(upstream.calls).toHaveLength(2);
+    expect(storage.alarm).toBe(clock.now + DEFAULT_SCHEDULE.unknownMaxAgeMs);
+  });
+
+  it("a failed guess schedules no retry and is forgotten after unknownMaxAge", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caDown;
+    expect(await owner.answer(request())).toMatchObject({ ok: false, error: { kind: "tryLater" } });
+    const state = (await owner.state())!;
+    expect(state.failures).toBe(1);
+    expect(state.nextAttemptAt).toBeUndefined(); // no retry at 1 min, 2 min, …
+    expect(storage.alarm).toBe(t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs);
+    expect(state.forgetAt).toBe(storage.alarm);
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    expect(upstream.calls).toEqual([t0]);
+    expect(storage.data.size).toBe(0);
+    expect(storage.alarm).toBeNull();
+  });
+
+  it("a guess's answer is not written to KV", async () => {
+    const { owner, upstream, request } = setup();
+    upstream.next = caGives("unknown");
+    expect(await owner.answer(request())).toMatchObject({ ok: true });
+    expect((await kvAnswer()).value).toBeNull();
+    expect(await owner.held()).toMatchObject({ status: "unknown" }); // the owner serves it
+  });
+
+  it.each(["good", "revoked"] as const)(
+    "a %s answer keeps its refresh schedule and is written to KV",
+    async (status) => {
+      const { owner, upstream, request, storage, clock } = setup();
+      upstream.next = caGives(status);
+      await owner.answer(request());
+      const state = (await owner.state())!;
+      expect(state).toMatchObject({ vouched: true, lastStatus: status });
+      expect(state.forgetAt).toBeUndefined();
+      expect(storage.alarm).toBe(t0 + 30 * MIN); // the midpoint (random 0.5)
+      expect(state.nextAttemptAt).toBe(storage.alarm);
+      expect((await kvAnswer()).metadata).toMatchObject({ status, thisUpdate: t0 });
+      clock.now = storage.alarm!;
+      await owner.alarm();
+      expect(upstream.calls).toEqual([t0, t0 + 30 * MIN]);
+      expect(storage.alarm).toBeGreaterThan(clock.now);
+    },
+  );
+
+  it("a guess the CA later answers good becomes worth refreshing (vouched)", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    expect(worthRefreshing((await owner.state())!)).toBe(false);
+    clock.now = t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs; // the window is over, a client asks
+    upstream.next = caGives("good");
+    expect(await owner.answer(request())).toMatchObject({
+      ok: true,
+      value: { fetched: true, answer: { status: "good" } },
+    });
+    const state = (await owner.state())!;
+    expect(state.vouched).toBe(true);
+    expect(worthRefreshing(state)).toBe(true);
+    expect(state.forgetAt).toBeUndefined();
+    expect(storage.alarm).toBe(clock.now + 30 * MIN);
+    expect((await kvAnswer()).metadata).toMatchObject({ status: "good" });
+    // The refresh comes, and an `unknown` from a flaky CA later does not turn it back into a guess.
+    upstream.next = caGives("unknown");
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    expect(upstream.calls).toHaveLength(3);
+    expect(worthRefreshing((await owner.state())!)).toBe(true);
+    expect((await owner.state())!.forgetAt).toBeUndefined();
+  });
+
+  it("a pinned unknown keeps refreshing, and is written to KV", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request(true));
+    expect((await owner.state())!.forgetAt).toBeUndefined();
+    expect(storage.alarm).toBe(t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs / 2);
+    expect((await kvAnswer()).metadata).toMatchObject({ status: "unknown" });
+    for (let i = 0; i < 5; i++) {
+      clock.now = storage.alarm!;
+      await owner.alarm();
+    }
+    expect(upstream.calls).toHaveLength(6);
+    expect(storage.data.size).toBeGreaterThan(0);
+  });
+
+  it("a pin arriving while a guess's fetch is in flight is kept", async () => {
+    const { owner, upstream, request, storage } = setup();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    upstream.next = async (now) => {
+      await gate;
+      return ok(answer("unknown", now, 60 * MIN, now));
+    };
+    const guess = owner.answer(request());
+    await new Promise((r) => setTimeout(r, 0)); // the guess's fetch has started
+    const pin = owner.answer(request(true));
+    release();
+    const [a, b] = await Promise.all([guess, pin]);
+    expect(a).toMatchObject({ ok: true });
+    expect(b).toMatchObject({ ok: true, value: { answer: { status: "unknown" } } });
+    expect(upstream.calls).toHaveLength(1);
+    const state = (await owner.state())!;
+    expect(state.pinned).toBe(true);
+    expect(state.forgetAt).toBeUndefined();
+    expect(storage.alarm).toBe(t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs / 2); // a refresh
+    expect((await kvAnswer()).metadata).toMatchObject({ status: "unknown" });
+  });
+
+  it("a pin arriving while a guess's answer is held: refresh scheduled, written to KV", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    clock.now = t0 + MIN;
+    expect(await owner.answer(request(true))).toMatchObject({
+      ok: true,
+      value: { fetched: false },
+    });
+    const state = (await owner.state())!;
+    expect(state.pinned).toBe(true);
+    expect(state.forgetAt).toBeUndefined();
+    expect(storage.alarm).toBe(state.nextAttemptAt);
+    expect(storage.alarm).toBeLessThan(t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs);
+    // Pinned answers are in KV, the read path of every isolate (as a pin joining a fetch does).
+    expect((await kvAnswer()).metadata).toMatchObject({ status: "unknown" });
+  });
+
+  it("touch() on an absent owner creates no state and sets no alarm", async () => {
+    const { owner, storage, upstream, request } = setup();
+    await owner.touch(request());
+    expect(storage.data.size).toBe(0);
+    expect(storage.alarm).toBeNull();
+    expect(upstream.calls).toHaveLength(0);
+  });
+
+  it("touch() on a guessed owner neither revives nor extends it", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    const before = (await owner.state())!;
+    clock.now = t0 + 2 * MIN;
+    await owner.touch(request());
+    expect(storage.alarm).toBe(before.forgetAt);
+    expect(await owner.state()).toEqual(before);
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    expect(storage.data.size).toBe(0);
+    await owner.touch(request()); // forgotten: a touch brings nothing back
+    expect(storage.data.size).toBe(0);
+    expect(storage.alarm).toBeNull();
+    expect(upstream.calls).toHaveLength(1);
+  });
+
+  it("over budget: tryLater (cause budget), nothing stored, the CA not asked", async () => {
+    const b = budget(false);
+    const { owner, upstream, request, storage } = setup({ spendBudget: b.spendBudget });
+    upstream.next = caGives("good");
+    const custom = { access: "open" as const, budget: { burst: 3, perMinute: 7 } };
+    const res = await owner.answer({ ...request(), policy: custom });
+    expect(res).toMatchObject({ ok: false, error: { kind: "tryLater", cause: "budget" } });
+    expect(b.spent).toEqual([{ issuerId: "issuer1", budget: { burst: 3, perMinute: 7 } }]);
+    expect(upstream.calls).toHaveLength(0);
+    expect(storage.data.size).toBe(0);
+    expect(storage.alarm).toBeNull();
+    expect((await kvAnswer()).value).toBeNull();
+  });
+
+  it("a guess spends one token, however many clients ask for it at once", async () => {
+    const b = budget(true);
+    const { owner, upstream, request } = setup({ spendBudget: b.spendBudget });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    upstream.next = async (now) => {
+      await gate;
+      return ok(answer("unknown", now, 60 * MIN, now));
+    };
+    const first = owner.answer(request());
+    await new Promise((r) => setTimeout(r, 0));
+    const rest = Array.from({ length: 9 }, () => owner.answer(request()));
+    release();
+    const all = await Promise.all([first, ...rest]);
+    expect(all.every((r) => r.ok)).toBe(true);
+    expect(upstream.calls).toHaveLength(1);
+    expect(b.spent).toHaveLength(1);
+  });
+
+  it("pinned requests never spend from the budget, even when it is spent", async () => {
+    const b = budget(false);
+    const { owner, upstream, request, storage, clock } = setup({ spendBudget: b.spendBudget });
+    upstream.next = caGives("unknown");
+    expect(await owner.answer(request(true))).toMatchObject({ ok: true });
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    clock.now = t0 + 60 * MIN; // expired: a client asks, the pinned certificate is fetched
+    expect(await owner.answer(request())).toMatchObject({ ok: true, value: { fetched: true } });
+    expect(upstream.calls).toHaveLength(3);
+    expect(b.spent).toHaveLength(0);
+  });
+
+  it("refreshes of a certificate the CA vouched for never spend from the budget", async () => {
+    let left = 1;
+    const b = budget(() => left-- > 0);
+    const { owner, upstream, request, storage, clock } = setup({ spendBudget: b.spendBudget });
+    upstream.next = caGives("good");
+    expect(await owner.answer(request())).toMatchObject({ ok: true }); // the one token
+    for (let i = 0; i < 4; i++) {
+      clock.now = storage.alarm!;
+      await owner.alarm();
+    }
+    // Its answer expired with the CA down; a client asks later: fetched without a token.
+    upstream.next = caDown;
+    clock.now = (await owner.held())!.serveUntil + MIN;
+    expect(await owner.answer(request())).toMatchObject({
+      ok: false,
+      error: { kind: "tryLater", detail: expect.stringContaining("503") },
+    });
+    upstream.next = caGives("good");
+    clock.now += FAILURE_MEMORY_MS;
+    expect(await owner.answer(request())).toMatchObject({ ok: true, value: { fetched: true } });
+    expect(upstream.calls).toHaveLength(7);
+    expect(b.spent).toHaveLength(1);
+  });
+
+  it("access registered: an unpinned CertID is unauthorized, without the CA, without state", async () => {
+    const b = budget(true);
+    const { owner, upstream, request, storage } = setup({ spendBudget: b.spendBudget });
+    upstream.next = caGives("good");
+    const res = await owner.answer({ ...request(), policy: REGISTERED });
+    expect(res).toMatchObject({ ok: false, error: { kind: "unauthorized" } });
+    expect(upstream.calls).toHaveLength(0);
+    expect(b.spent).toHaveLength(0);
+    expect(storage.data.size).toBe(0);
+    expect(storage.alarm).toBeNull();
+    // A pinned certificate is still relayed under the same policy.
+    expect(await owner.answer({ ...request(true), policy: REGISTERED })).toMatchObject({
+      ok: true,
+      value: { answer: { status: "good" } },
+    });
+    expect(upstream.calls).toHaveLength(1);
   });
 });
