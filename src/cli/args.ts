@@ -80,6 +80,25 @@ export function relayUrl(value: string | boolean | undefined): string {
   return url.toString().replace(/\/+$/, "");
 }
 
+/**
+ * The relay's fleet key (`--fleet-key`, else $OCSP_RELAY_KEY), when its OCSP endpoint is closed
+ * with OCSP_KEYS: OCSP requests then go under `/k/<key>/`. (`--key` is the TLS key in `config`.)
+ */
+export function fleetKey(value: string | boolean | undefined): string | undefined {
+  const key = typeof value === "string" ? value : process.env.OCSP_RELAY_KEY;
+  if (key === undefined || key === "") return undefined;
+  if (!/^[A-Za-z0-9._~-]{16,256}$/.test(key))
+    throw new UsageError(
+      "the fleet key (--fleet-key or $OCSP_RELAY_KEY) must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ -, as in the relay's OCSP_KEYS",
+    );
+  return key;
+}
+
+/** Where OCSP requests go: the relay's base URL, under `/k/<key>` when there is a fleet key. */
+export function ocspBase(relay: string, key: string | undefined): string {
+  return key ? `${relay}/k/${key}` : relay;
+}
+
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `90s`, `30m`, `1h`, `1h30m`, `2d`; a bare number is seconds. */

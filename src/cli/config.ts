@@ -4,7 +4,7 @@
 // (ssl_stapling_responder); HAProxy staples from files; Caddy staples by itself from the AIA URL.
 
 import { existsSync } from "node:fs";
-import { parse, readCertificates, relayUrl, say, UsageError } from "./args.ts";
+import { fleetKey, ocspBase, parse, readCertificates, relayUrl, say, UsageError } from "./args.ts";
 import { leafOf } from "./pki.ts";
 
 const DEFAULTS = {
@@ -27,11 +27,15 @@ export async function configCommand(args: string[]): Promise<number> {
     "server-name": { type: "string" },
     listen: { type: "string" },
     "admin-socket": { type: "string" },
+    "fleet-key": { type: "string" },
   });
   const server = positionals[0];
   if (positionals.length !== 1 || !["nginx", "haproxy", "caddy"].includes(server!))
     throw new UsageError("give one server type: ocsp-relay config nginx|haproxy|caddy --relay URL");
-  const relay = relayUrl(values.relay);
+  const base = relayUrl(values.relay);
+  const key = fleetKey(values["fleet-key"]);
+  // Every OCSP request the snippet makes goes under the fleet key; admin commands use the base URL.
+  const relay = ocspBase(base, key);
   if (server === "nginx" && !relay.startsWith("http://"))
     throw new UsageError(
       `nginx's ssl_stapling_responder takes only http:// URLs, and --relay is ${relay}. ` +
@@ -59,6 +63,7 @@ export async function configCommand(args: string[]): Promise<number> {
     case "nginx":
       text = nginx({
         relay,
+        admin: base,
         cert: given("cert", DEFAULTS.cert),
         key: given("key", DEFAULTS.key),
         trusted: given("trusted", DEFAULTS.trusted),
@@ -90,7 +95,10 @@ export async function configCommand(args: string[]): Promise<number> {
 }
 
 function nginx(o: {
+  /** Where OCSP requests go (under /k/<key> with a fleet key). */
   relay: string;
+  /** The relay's base URL, for the admin commands. */
+  admin: string;
   cert: string;
   key: string;
   trusted: string;
@@ -103,7 +111,7 @@ function nginx(o: {
 #   ${o.trusted}: intermediates + root, for ssl_stapling_verify:
 #     npx ocsp-relay chain ${o.cert} --out ${o.trusted}
 #   the issuer registered with the relay:
-#     npx ocsp-relay register --relay ${o.relay} --token "$ADMIN_TOKEN" ${o.cert}
+#     npx ocsp-relay register --relay ${o.admin} --token "$ADMIN_TOKEN" ${o.cert}
 # Then: nginx -t && nginx -s reload; npx ocsp-relay check ${o.serverName}:${o.listen.replace(/^.*:/, "")}
 # nginx asks the relay on the first handshake after a start or reload and staples from then on.
 server {

@@ -25,19 +25,24 @@ setting up stapling (progress and advice on stderr):
            The served (or file) chain, each certificate's subject/issuer/notAfter, the leaf's OCSP
            responder and Must-Staple flag; writes the ssl_trusted_certificate bundle
            (intermediates, then the root from --ca-file or Node's root store).
-  register --relay URL --token T <fullchain.pem> [--responder URL] [--json]
+  register --relay URL --token T <fullchain.pem> [--responder URL] [--fleet-key K] [--json]
            Register the leaf's issuer with the relay (POST /admin/issuers); the relay pins the leaf
-           and fetches its first answer. The token may come from $OCSP_RELAY_TOKEN instead.
+           and fetches its first answer. The token may come from $OCSP_RELAY_TOKEN instead. With a
+           fleet key, also asks the OCSP endpoint under /k/<key>/ as the servers will.
   check    <host:port> [--servername NAME] [--ca-file roots.pem] [--json]
            One handshake asking for a staple: is it there, does it verify, good/revoked/unknown,
            time to nextUpdate, Must-Staple. Exit 0 only for a valid staple saying good.
   staple   --relay URL <leaf.pem | fullchain.pem> [--issuer I.pem] --out FILE [--min-validity 1h]
+           [--fleet-key K]
            Fetch the leaf's answer from the relay, verify it, write it atomically (nginx
            ssl_stapling_file, HAProxy <crt>.ocsp). Nothing is written unless it is valid (and valid
            for --min-validity); a valid "revoked" answer is written, with exit 1.
   config   nginx|haproxy|caddy --relay URL [--cert fullchain.pem] [--key key.pem]
-           [--trusted chain.pem] [--server-name NAME] [--listen ADDR:PORT]
+           [--trusted chain.pem] [--server-name NAME] [--listen ADDR:PORT] [--fleet-key K]
            Print a configuration snippet that staples through the relay (or says why it cannot).
+
+A relay closed with OCSP_KEYS answers OCSP only under /k/<key>/: give the key with --fleet-key, or
+in $OCSP_RELAY_KEY (kept out of the process list). --key is the TLS private key in config.
 
 Exit codes: 0 ok, 1 check failed / not valid / refused, 2 usage error or unreadable input.
 `;

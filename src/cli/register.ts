@@ -3,9 +3,14 @@
 // its first answer at once; the responder comes from the leaf's AIA (RFC 5280 §4.2.2.1) or --responder.
 
 import { serialHex } from "../ocsp/certificate.ts";
+import { toBase64 } from "../ocsp/bytes.ts";
+import { certIdFor, encodeRequest } from "../ocsp/request.ts";
+import { decodeResponse } from "../ocsp/response.ts";
 import {
+  fleetKey,
   formatDuration,
   networkError,
+  ocspBase,
   parse,
   parseDuration,
   readCertificates,
@@ -39,8 +44,10 @@ export async function registerCommand(args: string[]): Promise<number> {
     responder: { type: "string" },
     json: { type: "boolean", default: false },
     timeout: { type: "string", default: "30s" },
+    "fleet-key": { type: "string" },
   });
   const relay = relayUrl(values.relay);
+  const key = fleetKey(values["fleet-key"]);
   const token = values.token ?? process.env.OCSP_RELAY_TOKEN;
   if (!token)
     throw new UsageError(
@@ -129,6 +136,25 @@ export async function registerCommand(args: string[]): Promise<number> {
       );
       if (w.status !== "good") failed = true;
     }
+  }
+  if (key) {
+    // What the fleet's servers will send: a GET under the fleet key, as nginx makes it.
+    const certId = await certIdFor(issuer.cert, leaf, "SHA-1");
+    const get = `${ocspBase(relay, key)}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
+    const seen = await fetch(get, { redirect: "error", signal: AbortSignal.timeout(timeoutMs) })
+      .then(async (r) => decodeResponse(new Uint8Array(await r.arrayBuffer())))
+      .catch(() => undefined);
+    const status = seen?.ok ? seen.value.status : "no answer";
+    out(`  fleet key  the OCSP endpoint under /k/<key>/ answers: ${status}`);
+    if (status === "unauthorized") {
+      failed = true;
+      say(
+        "ocsp-relay register: the relay refuses OCSP requests under that fleet key: give one of the keys in its OCSP_KEYS secret",
+      );
+    }
+    out(
+      `  servers    ssl_stapling_responder ${ocspBase(relay, "<key>")}/;  (ocsp-relay config nginx --fleet-key … prints it)`,
+    );
   }
   if (failed) {
     say(

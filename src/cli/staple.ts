@@ -7,8 +7,10 @@ import { certIdFor, encodeRequest } from "../ocsp/request.ts";
 import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
 import { verifyResponse } from "../ocsp/verify.ts";
 import {
+  fleetKey,
   formatDuration,
   networkError,
+  ocspBase,
   parse,
   parseDuration,
   readCertificates,
@@ -27,8 +29,10 @@ export async function stapleCommand(args: string[]): Promise<number> {
     out: { type: "string" },
     "min-validity": { type: "string" },
     timeout: { type: "string", default: "30s" },
+    "fleet-key": { type: "string" },
   });
   const relay = relayUrl(values.relay);
+  const key = fleetKey(values["fleet-key"]);
   const out = required(values.out, "--out");
   if (positionals.length !== 1)
     throw new UsageError(
@@ -53,8 +57,10 @@ export async function stapleCommand(args: string[]): Promise<number> {
     );
 
   const certId = await certIdFor(issuer, leaf, "SHA-1");
-  const url = `${relay}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
-  say(`asking ${relay} for the status of "${leaf.subjectText}" ...`);
+  const url = `${ocspBase(relay, key)}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
+  say(
+    `asking ${relay}${key ? " (under the fleet key)" : ""} for the status of "${leaf.subjectText}" ...`,
+  );
   let response: Uint8Array;
   try {
     const res = await fetch(url, {
@@ -130,7 +136,7 @@ export async function stapleCommand(args: string[]): Promise<number> {
 
 function refusalAdvice(detail: string): string {
   if (/unauthorized/.test(detail))
-    return "the relay does not serve this issuer: ocsp-relay register --relay URL --token T fullchain.pem";
+    return "the relay does not serve this certificate: register its issuer (ocsp-relay register --relay URL --token T fullchain.pem); if the relay is closed with OCSP_KEYS, give its fleet key (--fleet-key or $OCSP_RELAY_KEY); with OCSP_ACCESS=registered, register the certificate itself";
   if (/tryLater/.test(detail))
     return "the relay could not reach the CA and holds no valid answer: retry later; the current staple file is left as it was";
   if (/malformedRequest/.test(detail)) return "is --relay the relay's base URL?";

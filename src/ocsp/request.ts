@@ -33,6 +33,12 @@ export interface OcspRequestFacts {
   signed: boolean;
 }
 
+/**
+ * The longest serial number a request may name: RFC 5280 §4.1.2.2 caps conforming CAs at 20
+ * octets; this leaves room for non-conforming ones and keeps cache keys within KV's 512 bytes.
+ */
+export const MAX_SERIAL_OCTETS = 64;
+
 /** Decodes a DER OCSPRequest (the body of POST, RFC 6960 Appendix A.1). */
 export function decodeRequest(der: Uint8Array): Result<OcspRequestFacts> {
   return guarded("request", () => decodeChecked(der));
@@ -50,10 +56,17 @@ function decodeChecked(der: Uint8Array): Result<OcspRequestFacts> {
   const tbs = parsed.value.tbsRequest;
   if (tbs.version !== 0) return malformed(`unsupported request version ${tbs.version}`);
   if (tbs.requestList.length === 0) return malformed("request lists no certificate");
+  const certIds = tbs.requestList.map((r) => certIdFacts(r.reqCert));
+  const long = certIds.find((id) => id.serialNumber.length > MAX_SERIAL_OCTETS);
+  if (long) {
+    return malformed(
+      `serialNumber of ${long.serialNumber.length} octets exceeds ${MAX_SERIAL_OCTETS} (RFC 5280 §4.1.2.2 allows 20)`,
+    );
+  }
   const nonceExt = tbs.requestExtensions?.find((e) => e.extnID === OID.pkixOcspNonce);
   return ok({
     der,
-    certIds: tbs.requestList.map((r) => certIdFacts(r.reqCert)),
+    certIds,
     nonce: nonceExt ? nonceValue(u8(nonceExt.extnValue.buffer)) : undefined,
     signed: parsed.value.optionalSignature !== undefined,
   });
@@ -112,7 +125,8 @@ export function encodeRequest(certId: CertId, nonce?: Uint8Array): Uint8Array {
     }),
     issuerNameHash: new OctetString(certId.issuerNameHash),
     issuerKeyHash: new OctetString(certId.issuerKeyHash),
-    serialNumber: certId.serialNumber.slice().buffer,
+    // A copy: a Node Buffer's slice() is a view into a shared pool, and .buffer would be all of it.
+    serialNumber: Uint8Array.from(certId.serialNumber).buffer,
   });
   tbsRequest.requestList = [single];
   if (nonce) {

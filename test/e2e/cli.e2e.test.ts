@@ -9,6 +9,7 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import {
+  childEnv,
   ADMIN_TOKEN,
   E2eFiles,
   cli,
@@ -118,6 +119,7 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
       [["staple", "--relay", relay.url, site.pem, "--out", join(tmp, "x.der")], /--issuer/],
       [["config", "apache", "--relay", relay.url], /nginx\|haproxy\|caddy/],
       [["config", "nginx", "--relay", "https://relay.example.net"], /only http:\/\//],
+      [["config", "nginx", "--relay", relay.url, "--fleet-key", "short"], /fleet key/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args);
@@ -125,6 +127,28 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
       expect(r.output).toMatch(message);
     }
     expect(existsSync(join(tmp, "x.der"))).toBe(false);
+  });
+
+  test("config takes the fleet key (--fleet-key or OCSP_RELAY_KEY): OCSP requests go under /k/<key>/, admin commands to the base URL", async () => {
+    const key = "cli-fleet-key-0123456789";
+    const nginx = await cli([
+      "config",
+      "nginx",
+      "--relay",
+      "http://relay.example.net",
+      "--fleet-key",
+      key,
+    ]);
+    expect(nginx.code).toBe(0);
+    expect(nginx.stdout).toContain(`ssl_stapling_responder  http://relay.example.net/k/${key}/;`);
+    expect(nginx.stdout).toContain("register --relay http://relay.example.net --token");
+    const haproxy = await cli(["config", "haproxy", "--relay", "http://relay.example.net"], {
+      env: childEnv({ OCSP_RELAY_KEY: key }),
+    });
+    expect(haproxy.code).toBe(0);
+    expect(haproxy.stdout).toContain(`staple --relay http://relay.example.net/k/${key} --out`);
+    const open = await cli(["config", "nginx", "--relay", "http://relay.example.net"]);
+    expect(open.stdout).toContain("ssl_stapling_responder  http://relay.example.net/;");
   });
 
   test("chain reads a PEM file: the bundle is the intermediate then the root, with the responder", async () => {

@@ -312,6 +312,15 @@ describe("requests the relay will not relay", () => {
     ],
     ["a GET path that is not base64", async () => ["/not-base64!!", {}], 400, "malformedRequest"],
     [
+      "a GET for a registered issuer with a 200-octet serial (its cache key would be too long for KV)",
+      async () => [
+        getPath(encodeRequest({ ...certId, serialNumber: new Uint8Array(200).fill(0x42) })),
+        {},
+      ],
+      400,
+      "malformedRequest",
+    ],
+    [
       "a GET path with broken percent-encoding",
       async () => ["/MEMw%ZZ", {}],
       400,

@@ -13,6 +13,7 @@ import {
   encodeRequest,
   MAX_GET_PATH_CHARS,
   MAX_REQUEST_BYTES,
+  MAX_SERIAL_OCTETS,
   type CertId,
 } from "../../src/ocsp/request.ts";
 import { certificate, fixture, fixturePaths, vector } from "../support/files.ts";
@@ -243,6 +244,35 @@ describe("encodeRequest", () => {
       const back = decodeRequest(encodeRequest(id));
       expect(back.ok && toHex(back.value.certIds[0]!.serialNumber), hex).toBe(hex);
     }
+  });
+
+  it("refuses a serial longer than MAX_SERIAL_OCTETS (64) as malformed, GET and POST alike; 64 passes", async () => {
+    expect(MAX_SERIAL_OCTETS).toBe(64);
+    const ok64 = encodeRequest(
+      await certIdFor(rsaCa(), { serialNumber: fromHex("4a" + "11".repeat(63))! }),
+    );
+    expect(decodeRequest(ok64).ok).toBe(true);
+    const long = encodeRequest(
+      await certIdFor(rsaCa(), { serialNumber: fromHex("4a" + "11".repeat(64))! }),
+    );
+    for (const result of [
+      decodeRequest(long),
+      decodeGetPath("/" + encodeURIComponent(toBase64(long))),
+    ]) {
+      expect(result.ok).toBe(false);
+      if (!result.ok) {
+        expect(result.error.kind).toBe("malformed");
+        expect(result.error.detail).toContain("65 octets exceeds 64");
+      }
+    }
+  });
+
+  it("encodes the serial it was given even when it is a view into a larger buffer (a Node Buffer)", async () => {
+    const pool = new Uint8Array(8192).fill(0x33);
+    pool.set([0x10, 0x02], 100);
+    const id = await certIdFor(rsaCa(), { serialNumber: pool.subarray(100, 102) });
+    const back = decodeRequest(encodeRequest(id));
+    expect(back.ok && toHex(back.value.certIds[0]!.serialNumber)).toBe("1002");
   });
 
   // RFC 8954 §2.1 (and RFC 6960 §4.4.1): the nonce extension's extnValue holds the DER of
