@@ -19,6 +19,14 @@ export default defineConfig({
         },
       },
       {
+        // Plain Node: the benchmark's own modules (parsers, configs, report), no worker involved.
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
         // Real peers over loopback: openssl ocsp, curl, nginx, the relay under wrangler dev.
         test: {
           name: "e2e",
