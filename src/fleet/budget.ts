@@ -47,7 +47,8 @@ export function spend(
   c: BudgetConfig,
 ): { state: BudgetState; admitted: boolean } {
   const s = refilled(state, now, c);
-  if (s.tokens >= 1)
+  // Refills add fractions of a token; ten tenths must make one (floating point makes 0.999…).
+  if (s.tokens >= 1 - 1e-9)
     return { state: { ...s, tokens: s.tokens - 1, admitted: s.admitted + 1 }, admitted: true };
   return { state: { ...s, denied: s.denied + 1, lastDeniedAt: now }, admitted: false };
 }

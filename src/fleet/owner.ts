@@ -134,7 +134,11 @@ export class CertOwnerLogic {
     const held = await this.held();
     if (held && isFresh(held, now)) {
       const state = await this.remember(req, now, prev);
-      if (pinned && !prev?.pinned) await this.schedule(state, held, now); // newly pinned
+      if (pinned && !prev?.pinned) {
+        // Newly pinned: refreshed from now on, and readable from KV like every pinned answer.
+        await this.schedule(state, held, now);
+        await this.writeKv(state, held, now);
+      }
       return ok({ answer: held, fetched: false });
     }
     if (this.recentFailure && this.recentFailure.until > now) return err(this.recentFailure.error);
