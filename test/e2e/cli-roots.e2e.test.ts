@@ -9,7 +9,15 @@ import { once } from "node:events";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { beforeAll, describe, expect, test } from "vitest";
-import { childEnv, cli, E2eFiles, LOOPBACK, REPO_ROOT, runOk, type RunResult } from "./harness.ts";
+import {
+  childEnv,
+  cli,
+  LOOPBACK,
+  REPO_ROOT,
+  runOk,
+  type RunResult,
+} from "../../scripts/support/index.ts";
+import { E2eFiles } from "./files.ts";
 
 const SEED = join(REPO_ROOT, "test/fixtures/seed");
 const CRLDP = join(REPO_ROOT, "test/fixtures/crldp");

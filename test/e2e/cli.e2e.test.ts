@@ -11,7 +11,6 @@ import { beforeAll, describe, expect, test } from "vitest";
 import {
   childEnv,
   ADMIN_TOKEN,
-  E2eFiles,
   cli,
   freePort,
   HAPROXY,
@@ -29,7 +28,8 @@ import {
   type Pki,
   type Relay,
   type RunResult,
-} from "./harness.ts";
+} from "../../scripts/support/index.ts";
+import { E2eFiles } from "./files.ts";
 
 /** The CA's answers are valid this long: enough for the file, short enough to test --min-validity. */
 const NEXT_UPDATE_MINUTES = 10;

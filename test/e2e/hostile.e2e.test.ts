@@ -14,7 +14,6 @@ import { certIdFor, encodeRequest } from "../../src/ocsp/request.ts";
 import { decodeResponse } from "../../src/ocsp/response.ts";
 import {
   ADMIN_TOKEN,
-  E2eFiles,
   cli,
   curl,
   makePki,
@@ -30,7 +29,8 @@ import {
   type OcspCa,
   type Pki,
   type Relay,
-} from "./harness.ts";
+} from "../../scripts/support/index.ts";
+import { E2eFiles } from "./files.ts";
 
 /** A short `unknown` window, so that several pass in a minute. */
 const UNKNOWN_MAX_AGE_SECONDS = 15;

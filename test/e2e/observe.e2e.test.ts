@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import {
   ADMIN_TOKEN,
-  E2eFiles,
   curl,
   issueLeaf,
   launchChromium,
@@ -31,7 +30,8 @@ import {
   type Pki,
   type Relay,
   type WebhookReceiver,
-} from "./harness.ts";
+} from "../../scripts/support/index.ts";
+import { E2eFiles } from "./files.ts";
 
 /** Answers are valid this long: the owners refresh at about half of it (docs/fleet-freshness.md). */
 const NEXT_UPDATE_MINUTES = 2;

@@ -23,7 +23,6 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  E2eFiles,
   cliVerify,
   curl,
   makePki,
@@ -40,7 +39,8 @@ import {
   type Pki,
   type RecordedRequest,
   type Relay,
-} from "./harness.ts";
+} from "../../scripts/support/index.ts";
+import { E2eFiles } from "./files.ts";
 
 /** The CA's answers are valid this long (openssl ocsp -nmin). */
 const NEXT_UPDATE_MINUTES = 1;

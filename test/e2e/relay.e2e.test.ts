@@ -7,7 +7,6 @@ import { writeFile, readFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import {
-  E2eFiles,
   cliVerify,
   curl,
   makePki,
@@ -23,7 +22,8 @@ import {
   type OcspCa,
   type Pki,
   type Relay,
-} from "./harness.ts";
+} from "../../scripts/support/index.ts";
+import { E2eFiles } from "./files.ts";
 
 /** Long enough that nothing the CA signs expires while this file runs. */
 const NEXT_UPDATE_MINUTES = 10;
