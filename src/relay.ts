@@ -1,7 +1,8 @@
 // The relay's state in one isolate: the issuer registry and the Source chain
 // touch -> memory -> edge cache -> KV -> owner (Durable Object). Created once per isolate.
 
-import { configFrom, type Config, type Env } from "./env.ts";
+import { configFrom, type Config } from "./config.ts";
+import type { Env } from "./env.ts";
 import { registrarOf } from "./issuers/registrar-do.ts";
 import { FleetKeys } from "./http/fleet-keys.ts";
 import { IssuerRegistry } from "./issuers/registry.ts";

@@ -4,8 +4,7 @@
 
 import type { Accepted } from "../ocsp/verify.ts";
 import { toHex, digest } from "../ocsp/bytes.ts";
-import { serveUntil } from "../fleet/schedule.ts";
-import { ops } from "../instrumentation.ts";
+import { serveUntil } from "./freshness.ts";
 
 /** Version of the key layout and record format; bump to never read old bytes wrong. */
 export const SCHEMA_VERSION = "v1";
@@ -87,19 +86,6 @@ export function isFresh(facts: Pick<AnswerFacts, "serveUntil">, now: number): bo
  */
 export function kvExpirationTtl(facts: Pick<AnswerFacts, "serveUntil">, now: number): number {
   return Math.max(KV_MIN_TTL_SECONDS, Math.ceil((facts.serveUntil - now) / 1000));
-}
-
-/** Writes a verified answer to KV (the owner of the certificate is the only writer). */
-export async function writeAnswer(
-  kv: KVNamespace,
-  answer: CachedAnswer,
-  now: number,
-): Promise<void> {
-  ops.kvWrites++;
-  await kv.put(KV_KEYS.response(answer.certIdKey), answer.der, {
-    expirationTtl: kvExpirationTtl(answer, now),
-    metadata: factsOf(answer),
-  });
 }
 
 /** Metadata from KV, checked: undefined unless every field has the right type. */

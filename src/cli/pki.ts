@@ -4,18 +4,14 @@
 
 import { bytesEqual, toBase64 } from "../ocsp/bytes.ts";
 import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
-import { loadRoots, type RootStore } from "./roots.ts";
+import { loadRoots, type RootStore, type Sourced } from "./roots.ts";
 
 export { issuedBy as issued } from "../ocsp/signature.ts";
 import { issuedBy as issued } from "../ocsp/signature.ts";
 
 export const isSelfSigned = (cert: CertificateFacts) => issued(cert, cert);
 
-/** A certificate together with where it was found ("served", "--ca-file roots.pem", ...). */
-export interface Sourced {
-  cert: CertificateFacts;
-  source: string;
-}
+export type { Sourced } from "./roots.ts";
 
 /** The first candidate that issued `cert` (pools are searched in order). */
 export async function findIssuer(

@@ -7,8 +7,13 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { parsePemCertificates } from "../ocsp/certificate.ts";
-import type { Sourced } from "./pki.ts";
+import { parsePemCertificates, type CertificateFacts } from "../ocsp/certificate.ts";
+
+/** A certificate together with where it was found ("served", "--ca-file roots.pem", ...). */
+export interface Sourced {
+  cert: CertificateFacts;
+  source: string;
+}
 
 export const NODE_STORE = "Node's root store";
 

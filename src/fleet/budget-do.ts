@@ -2,7 +2,7 @@
 // so that the bucket holds across isolates and locations. A thin shell around fleet/budget.ts.
 
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env.ts";
+import type { ConfigVars } from "../config.ts";
 import { runtime } from "../runtime.ts";
 import {
   refilled,
@@ -12,7 +12,7 @@ import {
   type BudgetState,
 } from "./budget.ts";
 
-export class UpstreamBudget extends DurableObject<Env> {
+export class UpstreamBudget extends DurableObject<ConfigVars> {
   /** Takes one token for a first fetch; false when the issuer's budget is spent. */
   async take(config: BudgetConfig): Promise<boolean> {
     const state = await this.ctx.storage.get<BudgetState>("bucket");
@@ -36,6 +36,9 @@ export class UpstreamBudget extends DurableObject<Env> {
 }
 
 /** The budget of one issuer. A stub belongs to the request that made it: make one per use. */
-export function budgetOf(env: Pick<Env, "UPSTREAM_BUDGET">, issuerId: string) {
+export function budgetOf(
+  env: { UPSTREAM_BUDGET: DurableObjectNamespace<UpstreamBudget> },
+  issuerId: string,
+) {
   return env.UPSTREAM_BUDGET.get(env.UPSTREAM_BUDGET.idFromName(issuerId));
 }

@@ -4,11 +4,13 @@
 
 import { DurableObject } from "cloudflare:workers";
 import type { CachedAnswer } from "../cache/record.ts";
-import { configFrom, type Env } from "../env.ts";
+import { configFrom, type ConfigVars } from "../config.ts";
+import type { UpstreamBudget } from "./budget-do.ts";
+import type { FleetLedger } from "./ledger-do.ts";
 import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
 import { runtime } from "../runtime.ts";
-import { fetchVerified } from "../sources/upstream.ts";
+import { fetchVerified } from "./upstream.ts";
 import { budgetOf } from "./budget-do.ts";
 import { ledgerOf } from "./ledger-do.ts";
 import {
@@ -19,10 +21,17 @@ import {
   type OwnerStorage,
 } from "./owner.ts";
 
-export class CertOwner extends DurableObject<Env> {
+/** What a CertOwner reads of the Env. */
+export interface OwnerEnv extends ConfigVars {
+  OCSP_CACHE: KVNamespace;
+  FLEET_LEDGER: DurableObjectNamespace<FleetLedger>;
+  UPSTREAM_BUDGET: DurableObjectNamespace<UpstreamBudget>;
+}
+
+export class CertOwner extends DurableObject<OwnerEnv> {
   private readonly logic: CertOwnerLogic;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: OwnerEnv) {
     super(ctx, env);
     const config = configFrom(env);
     const registry = new IssuerRegistry(env.OCSP_CACHE);
@@ -34,6 +43,7 @@ export class CertOwner extends DurableObject<Env> {
           lookup,
           {
             fetch: runtime.fetch,
+            clock: runtime.now,
             timeoutMs: config.upstreamTimeoutMs,
             allowPrivate: config.allowPrivateResponders,
             userAgent: config.userAgent,

@@ -3,17 +3,17 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { webhookSender } from "../alerts/webhook.ts";
-import { configFrom, type Env } from "../env.ts";
+import { configFrom, type ConfigVars } from "../config.ts";
 import { runtime } from "../runtime.ts";
 import { LedgerLogic, type FetchReport, type LedgerSnapshot } from "./ledger.ts";
 
 /** Certificates whose answer expired this long ago drop off the status page. */
 const PRUNE_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
 
-export class FleetLedger extends DurableObject<Env> {
+export class FleetLedger extends DurableObject<ConfigVars> {
   private readonly logic: LedgerLogic;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: ConfigVars) {
     super(ctx, env);
     const config = configFrom(env);
     this.logic = new LedgerLogic({
@@ -39,6 +39,6 @@ export class FleetLedger extends DurableObject<Env> {
   }
 }
 
-export function ledgerOf(env: Env) {
+export function ledgerOf(env: { FLEET_LEDGER: DurableObjectNamespace<FleetLedger> }) {
   return env.FLEET_LEDGER.get(env.FLEET_LEDGER.idFromName("ledger"));
 }

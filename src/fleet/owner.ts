@@ -9,7 +9,8 @@
 // never refreshed, never written to KV, and its owner forgets it when its serve window ends.
 // Clock, randomness and the upstream are injected.
 
-import { isFresh, writeAnswer, type CachedAnswer, type CertStatusName } from "../cache/record.ts";
+import { isFresh, type CachedAnswer, type CertStatusName } from "../cache/record.ts";
+import { writeAnswer } from "../sources/kv.ts";
 import { err, ok, type RelayError, type Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import { log } from "../log.ts";
@@ -18,7 +19,8 @@ import { fromBase64, toHex } from "../ocsp/bytes.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "./budget.ts";
 import type { FetchReport } from "./ledger.ts";
 import type { CertId } from "../ocsp/request.ts";
-import type { Lookup } from "../sources/source.ts";
+import type { LeafInfo } from "../sources/source.ts";
+import type { UpstreamQuery } from "./upstream.ts";
 import { refreshAt, retryAt, type ScheduleConfig } from "./schedule.ts";
 
 /** A failure with nothing valid held is remembered this long before the CA is asked again. */
@@ -53,11 +55,6 @@ export interface OwnerRequest {
   leaf?: LeafInfo;
   /** The worker's policy for unpinned certificates (default: open, the default budget). */
   policy?: OwnerPolicy;
-}
-
-export interface LeafInfo {
-  subject: string;
-  mustStaple: boolean;
 }
 
 export interface OwnerAnswer {
@@ -100,8 +97,8 @@ export function worthRefreshing(state: Pick<OwnerState, "pinned" | "vouched" | "
 export interface OwnerDeps {
   storage: OwnerStorage;
   kv: KVNamespace;
-  /** Fetch and verify from the CA (sources/upstream.ts fetchVerified). */
-  fetchVerified: (lookup: Lookup) => Promise<Result<CachedAnswer>>;
+  /** Fetch and verify from the CA (fleet/upstream.ts fetchVerified). */
+  fetchVerified: (query: UpstreamQuery) => Promise<Result<CachedAnswer>>;
   /** The issuer as registered now (undefined once deleted: alarms stop). */
   currentIssuer: (issuerId: string) => Promise<IssuerRecord | undefined>;
   now: () => number;

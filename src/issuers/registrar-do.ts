@@ -2,15 +2,20 @@
 // registry. A thin shell around RegistrarLogic (issuers/registrar.ts).
 
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env.ts";
+import type { ConfigVars } from "../config.ts";
 import { runtime } from "../runtime.ts";
 import type { IssuerRecord } from "./issuer.ts";
 import { RegistrarLogic } from "./registrar.ts";
 
-export class Registrar extends DurableObject<Env> {
+/** What the Registrar reads of the Env. */
+export interface RegistrarEnv extends ConfigVars {
+  OCSP_CACHE: KVNamespace;
+}
+
+export class Registrar extends DurableObject<RegistrarEnv> {
   private readonly logic: RegistrarLogic;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: RegistrarEnv) {
     super(ctx, env);
     const storage = ctx.storage;
     this.logic = new RegistrarLogic({
@@ -45,6 +50,6 @@ export class Registrar extends DurableObject<Env> {
 }
 
 /** The Registrar's stub. A stub belongs to the request that made it: make one per use. */
-export function registrarOf(env: Pick<Env, "REGISTRAR">) {
+export function registrarOf(env: { REGISTRAR: DurableObjectNamespace<Registrar> }) {
   return env.REGISTRAR.get(env.REGISTRAR.idFromName("registry"));
 }

@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import { requireAdmin, type AppEnv } from "./auth.ts";
-import { configFrom } from "../env.ts";
+import { configFrom } from "../config.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";

@@ -3,7 +3,8 @@
 // status page and metrics); the OCSP endpoint and /check never need it.
 
 import type { Context, Next } from "hono";
-import { configFrom, type Env } from "../env.ts";
+import { configFrom } from "../config.ts";
+import type { Env } from "../env.ts";
 import { jsonError } from "../http/errors.ts";
 import type { Relay } from "../relay.ts";
 

@@ -4,7 +4,7 @@
 
 import { Hono } from "hono";
 import type { CachedAnswer } from "../cache/record.ts";
-import type { LeafInfo, OwnerState } from "../fleet/owner.ts";
+import type { OwnerState } from "../fleet/owner.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
 import { findIssuerOf, type IssuerRecord } from "../issuers/issuer.ts";
@@ -13,7 +13,7 @@ import { HASH_NAMES } from "../ocsp/oids.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { readAnswer } from "../sources/kv.ts";
-import type { Tier } from "../sources/source.ts";
+import type { LeafInfo, Tier } from "../sources/source.ts";
 import type { AppEnv } from "./auth.ts";
 
 export const MAX_CHECK_BYTES = 64 * 1024;

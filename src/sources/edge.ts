@@ -10,7 +10,7 @@ import {
   type CachedAnswer,
 } from "../cache/record.ts";
 import { ok } from "../errors.ts";
-import { tierRecheckAt } from "../fleet/schedule.ts";
+import { tierRecheckAt } from "../cache/freshness.ts";
 import type { Lookup, Served, Source } from "./source.ts";
 import { ops } from "../instrumentation.ts";
 

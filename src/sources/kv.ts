@@ -2,7 +2,14 @@
 // DER, the metadata the facts; every read checks serveUntil (≤ nextUpdate) again. Only the
 // certificate's owner writes here (fleet/owner.ts), so KV writes follow refreshes, not traffic.
 
-import { KV_KEYS, parseFacts, isFresh, type CachedAnswer } from "../cache/record.ts";
+import {
+  factsOf,
+  isFresh,
+  KV_KEYS,
+  kvExpirationTtl,
+  parseFacts,
+  type CachedAnswer,
+} from "../cache/record.ts";
 import { ok } from "../errors.ts";
 import type { Lookup, Served, Source } from "./source.ts";
 import { ops } from "../instrumentation.ts";
@@ -26,4 +33,17 @@ export async function readAnswer(kv: KVNamespace, key: string): Promise<CachedAn
   const facts = parseFacts(metadata);
   if (!value || !facts || facts.certIdKey !== key) return undefined;
   return { ...facts, der: new Uint8Array(value) };
+}
+
+/** Writes a verified answer to KV (the owner of the certificate is the only writer). */
+export async function writeAnswer(
+  kv: KVNamespace,
+  answer: CachedAnswer,
+  now: number,
+): Promise<void> {
+  ops.kvWrites++;
+  await kv.put(KV_KEYS.response(answer.certIdKey), answer.der, {
+    expirationTtl: kvExpirationTtl(answer, now),
+    metadata: factsOf(answer),
+  });
 }

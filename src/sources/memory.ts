@@ -3,7 +3,7 @@
 // owner's refresh point is re-checked against the tiers below (fleet/schedule.ts tierRecheckAt).
 
 import { type CachedAnswer } from "../cache/record.ts";
-import { tierRecheckAt } from "../fleet/schedule.ts";
+import { tierRecheckAt } from "../cache/freshness.ts";
 import { PreparedHeaders } from "../http/ocsp-headers.ts";
 import { ok, type RelayError, type Result } from "../errors.ts";
 import type { Lookup, Served, Source } from "./source.ts";

@@ -1,7 +1,7 @@
 // The certificate's owner: the CertOwner Durable Object for this CertID, which alone fetches from
 // the CA (fleet/owner.ts). Concurrent misses in this isolate share one call to it.
 
-import type { Env } from "../env.ts";
+import type { CertOwner } from "../fleet/durable-object.ts";
 import { ok, type Result } from "../errors.ts";
 import type { OwnerAnswer, OwnerPolicy, OwnerRequest } from "../fleet/owner.ts";
 import type { Lookup, Served, Source } from "./source.ts";
@@ -11,7 +11,7 @@ export class OwnerSource implements Source {
   private readonly inflight = new Map<string, Promise<Result<Served>>>();
 
   constructor(
-    private readonly owners: Env["CERT_OWNER"],
+    private readonly owners: DurableObjectNamespace<CertOwner>,
     /** The worker's policy for unpinned certificates, sent with every request to an owner. */
     private readonly policy: OwnerPolicy,
   ) {}

@@ -7,7 +7,12 @@ import type { RelayError, Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import type { CertId } from "../ocsp/request.ts";
-import type { LeafInfo } from "../fleet/owner.ts";
+
+/** What is known of a certificate itself, when a client sent it (admin API, /check). */
+export interface LeafInfo {
+  subject: string;
+  mustStaple: boolean;
+}
 
 export interface Lookup {
   /** certIdKey(certId): the cache key body. */

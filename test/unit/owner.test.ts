@@ -17,7 +17,8 @@ import {
   type OwnerStorage,
 } from "../../src/fleet/owner.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "../../src/fleet/budget.ts";
-import { DEFAULT_SCHEDULE, serveUntil } from "../../src/fleet/schedule.ts";
+import { serveUntil } from "../../src/cache/freshness.ts";
+import { DEFAULT_SCHEDULE } from "../../src/fleet/schedule.ts";
 import type { IssuerRecord } from "../../src/issuers/issuer.ts";
 import { toBase64 } from "../../src/ocsp/bytes.ts";
 import type { CertId } from "../../src/ocsp/request.ts";

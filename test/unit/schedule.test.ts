@@ -1,4 +1,5 @@
-// The refresh schedule (fleet/schedule.ts), with an injected clock and random draw.
+// The refresh schedule (fleet/schedule.ts) and the freshness rules it leaves room for
+// (cache/freshness.ts), with an injected clock and random draw.
 
 import { describe, expect, it } from "vitest";
 import {
@@ -6,9 +7,8 @@ import {
   refreshAt,
   retryAt,
   safetyMargin,
-  serveUntil,
-  tierRecheckAt,
 } from "../../src/fleet/schedule.ts";
+import { serveUntil, tierRecheckAt } from "../../src/cache/freshness.ts";
 
 const H = 3_600_000;
 const D = 24 * H;

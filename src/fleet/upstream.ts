@@ -12,11 +12,24 @@ import { toBase64 } from "../ocsp/bytes.ts";
 import { encodeRequest } from "../ocsp/request.ts";
 import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
 import { verifyResponse } from "../ocsp/verify.ts";
-import type { Lookup } from "./source.ts";
 import { ops } from "../instrumentation.ts";
+import type { IssuerRecord } from "../issuers/issuer.ts";
+import type { CertificateFacts } from "../ocsp/certificate.ts";
+import type { CertId } from "../ocsp/request.ts";
+
+/** What the owner asks the CA about: one CertID of a registered issuer, at `now`. */
+export interface UpstreamQuery {
+  key: string;
+  certId: CertId;
+  issuer: IssuerRecord;
+  issuerCert: CertificateFacts;
+  now: number;
+}
 
 export interface UpstreamConfig {
   fetch: typeof fetch;
+  /** The clock the fetch is timed with. */
+  clock: () => number;
   timeoutMs: number;
   allowPrivate: boolean;
   /** The product, its version and the operator's contact (env.ts userAgent). */
@@ -25,14 +38,14 @@ export interface UpstreamConfig {
 
 /** Fetches the answer for `lookup` from its issuer's responder and verifies it; nothing else. */
 export async function fetchVerified(
-  lookup: Lookup,
+  lookup: UpstreamQuery,
   config: UpstreamConfig,
   unknownMaxAgeMs: number,
 ): Promise<Result<CachedAnswer>> {
   const { issuer } = lookup;
-  const started = Date.now();
+  const started = config.clock();
   const body = await fetchResponder(issuer.responderUrl, encodeRequest(lookup.certId), config);
-  const fields = { issuer: issuer.id, certId: lookup.key, ms: Date.now() - started };
+  const fields = { issuer: issuer.id, certId: lookup.key, ms: config.clock() - started };
   if (!body.ok) {
     log("upstream.error", { ...fields, detail: body.error });
     return err({
