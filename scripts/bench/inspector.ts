@@ -3,7 +3,7 @@
 // time; the session is closed after use, so no inspector session is attached during measured runs
 // other than the profiled one.
 
-import { LOOPBACK } from "./configs.ts";
+import { LOOPBACK } from "../support/loopback.ts";
 import type { CpuProfile } from "./profile.ts";
 
 export class Inspector {

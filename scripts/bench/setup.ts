@@ -1,19 +1,22 @@
 // What the benchmark prepares before it measures: the worker bundled as `wrangler deploy` would
-// upload it, a throwaway CA made with the openssl CLI (an index of many serials, no certificates
-// issued), the OCSP requests built with the project's own protocol core, and the machine's facts.
+// upload it, a throwaway CA (scripts/support/pki.ts, EC P-256: an index of many serials, no
+// certificates issued), the OCSP requests built with the project's own protocol core, and the
+// machine's facts.
 
-import { existsSync, readFileSync } from "node:fs";
-import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { join } from "node:path";
 import { toBase64 } from "../../src/ocsp/bytes.ts";
 import { parsePemCertificates } from "../../src/ocsp/certificate.ts";
 import { certIdFor, encodeRequest } from "../../src/ocsp/request.ts";
-import { indexLine, parseWranglerToml, serialOctets, type WranglerConfig } from "./configs.ts";
-import { childEnv, run, runOk } from "./procs.ts";
+import { listSerials, makePki, serialOctets, type Pki } from "../support/pki.ts";
+import { REPO_ROOT, run, runOk, which } from "../support/processes.ts";
+import { snapshotWorker, wranglerEnv } from "../support/relay.ts";
+import { log, type Bench } from "./context.ts";
+import { parseWranglerToml, type WranglerConfig } from "./wrangler-toml.ts";
 
-export const REPO_ROOT = join(import.meta.dirname, "../..");
 const requireHere = createRequire(import.meta.url);
 
 /** The native workerd binary of the `workerd` package (not a Node shim: its pid is workerd's). */
@@ -29,40 +32,21 @@ export interface Bundle {
 }
 
 /**
- * `wrangler deploy --dry-run --outdir` on a snapshot of the worker (src/, wrangler.toml,
- * package.json, tsconfig.json; node_modules linked), so edits made meanwhile do not mix into the
- * bundle. Wrangler is kept off the network: its update check is pre-answered in a private TMPDIR
- * and metrics are off (a dry run needs no account).
+ * `wrangler deploy --dry-run --outdir` on a snapshot of the worker (scripts/support/relay.ts
+ * snapshotWorker), so edits made meanwhile do not mix into the bundle, with wrangler kept off the
+ * network (wranglerEnv: a dry run needs no account).
  */
 export async function bundleWorker(workerDir: string, tmp: string): Promise<Bundle> {
   const started = Date.now();
-  const snap = join(tmp, "worker");
-  await mkdir(snap, { recursive: true });
-  await cp(join(workerDir, "src"), join(snap, "src"), { recursive: true });
-  for (const f of ["wrangler.toml", "package.json", "tsconfig.json"]) {
-    if (existsSync(join(workerDir, f))) await cp(join(workerDir, f), join(snap, f));
-  }
-  await symlink(join(REPO_ROOT, "node_modules"), join(snap, "node_modules"), "dir");
+  const snap = await snapshotWorker(join(tmp, "worker"), workerDir);
   const wtmp = join(tmp, "wrangler-tmp");
-  await mkdir(join(wtmp, "update-check"), { recursive: true });
-  const cache = JSON.stringify({ latest: null, lastUpdate: Date.now() });
-  await writeFile(join(wtmp, "update-check", "wrangler-latest.json"), cache);
+  const env = await wranglerEnv(wtmp, { XDG_CONFIG_HOME: join(wtmp, "config"), CI: "true" });
   const outdir = join(tmp, "bundle");
   const wranglerJs = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   await runOk(process.execPath, [wranglerJs, "deploy", "--dry-run", "--outdir", outdir], {
     cwd: snap,
     timeoutMs: 120_000,
-    env: childEnv({
-      TMPDIR: wtmp,
-      WRANGLER_SEND_METRICS: "false",
-      WRANGLER_LOG_PATH: join(wtmp, "logs"),
-      WRANGLER_REGISTRY_PATH: join(wtmp, "registry"),
-      XDG_CONFIG_HOME: join(wtmp, "config"),
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      npm_config_update_notifier: "false",
-      FORCE_COLOR: "0",
-      CI: "true",
-    }),
+    env,
   });
   const path = join(outdir, "index.js");
   if (!existsSync(path)) throw new Error(`wrangler wrote no ${path}`);
@@ -76,55 +60,17 @@ export async function bundleWorker(workerDir: string, tmp: string): Promise<Bund
   return { path, wrangler, ms: Date.now() - started };
 }
 
-export interface Ca {
-  dir: string;
-  certPem: string;
-  keyPem: string;
-  indexPath: string;
-  pem: string;
-}
+/** The CA and its certificate's PEM text. */
+export type Ca = Pki & { pem: string };
 
 /**
- * An EC P-256 CA that signs its own OCSP answers (the cheapest signature for openssl to make), and
- * an `openssl ca` index listing `serials` as valid: `openssl ocsp` answers `good` for each.
+ * An EC P-256 PKI whose CA signs its own OCSP answers (the cheapest signature for openssl to
+ * make), with `serials` listed as valid in its index: `openssl ocsp` answers `good` for each.
  */
 export async function makeCa(dir: string, serials: number[]): Promise<Ca> {
-  await mkdir(dir, { recursive: true });
-  const p = (f: string) => join(dir, f);
-  await writeFile(
-    p("openssl.cnf"),
-    "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n",
-  );
-  const env = childEnv({ OPENSSL_CONF: p("openssl.cnf") });
-  await runOk(
-    "openssl",
-    ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p("ca.key")],
-    {
-      env,
-      timeoutMs: 20_000,
-    },
-  );
-  await runOk(
-    "openssl",
-    [
-      "req", "-new", "-x509", "-config", p("openssl.cnf"), "-key", p("ca.key"), "-out", p("ca.pem"),
-      "-days", "30", "-subj", "/CN=ocsp-relay bench CA",
-      "-addext", "basicConstraints=critical,CA:TRUE",
-      "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-    ], // prettier-ignore
-    { env, timeoutMs: 20_000 },
-  );
-  const expires = Date.now() + 30 * 86_400_000;
-  const sorted = [...new Set(serials)].sort((a, b) => a - b);
-  await writeFile(p("index.txt"), sorted.map((n) => `${indexLine(n, expires)}\n`).join(""));
-  await writeFile(p("index.txt.attr"), "unique_subject = no\n");
-  return {
-    dir,
-    certPem: p("ca.pem"),
-    keyPem: p("ca.key"),
-    indexPath: p("index.txt"),
-    pem: await readFile(p("ca.pem"), "utf8"),
-  };
+  const pki = await makePki(dir, [], { key: "ec", org: "ocsp-relay bench", cnOnly: true });
+  await listSerials(pki, serials, Date.now() + 30 * 86_400_000);
+  return { ...pki, pem: await readFile(pki.caPem, "utf8") };
 }
 
 export interface CertRequest {
@@ -184,4 +130,49 @@ export async function machineFacts(extra: Record<string, string>): Promise<Recor
     openssl,
     ...extra,
   };
+}
+
+/** What the measures share: the bundle, the CA, the requests for both sets of serials. */
+export interface Prepared {
+  bundle: Bundle;
+  ca: Ca;
+  /** Cached for the hit runs (the first), warming, memory and scaling: --certs of them. */
+  reqs: CertRequest[];
+  /** The fan-in's certificates (--fanin-certs), never asked before the fan-in. */
+  faninReqs: CertRequest[];
+  machine: Record<string, string>;
+}
+
+/** Checks the tools, then bundles the worker, makes the CA and builds the requests. */
+export async function prepare(b: Bench): Promise<Prepared> {
+  const missing = [
+    ["wrk", "wrk"],
+    ["/usr/sbin/nginx", "nginx-light"],
+    ["openssl", "openssl"],
+  ].filter(([cmd]) => !which(cmd!));
+  if (missing.length > 0) {
+    throw new Error(
+      `missing ${missing.map(([c]) => c).join(", ")}: apt-get install ${missing.map(([, p]) => p).join(" ")}`,
+    );
+  }
+  const loadStart = os.loadavg();
+  log(`temporary directory ${b.tmp}${b.o.keep ? " (kept)" : ""}`);
+  const hitSerials = Array.from({ length: b.o.certs }, (_, i) => 0x100001 + i);
+  const faninSerials = Array.from({ length: b.o.faninCerts }, (_, i) => 0x200001 + i);
+  const [bundle, ca] = await Promise.all([
+    bundleWorker(b.o.workerDir, b.tmp),
+    makeCa(join(b.tmp, "ca"), [...hitSerials, ...faninSerials]),
+  ]);
+  log(
+    `bundled the worker with wrangler deploy --dry-run in ${bundle.ms} ms (${Math.round(statSync(bundle.path).size / 1024)} KiB)`,
+  );
+  const [reqs, faninReqs] = await Promise.all([
+    buildRequests(ca.pem, hitSerials),
+    buildRequests(ca.pem, faninSerials),
+  ]);
+  log(`CA ready: ${hitSerials.length + faninSerials.length} serials in its index; requests built`);
+  const machine = await machineFacts({
+    "load average at start": loadStart.map((l) => l.toFixed(2)).join(" "),
+  });
+  return { bundle, ca, reqs, faninReqs, machine };
 }

@@ -32,6 +32,11 @@ export interface PkiOptions {
   key?: "rsa" | "ec";
   /** The O= of every subject and the start of the CA names (default "ocsp-relay e2e"). */
   org?: string;
+  /**
+   * Subjects with the CN alone, no C= or O=: the smallest certificates and responder IDs (the
+   * benchmark's answers carry the CA's certificate and name, and their size is measured).
+   */
+  cnOnly?: boolean;
 }
 
 export interface Pki {
@@ -44,7 +49,8 @@ export interface Pki {
   /** The CA database (`openssl ca` index.txt format); edit it to change what the CA answers. */
   indexPath: string;
   key: "rsa" | "ec";
-  org: string;
+  /** The subject of a certificate with this CN, as every certificate here has it. */
+  subject(cn: string): string;
   leaves: Record<string, Leaf>;
   leaf(name: string): Leaf;
 }
@@ -79,13 +85,13 @@ const newKeyArgs = (key: "rsa" | "ec") =>
 export async function makePki(
   dir: string,
   specs: LeafSpec[],
-  { days = 30, key = "rsa", org = "ocsp-relay e2e" }: PkiOptions = {},
+  { days = 30, key = "rsa", org = "ocsp-relay e2e", cnOnly = false }: PkiOptions = {},
 ): Promise<Pki> {
   await mkdir(dir, { recursive: true });
   const cnf = join(dir, "openssl.cnf");
   await writeFile(cnf, OPENSSL_CNF);
   const p = (f: string) => join(dir, f);
-  const subj = (cn: string) => `/C=XX/O=${org}/CN=${cn}`;
+  const subj = (cn: string) => (cnOnly ? `/CN=${cn}` : `/C=XX/O=${org}/CN=${cn}`);
   const newKeyAndCsr = (stem: string, cn: string) =>
     runOk("openssl", [
       "req", "-new", ...newKeyArgs(key), "-nodes", "-config", cnf,
@@ -145,7 +151,7 @@ export async function makePki(
     chainPem,
     indexPath,
     key,
-    org,
+    subject: subj,
     leaves,
     leaf(name) {
       const leaf = leaves[name];
@@ -185,7 +191,7 @@ export async function issueLeaf(pki: Pki, spec: IssuedLeafSpec): Promise<Leaf> {
     ...(spec.mustStaple ? ["tlsfeature = status_request"] : []),
   ].join("\n");
   await writeFile(p(`${spec.name}.ext`), `${ext}\n`);
-  const subject = `/C=XX/O=${pki.org}/CN=${spec.name}.e2e.test`;
+  const subject = pki.subject(`${spec.name}.e2e.test`);
   await runOk("openssl", [
     "req", "-new", ...newKeyArgs(pki.key), "-nodes", "-config", p("openssl.cnf"),
     "-keyout", p(`${spec.name}.key`), "-out", p(`${spec.name}.csr`), "-subj", subject,

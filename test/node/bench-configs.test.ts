@@ -1,20 +1,18 @@
-// What the benchmark generates (scripts/bench/configs.ts): it reads wrangler.toml's bindings, and
-// everything it configures listens on and talks to loopback only.
+// What the benchmark generates (scripts/bench/configs.ts, wrangler-toml.ts; the CA's index from
+// scripts/support/pki.ts): it reads wrangler.toml's bindings, and everything it configures listens
+// on and talks to loopback only.
 
 import { describe, expect, it } from "vitest";
 import {
   capnpString,
   floorWorkerSource,
-  indexDate,
-  indexLine,
-  indexSerial,
   kvWorkerSource,
   nginxConfig,
   parseCaLog,
-  parseWranglerToml,
-  serialOctets,
   workerdConfig,
 } from "../../scripts/bench/configs.ts";
+import { parseWranglerToml } from "../../scripts/bench/wrangler-toml.ts";
+import { indexDate, indexLine, indexSerial, serialOctets } from "../../scripts/support/pki.ts";
 
 // The shape of this project's wrangler.toml.
 const WRANGLER_TOML = `name = "ocsp-relay"

@@ -1,18 +1,15 @@
-// The benchmark's report (scripts/bench/report.ts, profile.ts): medians and ratios from the runs,
+// The benchmark's report (scripts/bench/report.ts, markdown.ts, profile.ts): medians and ratios from the runs,
 // the targets, the Markdown tables and the one-line JSON summary printed last.
 
 import { describe, expect, it } from "vitest";
 import { bundleModuleAt, topSelfTime, type CpuProfile } from "../../scripts/bench/profile.ts";
+import { fmtInt, fmtMs, renderMarkdown, table } from "../../scripts/bench/markdown.ts";
 import {
   diffOps,
-  fmtInt,
-  fmtMs,
   parseCallgrindTotal,
   parseOps,
-  renderMarkdown,
   seriesStats,
   summaryLine,
-  table,
   targets,
   ZERO_OPS,
   type BenchResults,
