@@ -1,5 +1,5 @@
 // What every measure is given: the options, the run's scratch space, the notes the report ends
-// with, the time limit, and progress on stderr (stdout carries the report and, last, the JSON line).
+// with, the time limit; and progress on stderr (stdout carries the report, then the JSON line).
 
 import type { Options } from "./options.ts";
 

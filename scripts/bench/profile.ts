@@ -1,5 +1,5 @@
 // Summarises a V8 CPU profile (the inspector's Profiler.stop result) into the functions with the
-// most self time. Pure (no node: imports): unit-tested inside workerd (test/unit/bench-profile.test.ts).
+// most self time. Pure (no I/O): unit-tested in Node (test/node/bench-report.test.ts).
 
 import type { ProfileEntry } from "./report.ts";
 

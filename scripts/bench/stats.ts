@@ -1,5 +1,5 @@
 // Statistics for the benchmark: medians of repeated runs, percentiles of latency samples, ratios.
-// Pure (no node: imports): unit-tested inside workerd (test/unit/bench-stats.test.ts).
+// Pure (no I/O): unit-tested in Node (test/node/bench-stats.test.ts).
 
 /** The median of `values` (mean of the two middle ones for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {

@@ -1,5 +1,5 @@
 // wrk: its command line, the Lua script that cycles through many GET paths, and the parser of its
-// report. Pure (no node: imports): unit-tested inside workerd (test/unit/bench-wrk.test.ts).
+// report. Pure (no I/O): unit-tested in Node (test/node/bench-wrk.test.ts).
 //
 // Why wrk: it is C (epoll, one event loop per thread), so on a 2-core machine it leaves the most
 // CPU to the server under test; it keeps a fixed number of keep-alive connections busy; and with

@@ -1,5 +1,5 @@
-// The benchmark's report (scripts/bench/report.ts, markdown.ts, profile.ts): medians and ratios from the runs,
-// the targets, the Markdown tables and the one-line JSON summary printed last.
+// The benchmark's report (scripts/bench/report.ts, markdown.ts, profile.ts): medians and ratios
+// from the runs, the targets, the Markdown tables and the one-line JSON summary printed last.
 
 import { describe, expect, it } from "vitest";
 import { bundleModuleAt, topSelfTime, type CpuProfile } from "../../scripts/bench/profile.ts";

@@ -1,5 +1,5 @@
-// Fan-in (README "Performance"): --fanin-clients servers ask at once, half GET, half POST, each with
-// its own client headers, about --fanin-certs certificates on a fresh workerd with empty state;
+// Fan-in (README "Performance"): --fanin-clients servers ask at once, half GET, half POST, each
+// with its own client headers, about --fanin-certs certificates on a fresh workerd with no state;
 // the CA's access log counts its fetches (the target: one per certificate), then a second wave
 // (the target: none).
 
