@@ -1,19 +1,18 @@
-// The Hono app: routes, the Relay state per isolate, and the one error boundary.
+// The Hono app: the routes, each group with its error surface (JSON for the admin API, /check,
+// /metrics, /status and /healthz; RFC 6960 for the OCSP endpoint), and the one error boundary.
+// The hot path runs before it (index.ts).
 
 import { Hono, type Context } from "hono";
-import type { Env } from "./env.ts";
 import { jsonError, ocspErrorResponse } from "./http/errors.ts";
 import { redactFleetKey } from "./http/fleet-keys.ts";
-import { log } from "./log.ts";
-import { Relay } from "./relay.ts";
 import { ops, resetOps } from "./instrumentation.ts";
-import { runtime } from "./runtime.ts";
+import { log } from "./log.ts";
+import type { AppEnv } from "./routes/context.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { checkRoutes } from "./routes/check.ts";
 import { observeRoutes } from "./routes/observe.ts";
 import { handleOcspGet, handleOcspPost, splitFleetKey } from "./routes/ocsp.ts";
-
-type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
+import type { Relays } from "./wiring.ts";
 
 /** ExecutionContext.waitUntil when there is one (not under app.request() without a context). */
 function backgroundOf(c: Context<AppEnv>): ((work: Promise<unknown>) => void) | undefined {
@@ -25,25 +24,21 @@ function backgroundOf(c: Context<AppEnv>): ((work: Promise<unknown>) => void) | 
   }
 }
 
-/**
- * The app. `seams` replaces the clock, randomness or the CA fetch for the whole isolate (the worker
- * and its Durable Objects alike): tests only.
- */
-export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
-  Object.assign(runtime, seams);
-  // One Relay per KV binding: in production one per isolate; tests get their own.
-  const relays = new WeakMap<KVNamespace, Relay>();
+export function createApp(relays: Relays): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use("*", async (c, next) => {
-    let relay = relays.get(c.env.OCSP_CACHE);
-    if (!relay) {
-      relay = new Relay(c.env);
-      relays.set(c.env.OCSP_CACHE, relay);
-    }
-    c.set("relay", relay);
+    c.set("relay", relays.of(c.env));
+    c.set("surface", "ocsp");
     await next();
   });
+  const json = (path: string) =>
+    app.use(path, async (c, next) => {
+      c.set("surface", "json");
+      await next();
+    });
+  for (const path of ["/admin/*", "/check/*", "/check", "/metrics", "/status", "/healthz"])
+    json(path);
 
   // BENCH_MODE only: this isolate's operation counts, for the benchmark's cost figures.
   app.get("/__bench/ops", (c) =>
@@ -91,28 +86,9 @@ export function createApp(seams: Partial<typeof runtime> = {}): Hono<AppEnv> {
       path: redactFleetKey(new URL(c.req.url).pathname).slice(0, 64),
       detail: e instanceof Error ? e.message : String(e),
     });
-    const path = c.req.path;
-    const isOcsp = !/^\/(admin|check|metrics|status|healthz)(\/|$)/.test(path);
-    return isOcsp
-      ? ocspErrorResponse({ kind: "internal", detail: "internal error" })
-      : jsonError(500, "internal error");
+    return c.get("surface") === "json"
+      ? jsonError(500, "internal error")
+      : ocspErrorResponse({ kind: "internal", detail: "internal error" });
   });
-  // The hot path runs before routing (Relay.fastAnswer); anything it cannot answer goes to Hono.
-  const route = app.fetch;
-  // The env of the last hot-path request and its Relay: the runtime passes the same env object
-  // to every request of an isolate, so this skips the WeakMap lookup.
-  let hot: { env: unknown; relay: Relay } | undefined;
-  app.fetch = (request, env, ctx) => {
-    if (ctx && env && request.method === "GET") {
-      let relay = hot?.env === env ? hot.relay : undefined;
-      if (!relay && "OCSP_CACHE" in env) {
-        relay = relays.get(env.OCSP_CACHE);
-        if (relay) hot = { env, relay };
-      }
-      const fast = relay?.fastAnswer(request, ctx);
-      if (fast) return fast;
-    }
-    return route(request, env, ctx);
-  };
   return app;
 }

@@ -1,90 +1,162 @@
-// The relay's state in one isolate: the issuer registry and the Source chain
-// touch -> memory -> edge cache -> KV -> owner (Durable Object). Created once per isolate.
+// The relay in one isolate, as routes see it: the Source chain (wired once, in wiring.ts) and the
+// small questions routes ask of it: answer a CertID as the OCSP endpoint serves it, inspect what
+// each tier holds without contacting the CA, pin a certificate. One function turns an answer into
+// an OCSP response, for the hot path (a GET whose URL was answered before, before any routing)
+// and for the routed path alike, with the bookkeeping both owe: counters, touching the owner.
 
-import { configFrom, type Config } from "./config.ts";
-import type { Env } from "./env.ts";
-import { registrarOf } from "./issuers/registrar-do.ts";
-import { FleetKeys } from "./http/fleet-keys.ts";
-import { IssuerRegistry } from "./issuers/registry.ts";
-import { ledgerOf } from "./fleet/ledger-do.ts";
-import { budgetOf } from "./fleet/budget-do.ts";
+import type { Config } from "./config.ts";
+import type { Deps } from "./deps.ts";
+import type { RelayError, Result } from "./errors.ts";
+import type { OwnerAnswer, OwnerState } from "./fleet/owner.ts";
 import type { BudgetSnapshot } from "./fleet/budget.ts";
-import { Counters } from "./metrics/counters.ts";
-import { runtime } from "./runtime.ts";
-import { EdgeTier } from "./sources/edge.ts";
-import { KvTier } from "./sources/kv.ts";
+import { budgetOf } from "./fleet/budget-do.ts";
+import { ledgerOf } from "./fleet/ledger-do.ts";
+import { ocspErrorResponse } from "./http/errors.ts";
+import type { FleetKeys } from "./http/fleet-keys.ts";
+import { answerHeaders, matchesIfNoneMatch } from "./http/ocsp-headers.ts";
 import { ops } from "./instrumentation.ts";
-import { MEMORY_LIMITS, MemoryTier } from "./sources/memory.ts";
-import { OwnerSource } from "./sources/owner.ts";
-import type { Lookup, Source } from "./sources/source.ts";
-import { TouchOwner } from "./sources/touch.ts";
+import type { IssuerRegistry } from "./issuers/registry.ts";
+import { log } from "./log.ts";
+import { Counters, REQUEST_SERIES } from "./metrics/counters.ts";
+import { MEMORY_LIMITS, type MemoryTier } from "./sources/memory.ts";
+import type { OwnerSource } from "./sources/owner.ts";
+import type { Lookup, Served, Source } from "./sources/source.ts";
+import type { Touches } from "./sources/touch.ts";
 
 /** Bound of the URL → CertID map (twice the memory tier's entry cap). */
 const MAX_PATHS = 2 * MEMORY_LIMITS.maxEntries;
 
-export type PathEntry = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
+/** What a certificate's lookup needs besides the clock: the CertID and its registered issuer. */
+export type CertLookup = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
+
+type Background = Lookup["background"];
+
+/** What /check shows of a certificate without contacting the CA. */
+export interface Inspection {
+  /** The copy the first tier holding one has (fresh, or the newest expired one). */
+  served: Served | undefined;
+  owner: OwnerState | undefined;
+}
+
+export interface RelayParts {
+  deps: Deps;
+  config: Config;
+  fleetKeys: FleetKeys;
+  registry: IssuerRegistry;
+  /** memory -> edge cache -> KV -> owner. */
+  chain: Source;
+  memory: MemoryTier;
+  owners: OwnerSource;
+  touches: Touches;
+}
 
 export class Relay {
-  readonly registry: IssuerRegistry;
-  readonly memory: MemoryTier;
-  readonly owners: OwnerSource;
-  readonly chain: Source;
-  private readonly touch: TouchOwner;
-  /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
-  private readonly paths = new Map<string, PathEntry>();
-  readonly counters = new Counters();
   readonly config: Config;
   readonly fleetKeys: FleetKeys;
-  private readonly env: Env;
+  readonly registry: IssuerRegistry;
+  private readonly deps: Deps;
+  private readonly chain: Source;
+  private readonly memory: MemoryTier;
+  private readonly owners: OwnerSource;
+  private readonly touches: Touches;
+  private readonly counters = new Counters();
+  /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
+  private readonly paths = new Map<string, CertLookup>();
 
-  constructor(env: Env) {
-    this.env = env;
-    this.config = configFrom(env);
-    this.fleetKeys = new FleetKeys(this.config.fleetKeys);
-    this.registry = new IssuerRegistry(env.OCSP_CACHE, () => registrarOf(env));
-    this.owners = new OwnerSource(env.CERT_OWNER, {
-      access: this.config.access,
-      budget: this.config.budget,
-    });
-    const edgeCache =
-      typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : undefined;
-    this.memory = new MemoryTier(new EdgeTier(edgeCache, new KvTier(env.OCSP_CACHE, this.owners)));
-    this.touch = new TouchOwner(this.memory, (lookup) => this.owners.touch(lookup));
-    this.chain = this.touch;
+  constructor(parts: RelayParts) {
+    this.deps = parts.deps;
+    this.config = parts.config;
+    this.fleetKeys = parts.fleetKeys;
+    this.registry = parts.registry;
+    this.chain = parts.chain;
+    this.memory = parts.memory;
+    this.owners = parts.owners;
+    this.touches = parts.touches;
+  }
+
+  now(): number {
+    return this.deps.now();
   }
 
   /**
    * The hot path: a GET whose exact URL was answered before, for an issuer still registered, with
-   * the answer current in isolate memory. No decoding, no routing, no KV, no verification; work
-   * it owes (counters, touching the owner, refreshing the registry copy) goes to `ctx.waitUntil`
-   * after the response. Everything else takes the full path (src/routes/ocsp.ts).
+   * the answer current in isolate memory. No decoding, no routing, no KV, no verification; what it
+   * owes (counters, touching the owner, refreshing the registry copy) runs after the response.
+   * Undefined: the routed path answers.
    */
-  fastAnswer(request: Request, ctx: Pick<ExecutionContext, "waitUntil">): Response | undefined {
+  remembered(request: Request, ctx: Pick<ExecutionContext, "waitUntil">): Response | undefined {
     const entry = this.paths.get(request.url);
-    if (!entry || request.headers.has("If-None-Match")) return undefined;
-    const now = runtime.now();
+    if (!entry) return undefined;
+    const now = this.deps.now();
     const index = this.registry.forHotPath(now, ctx);
-    if (!index?.get(entry.issuer.id)) return undefined; // deleted: the full path answers
+    if (!index?.get(entry.issuer.id)) return undefined; // deleted: the routed path answers
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
-    ops.requests++;
     ops.hotPathHits++;
-    this.counters.incMemoryHit();
-    if (this.counters.due(now)) ctx.waitUntil(this.flushCounters(now));
-    if (this.touch.due(entry.key, now)) {
-      this.touch.maybeTouch({ ...entry, now, background: (work) => ctx.waitUntil(work) });
-    }
-    return new Response(held.answer.der, { headers: held.headers.at(now) });
+    const served: Served = { answer: held.answer, tier: "memory", headers: held.headers };
+    return this.respond(served, request, entry, now, (work) => ctx.waitUntil(work), true);
   }
 
-  /** Remembers what a GET URL asks for (bounded; forgotten wholesale when full). */
-  rememberPath(url: string, entry: PathEntry): void {
-    if (this.paths.size >= MAX_PATHS) this.paths.clear();
-    this.paths.set(url, entry);
+  /**
+   * The routed path: the answer for the one CertID of a request (looked up through the chain), or
+   * the error, as an OCSP response. `getUrl`: a GET's URL, remembered once answered.
+   */
+  async respondTo(
+    request: Request,
+    asked: Result<CertLookup>,
+    background: Background,
+    getUrl?: string,
+  ): Promise<Response> {
+    const now = this.deps.now();
+    if (!asked.ok) return this.refuse(asked.error, now, background);
+    const served = await this.answer(asked.value, { now, background });
+    if (!served.ok) return this.refuse(served.error, now, background);
+    if (getUrl) this.remember(getUrl, asked.value);
+    return this.respond(served.value, request, asked.value, now, background, false);
   }
 
-  now(): number {
-    return runtime.now();
+  /** The answer the OCSP endpoint serves for a certificate (through every tier, the CA last). */
+  answer(
+    lookup: CertLookup,
+    o: { now?: number; background?: Background; leaf?: Lookup["leaf"] } = {},
+  ): Promise<Result<Served, RelayError>> {
+    return this.chain.get({
+      ...lookup,
+      now: o.now ?? this.deps.now(),
+      ...(o.background ? { background: o.background } : {}),
+      ...(o.leaf ? { leaf: o.leaf } : {}),
+    });
+  }
+
+  /** What each tier holds for a certificate, and what its owner knows; the CA is not contacted. */
+  async inspect(lookup: CertLookup): Promise<Inspection> {
+    const at = { ...lookup, now: this.deps.now() };
+    const [served, owner] = await Promise.all([
+      this.chain.inspect(at),
+      this.owners.inspectOwner(lookup.key).then((i) => i.state),
+    ]);
+    return { served, owner };
+  }
+
+  /** Pins a certificate (admin API) and fetches its answer unless its owner holds one. */
+  pin(lookup: CertLookup & Pick<Lookup, "leaf">): Promise<Result<OwnerAnswer>> {
+    return this.owners.pin(lookup);
+  }
+
+  /** Answers held in this isolate's memory. */
+  memoryEntries(): number {
+    return this.memory.size.entries;
+  }
+
+  /** The upstream budget of each issuer (for /metrics and /status). */
+  budgets(issuers: readonly { id: string }[]): Promise<BudgetSnapshot[]> {
+    const ns = { UPSTREAM_BUDGET: this.deps.budgets };
+    return Promise.all(issuers.map((r) => budgetOf(ns, r.id).snapshot(r.id, this.config.budget)));
+  }
+
+  /** The fleet ledger's stub. A stub belongs to the request that made it: make one per use. */
+  ledger() {
+    return ledgerOf({ FLEET_LEDGER: this.deps.ledger });
   }
 
   /** Sends this isolate's counters to the fleet ledger (they are kept if that fails). */
@@ -94,15 +166,51 @@ export class Relay {
     await this.ledger().addCounters(deltas).catch(restore);
   }
 
-  /** The upstream budget of each issuer (for /metrics and /status). */
-  budgets(issuers: readonly { id: string }[]): Promise<BudgetSnapshot[]> {
-    return Promise.all(
-      issuers.map((r) => budgetOf(this.env, r.id).snapshot(r.id, this.config.budget)),
-    );
+  /**
+   * The one way an answer becomes a response: counted, the owner touched when a cache tier
+   * answered, RFC 5019 headers (the hot path reuses the entry's prepared ones, max-age at most
+   * 1 % + 1 s shorter; the routed path builds them for `now`), If-None-Match, HEAD.
+   */
+  private respond(
+    served: Served,
+    request: Request,
+    lookup: CertLookup,
+    now: number,
+    background: Background,
+    hot: boolean,
+  ): Response {
+    const { answer, tier } = served;
+    ops.requests++;
+    if (tier === "memory") this.counters.incMemoryHit();
+    else this.counters.inc(REQUEST_SERIES.hit[tier]);
+    if (background) {
+      if (this.counters.due(now)) background(this.flushCounters(now));
+      if (tier !== "upstream" && tier !== "owner") this.touches.maybe(lookup, now, background);
+    }
+    const headers =
+      hot && served.headers
+        ? served.headers.at(now)
+        : answerHeaders(answer, now, tier === "upstream" ? "MISS" : "HIT");
+    if (matchesIfNoneMatch(request.headers.get("If-None-Match"), answer.etag)) {
+      const notModified = new Headers(headers); // the prepared object is shared: copy it
+      notModified.delete("Content-Type");
+      return new Response(null, { status: 304, headers: notModified });
+    }
+    return new Response(request.method === "HEAD" ? null : answer.der, { headers });
   }
 
-  /** The fleet ledger's stub. A stub belongs to the request that made it: make one per use. */
-  ledger() {
-    return ledgerOf(this.env);
+  /** An error as an OCSP response, counted. */
+  private refuse(error: RelayError, now: number, background: Background): Response {
+    ops.requests++;
+    this.counters.inc(REQUEST_SERIES.error[error.kind]);
+    if (background && this.counters.due(now)) background(this.flushCounters(now));
+    if (error.kind === "internal") log("request.error", { detail: error.detail });
+    return ocspErrorResponse(error);
+  }
+
+  /** Remembers what a GET URL asks for (bounded; forgotten wholesale when full). */
+  private remember(url: string, entry: CertLookup): void {
+    if (this.paths.size >= MAX_PATHS) this.paths.clear();
+    this.paths.set(url, entry);
   }
 }

@@ -3,7 +3,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import type { ConfigVars } from "../config.ts";
-import { runtime } from "../runtime.ts";
+import { durableObjectPlatform } from "../platform.ts";
 import {
   refilled,
   spend,
@@ -16,13 +16,17 @@ export class UpstreamBudget extends DurableObject<ConfigVars> {
   /** Takes one token for a first fetch; false when the issuer's budget is spent. */
   async take(config: BudgetConfig): Promise<boolean> {
     const state = await this.ctx.storage.get<BudgetState>("bucket");
-    const next = spend(state, runtime.now(), config);
+    const next = spend(state, durableObjectPlatform().now(), config);
     await this.ctx.storage.put("bucket", next.state);
     return next.admitted;
   }
 
   async snapshot(issuerId: string, config: BudgetConfig): Promise<BudgetSnapshot> {
-    const s = refilled(await this.ctx.storage.get<BudgetState>("bucket"), runtime.now(), config);
+    const s = refilled(
+      await this.ctx.storage.get<BudgetState>("bucket"),
+      durableObjectPlatform().now(),
+      config,
+    );
     return {
       issuerId,
       tokens: Math.floor(s.tokens),

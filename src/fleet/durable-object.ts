@@ -9,7 +9,7 @@ import type { UpstreamBudget } from "./budget-do.ts";
 import type { FleetLedger } from "./ledger-do.ts";
 import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
-import { runtime } from "../runtime.ts";
+import { durableObjectPlatform } from "../platform.ts";
 import { fetchVerified } from "./upstream.ts";
 import { budgetOf } from "./budget-do.ts";
 import { ledgerOf } from "./ledger-do.ts";
@@ -42,17 +42,17 @@ export class CertOwner extends DurableObject<OwnerEnv> {
         fetchVerified(
           lookup,
           {
-            fetch: runtime.fetch,
-            clock: runtime.now,
+            fetch: (input, init) => durableObjectPlatform().fetch(input, init),
+            clock: () => durableObjectPlatform().now(),
             timeoutMs: config.upstreamTimeoutMs,
             allowPrivate: config.allowPrivateResponders,
             userAgent: config.userAgent,
           },
           config.schedule.unknownMaxAgeMs,
         ),
-      currentIssuer: async (id) => (await registry.index(runtime.now())).get(id),
-      now: () => runtime.now(),
-      random: () => runtime.random(),
+      currentIssuer: async (id) => (await registry.index(durableObjectPlatform().now())).get(id),
+      now: () => durableObjectPlatform().now(),
+      random: () => durableObjectPlatform().random(),
       schedule: config.schedule,
       report: (r) => ledgerOf(env).reportFetch(r),
       spendBudget: (issuerId, budget) => budgetOf(env, issuerId).take(budget),
@@ -78,7 +78,7 @@ export class CertOwner extends DurableObject<OwnerEnv> {
 }
 
 /**
- * The owner schedules alarms on the injected clock (runtime.now); the platform fires them on the
+ * The owner schedules alarms on the injected clock (durableObjectPlatform().now); the platform fires them on the
  * real one. Scheduling by the time left keeps the delays right when the two differ (tests); in
  * production they are the same clock and this is the identity.
  */
@@ -86,10 +86,11 @@ function relativeAlarms(storage: DurableObjectStorage): OwnerStorage {
   return {
     get: (key) => storage.get(key),
     put: (key, value) => storage.put(key, value),
-    setAlarm: (at) => storage.setAlarm(Date.now() + Math.max(0, at - runtime.now())),
+    setAlarm: (at) =>
+      storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
     getAlarm: async () => {
       const real = await storage.getAlarm();
-      return real === null ? null : real - Date.now() + runtime.now();
+      return real === null ? null : real - Date.now() + durableObjectPlatform().now();
     },
     deleteAlarm: () => storage.deleteAlarm(),
     deleteAll: async () => {

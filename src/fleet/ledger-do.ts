@@ -4,7 +4,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { webhookSender } from "../alerts/webhook.ts";
 import { configFrom, type ConfigVars } from "../config.ts";
-import { runtime } from "../runtime.ts";
+import { durableObjectPlatform } from "../platform.ts";
 import { LedgerLogic, type FetchReport, type LedgerSnapshot } from "./ledger.ts";
 
 /** Certificates whose answer expired this long ago drop off the status page. */
@@ -18,7 +18,7 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     const config = configFrom(env);
     this.logic = new LedgerLogic({
       storage: ctx.storage,
-      now: () => runtime.now(),
+      now: () => durableObjectPlatform().now(),
       sendAlert: config.alertWebhookUrl ? webhookSender(config.alertWebhookUrl) : undefined,
       alerts: config.alerts,
       background: (work) => ctx.waitUntil(work),

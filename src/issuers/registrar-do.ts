@@ -3,7 +3,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import type { ConfigVars } from "../config.ts";
-import { runtime } from "../runtime.ts";
+import { durableObjectPlatform } from "../platform.ts";
 import type { IssuerRecord } from "./issuer.ts";
 import { RegistrarLogic } from "./registrar.ts";
 
@@ -25,10 +25,11 @@ export class Registrar extends DurableObject<RegistrarEnv> {
         delete: (key) => storage.delete(key),
         list: (options) => storage.list(options),
         // Alarms run on the platform's clock; the delay is what matters.
-        setAlarm: (at) => storage.setAlarm(Date.now() + Math.max(0, at - runtime.now())),
+        setAlarm: (at) =>
+          storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
       },
       kv: env.OCSP_CACHE,
-      now: () => runtime.now(),
+      now: () => durableObjectPlatform().now(),
     });
   }
 

@@ -176,7 +176,13 @@ async function warm(
 ) {
   const certId = await certIdFor(issuerCert, leaf, "SHA-1");
   const key = certIdKey(certId);
-  const result = await relay.owners.pin({ key, certId, issuer: record, leaf: leafInfo(leaf) });
+  const result = await relay.pin({
+    key,
+    certId,
+    issuer: record,
+    issuerCert,
+    leaf: leafInfo(leaf),
+  });
   const base = { serial: serialHex(leaf), subject: leaf.subjectText, certId: key, pinned: true };
   return result.ok
     ? {

@@ -6,9 +6,9 @@ import type { Context, Next } from "hono";
 import { configFrom } from "../config.ts";
 import type { Env } from "../env.ts";
 import { jsonError } from "../http/errors.ts";
-import type { Relay } from "../relay.ts";
+import type { AppEnv } from "./context.ts";
 
-export type AppEnv = { Bindings: Env; Variables: { relay: Relay } };
+export type { AppEnv } from "./context.ts";
 
 export async function requireAdmin(c: Context<AppEnv>, next: Next) {
   const token = configFrom(c.env).adminToken;

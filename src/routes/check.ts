@@ -4,6 +4,7 @@
 
 import { Hono } from "hono";
 import type { CachedAnswer } from "../cache/record.ts";
+import type { Inspection } from "../relay.ts";
 import type { OwnerState } from "../fleet/owner.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonError } from "../http/errors.ts";
@@ -12,7 +13,6 @@ import { fromHex, toHex } from "../ocsp/bytes.ts";
 import { HASH_NAMES } from "../ocsp/oids.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
-import { readAnswer } from "../sources/kv.ts";
 import type { LeafInfo, Tier } from "../sources/source.ts";
 import type { AppEnv } from "./auth.ts";
 
@@ -64,15 +64,10 @@ export function checkRoutes(): Hono<AppEnv> {
     }
     const certId = await certIdFor(found.cert, leaf, "SHA-1");
     const key = certIdKey(certId);
-    const served = await relay.chain.get({
-      key,
-      certId,
-      issuer: found.record,
-      issuerCert: found.cert,
-      now,
-      leaf: leafInfo(leaf),
-    });
-    const owner = await relay.owners.stub(key).inspect();
+    // Exactly what the OCSP endpoint serves for it (every tier, the CA last).
+    const lookup = { key, certId, issuer: found.record, issuerCert: found.cert };
+    const served = await relay.answer(lookup, { now, leaf: leafInfo(leaf) });
+    const { owner } = await relay.inspect(lookup);
     return c.json(
       describe({
         now,
@@ -87,7 +82,7 @@ export function checkRoutes(): Hono<AppEnv> {
         answer: served.ok ? served.value.answer : undefined,
         source: served.ok ? served.value.tier : undefined,
         problem: served.ok ? undefined : served.error.detail,
-        owner: owner.state,
+        owner,
       }),
     );
   });
@@ -107,31 +102,26 @@ export function checkRoutes(): Hono<AppEnv> {
       return jsonError(400, "bad serial", "give the serial number in hex, e.g. 03a1f2");
     const serial = serialAsEncoded(typed);
     const issuerCert = (await relay.registry.index(now)).certificate(record);
-    // Cached state only, under each CertID hash a client may have used (SHA-1 first): memory, KV,
-    // then what the owner holds. The CA is not contacted.
-    let found: { answer: CachedAnswer; source: Tier } | undefined;
-    let owner: Awaited<ReturnType<ReturnType<typeof relay.owners.stub>["inspect"]>> | undefined;
+    // Cached state only, under each CertID hash a client may have used (SHA-1 first), through the
+    // same tiers the OCSP endpoint reads (memory, edge cache, KV, the owner). The CA is not asked.
+    let found: Inspection | undefined;
     for (const hash of HASH_NAMES) {
-      const key = certIdKey(await certIdFor(issuerCert, { serialNumber: serial }, hash));
-      const inMemory = relay.memory.peek(key, now);
-      const inKv = inMemory ? undefined : await readAnswer(c.env.OCSP_CACHE, key);
-      const inspected = await relay.owners.stub(key).inspect();
-      owner ??= inspected; // the SHA-1 owner's state when nothing is found
-      const hit: { answer: CachedAnswer; source: Tier } | undefined = inMemory
-        ? { answer: inMemory, source: "memory" }
-        : inKv
-          ? { answer: inKv, source: "kv" }
-          : inspected.answer
-            ? { answer: inspected.answer, source: "owner" }
-            : undefined;
-      if (hit) {
-        found = hit;
-        owner = inspected;
+      const certId = await certIdFor(issuerCert, { serialNumber: serial }, hash);
+      const inspected = await relay.inspect({
+        key: certIdKey(certId),
+        certId,
+        issuer: record,
+        issuerCert,
+      });
+      found ??= inspected; // the SHA-1 owner's state when nothing is found
+      if (inspected.served) {
+        found = inspected;
         break;
       }
     }
-    const answer = found?.answer;
-    const source = found?.source;
+    const owner = found?.owner ? { state: found.owner } : undefined;
+    const answer = found?.served?.answer;
+    const source = found?.served?.tier;
     const fresh = answer && now < answer.serveUntil ? answer : undefined;
     return c.json(
       describe({

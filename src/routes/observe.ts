@@ -19,7 +19,7 @@ export function observeRoutes(): Hono<AppEnv> {
       relay.ledger().snapshot(),
       relay.registry.index(now).then((index) => relay.budgets(index.records)),
     ]);
-    const isolate = { memoryEntries: relay.memory.size.entries };
+    const isolate = { memoryEntries: relay.memoryEntries() };
     return c.body(renderMetrics(snapshot, now, isolate, budgets), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       "Cache-Control": "no-store",

@@ -38,6 +38,11 @@ export class EdgeTier implements Source {
     return result;
   }
 
+  async inspect(lookup: Lookup): Promise<Served | undefined> {
+    const held = await this.read(lookup.key, lookup.now);
+    return held ? { answer: held, tier: "edge" } : this.next.inspect(lookup);
+  }
+
   private async read(key: string, now: number): Promise<CachedAnswer | undefined> {
     if (!this.cache) return undefined;
     try {

@@ -25,6 +25,18 @@ export class KvTier implements Source {
     if (held && isFresh(held, lookup.now)) return ok<Served>({ answer: held, tier: "kv" });
     return this.next.get(lookup);
   }
+
+  async inspect(lookup: Lookup): Promise<Served | undefined> {
+    const held = await readAnswer(this.kv, lookup.key);
+    if (held && isFresh(held, lookup.now)) return { answer: held, tier: "kv" };
+    const below = await this.next.inspect(lookup);
+    if (below && isFresh(below.answer, lookup.now)) return below;
+    // Nothing current anywhere: the newest expired copy, so /check can say it expired.
+    if (!held) return below;
+    return below && below.answer.thisUpdate > held.thisUpdate
+      ? below
+      : { answer: held, tier: "kv" };
+  }
 }
 
 export async function readAnswer(kv: KVNamespace, key: string): Promise<CachedAnswer | undefined> {

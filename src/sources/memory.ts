@@ -35,15 +35,16 @@ export class MemoryTier implements Source {
   ) {}
 
   async get(lookup: Lookup): Promise<Result<Served, RelayError>> {
-    const hit = this.peek(lookup.key, lookup.now);
-    if (hit) return ok<Served>({ answer: hit, tier: "memory" });
+    const hit = this.peekEntry(lookup.key, lookup.now);
+    if (hit) return ok<Served>({ answer: hit.answer, tier: "memory", headers: hit.headers });
     // Misses for one certificate that arrive together (a fleet asking after a restart) share one
     // look through the tiers below: one edge cache read, one KV read, one owner call.
     const pending = this.pending.get(lookup.key);
     if (pending) return pending;
     const asked = this.next.get(lookup).then((result) => {
-      if (result.ok) this.put(result.value.answer, lookup.now);
-      return result;
+      if (!result.ok) return result;
+      const entry = this.put(result.value.answer, lookup.now);
+      return entry ? ok<Served>({ ...result.value, headers: entry.headers }) : result;
     });
     this.pending.set(lookup.key, asked);
     try {
@@ -51,6 +52,11 @@ export class MemoryTier implements Source {
     } finally {
       if (this.pending.get(lookup.key) === asked) this.pending.delete(lookup.key);
     }
+  }
+
+  async inspect(lookup: Lookup): Promise<Served | undefined> {
+    const held = this.peek(lookup.key, lookup.now);
+    return held ? { answer: held, tier: "memory" } : this.next.inspect(lookup);
   }
 
   /** The current answer for `key`, if held. */
@@ -70,16 +76,19 @@ export class MemoryTier implements Source {
     return entry;
   }
 
-  put(answer: CachedAnswer, now: number): void {
+  /** Holds `answer` (unless a newer one is held); the entry holding it, if it was kept. */
+  put(answer: CachedAnswer, now: number): MemoryEntry | undefined {
     const held = this.entries.get(answer.certIdKey);
-    if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return; // never roll back
+    // Never roll back to an older answer.
+    if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return;
     this.delete(answer.certIdKey);
-    this.entries.set(answer.certIdKey, {
+    const entry: MemoryEntry = {
       answer,
       recheckAt: tierRecheckAt(answer, now),
       headers: new PreparedHeaders(answer),
       used: false,
-    });
+    };
+    this.entries.set(answer.certIdKey, entry);
     this.bytes += answer.der.length;
     // Evict the oldest entry not used since it was last passed over (an approximation of LRU that
     // costs nothing on hits); a used one goes round once more.
@@ -94,6 +103,7 @@ export class MemoryTier implements Source {
         this.bytes -= oldest.answer.der.length;
       }
     }
+    return this.entries.get(answer.certIdKey);
   }
 
   delete(key: string): void {

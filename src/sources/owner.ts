@@ -25,8 +25,19 @@ export class OwnerSource implements Source {
     return pending;
   }
 
+  /** What the owner holds (the CA is not asked). */
+  async inspect(lookup: Lookup): Promise<Served | undefined> {
+    const { answer } = await this.stub(lookup.key).inspect();
+    return answer ? { answer, tier: "owner" } : undefined;
+  }
+
+  /** The owner's state and answer, as it keeps them. */
+  inspectOwner(key: string) {
+    return this.stub(key).inspect();
+  }
+
   /** Tells the owner a client asked (keeps the certificate's refresh going). */
-  touch(lookup: Lookup): Promise<void> {
+  touch(lookup: Pick<Lookup, "key" | "certId" | "issuer">): Promise<void> {
     return this.stub(lookup.key).touch(ownerRequest(lookup, false, this.policy));
   }
 
@@ -42,7 +53,7 @@ export class OwnerSource implements Source {
     return ok({ answer: result.value.answer, tier: result.value.fetched ? "upstream" : "owner" });
   }
 
-  stub(key: string) {
+  private stub(key: string) {
     return this.owners.get(this.owners.idFromName(key));
   }
 }

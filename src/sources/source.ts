@@ -1,12 +1,14 @@
 // The Source chain (after Boulder's ocsp/responder): a request for one CertID flows through tiers,
 // each one file, cheapest first: memory -> edge cache -> KV -> the certificate's owner (a Durable
 // Object that alone fetches from the CA). A tier answers from what it holds or asks the next one.
+// The chain is wired once per isolate, in wiring.ts.
 
 import type { CachedAnswer } from "../cache/record.ts";
 import type { RelayError, Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import type { CertId } from "../ocsp/request.ts";
+import type { PreparedHeaders } from "../http/ocsp-headers.ts";
 
 /** What is known of a certificate itself, when a client sent it (admin API, /check). */
 export interface LeafInfo {
@@ -34,8 +36,16 @@ export type Tier = "memory" | "edge" | "kv" | "owner" | "upstream";
 export interface Served {
   answer: CachedAnswer;
   tier: Tier;
+  /** The answer's prepared hit headers, when isolate memory holds it (the hot path's). */
+  headers?: PreparedHeaders;
 }
 
 export interface Source {
+  /** The current answer: from this tier, or asked of the next (the last asks the CA). */
   get(lookup: Lookup): Promise<Result<Served, RelayError>>;
+  /**
+   * What this tier or one below holds, never asking the CA: the first current copy, else the
+   * newest expired one (for /check), else undefined.
+   */
+  inspect(lookup: Lookup): Promise<Served | undefined>;
 }

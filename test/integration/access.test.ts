@@ -106,7 +106,7 @@ describe("OCSP_KEYS: the endpoint answers only under /k/<key>/", () => {
     const { relay } = await serving({ OCSP_KEYS: KEY });
     const asRuntime = async (path: string) => {
       const ctx = createExecutionContext();
-      const res = await relay.app.fetch(new Request(ORIGIN + path), relay.env, ctx);
+      const res = await relay.worker.fetch(new Request(ORIGIN + path), relay.env, ctx);
       await waitOnExecutionContext(ctx);
       return res;
     };

@@ -1,4 +1,4 @@
-// The hot path (Relay.fastAnswer): a repeat GET answered from isolate memory before routing, as
+// The hot path (Relay.remembered, index.ts): a repeat GET answered from isolate memory before routing, as
 // nginx's repeat stapling requests are. Driven with an ExecutionContext, as the runtime calls the
 // worker, so the fast path is taken; it must answer exactly as the full path would, and step
 // aside whenever the full path's checks matter.
@@ -38,7 +38,7 @@ freshDeploymentPerTest();
 /** A request as the runtime makes it: with an ExecutionContext, waiting for background work. */
 async function fetchAsRuntime(relay: Isolate, init: RequestInit = {}): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await relay.app.fetch(new Request(ORIGIN + path, init), relay.env, ctx);
+  const res = await relay.worker.fetch(new Request(ORIGIN + path, init), relay.env, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }

@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FAILURE_MEMORY_MS } from "../../src/fleet/owner.ts";
+import { edgeKey } from "../../src/sources/edge.ts";
 import { certIdKey, decodeGetPath, decodeRequest, encodeRequest } from "../../src/ocsp/request.ts";
 import { toHex } from "../../src/ocsp/bytes.ts";
 import { verifyResponse, type Accepted } from "../../src/ocsp/verify.ts";
@@ -114,6 +115,7 @@ async function certIdOfLeaf(issuer: string, leaf: string) {
   return { id, key: certIdKey(id) };
 }
 
+const certIdKeyOf = async (issuer: string, leaf: string) => certIdKey(await certIdOf(issuer, leaf));
 const pem = (...paths: string[]) => paths.map((p) => text(fixture(p))).join("\n");
 const check = (relay: Isolate, body: BodyInit, headers: HeadersInit = {}) =>
   relay.request("/check", { method: "POST", body, headers });
@@ -406,8 +408,15 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
       lastUpstreamError: null,
     });
 
+    // Another isolate of the location reads what an OCSP request there would: the edge cache,
+    // then KV once the edge copy is gone.
     const elsewhere = await json(await d.isolate().request(`/check/${rsa.id}/10:01`));
-    expect(elsewhere).toMatchObject({ status: "good", source: "kv" });
+    expect(elsewhere).toMatchObject({ status: "good", source: "edge" });
+    await caches.default.delete(
+      edgeKey(await certIdKeyOf("pki/rsa-ca.pem", "pki/leaf-rsa-good.pem")),
+    );
+    const fromKv = await json(await d.isolate().request(`/check/${rsa.id}/10:01`));
+    expect(fromKv).toMatchObject({ status: "good", source: "kv" });
     expect(d.calls).toHaveLength(calls);
   });
 
@@ -438,7 +447,12 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
     const { d, relay, rsa } = await deployment();
     await ocspGet(relay, "pki/rsa-ca.pem", "pki/leaf-rsa-good.pem");
     const body = await json(await d.isolate().request(`/check/${rsa.id}/1001`));
-    expect(body).toMatchObject({ status: "good", source: "kv" });
+    expect(body).toMatchObject({ status: "good", source: "edge" });
+    await caches.default.delete(
+      edgeKey(await certIdKeyOf("pki/rsa-ca.pem", "pki/leaf-rsa-good.pem")),
+    );
+    const fromKv = await json(await d.isolate().request(`/check/${rsa.id}/1001`));
+    expect(fromKv).toMatchObject({ status: "good", source: "kv" });
     expect(d.calls).toHaveLength(1);
   });
 

@@ -1,19 +1,19 @@
-// Driving the deployed shape of the relay inside workerd: the real app (createApp) over the real
+// Driving the deployed shape of the relay inside workerd: the real worker (createWorker) over the real
 // simulated KV, Cache API and CertOwner Durable Objects, with the CA's responder replaced at the
-// fetch boundary by a recording fake and the clock injected, both through src/runtime.ts (the
+// fetch boundary by a recording fake and the clock injected, both through a Platform (src/platform.ts: the
 // seams the worker and its Durable Objects read). Fixture answers only verify inside their window.
 
 import { env } from "cloudflare:workers";
 import { abortAllDurableObjects, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, expect } from "vitest";
-import { createApp } from "../../src/app.ts";
+import { createWorker } from "../../src/index.ts";
 import type { Env } from "../../src/env.ts";
 import { toBase64 } from "../../src/ocsp/bytes.ts";
 import { HASH_NAMES } from "../../src/ocsp/oids.ts";
 import { certIdFor, certIdKey, encodeRequest, type CertId } from "../../src/ocsp/request.ts";
 import { decodeResponse, type ResponseStatusName } from "../../src/ocsp/response.ts";
 import { verifyResponse } from "../../src/ocsp/verify.ts";
-import { runtime } from "../../src/runtime.ts";
+import { PLATFORM, useDurableObjectPlatform, type Platform } from "../../src/platform.ts";
 import { edgeKey } from "../../src/sources/edge.ts";
 import { caseCertId, fixtureCases, type FixtureCase } from "../support/cases.ts";
 import { certificate, fixture, text } from "../support/files.ts";
@@ -120,22 +120,25 @@ export const hangingReply: UpstreamReply = (call) =>
     signal.addEventListener("abort", () => reject(signal.reason), { once: true });
   });
 
-const original = { ...runtime };
-
 /**
- * One deployment under test: its clock and its CA (installed as the runtime seams, so the worker
- * and every CertOwner see them), and any number of isolates (apps) over the same KV and owners.
+ * One deployment under test: its clock and its CA, as one Platform that its isolates are built
+ * with and that every Durable Object uses, and any number of isolates over the same KV and owners.
  */
 export class Deployment {
   readonly upstream: FakeUpstream;
+  readonly platform: Platform;
 
   constructor(
     public clock: number,
     reply?: UpstreamReply,
   ) {
     this.upstream = new FakeUpstream(reply);
-    runtime.now = () => this.clock;
-    runtime.fetch = this.upstream.fetch;
+    this.platform = {
+      now: () => this.clock,
+      random: () => Math.random(),
+      fetch: this.upstream.fetch,
+    };
+    useDurableObjectPlatform(this.platform);
   }
 
   get calls(): UpstreamCall[] {
@@ -152,14 +155,23 @@ export class Deployment {
 
   /** A new isolate: its own app (memory, registry copy), the same KV, edge cache and owners. */
   isolate(overrides: Partial<Env> = {}): Isolate {
-    return new Isolate(bindings(overrides));
+    return new Isolate(bindings(overrides), this.platform);
   }
 }
 
 export class Isolate {
-  readonly app = createApp();
+  /** The worker as the runtime runs it: fetch() takes the hot path first (index.ts). */
+  readonly worker: ReturnType<typeof createWorker>;
+  /** Its routes alone (app.request() runs without an ExecutionContext: no hot path). */
+  readonly app: ReturnType<typeof createWorker>["app"];
 
-  constructor(readonly env: Env) {}
+  constructor(
+    readonly env: Env,
+    platform: Platform = PLATFORM,
+  ) {
+    this.worker = createWorker(platform);
+    this.app = this.worker.app;
+  }
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {
     return this.app.request(ORIGIN + path, init, this.env);
@@ -330,7 +342,7 @@ export async function wipeDeployment(): Promise<void> {
 export function freshDeploymentPerTest(): void {
   beforeEach(wipeDeployment);
   afterEach(async () => {
-    Object.assign(runtime, original);
+    useDurableObjectPlatform(PLATFORM);
     await wipeDeployment();
   });
 }

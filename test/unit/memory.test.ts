@@ -25,7 +25,10 @@ function answer(key: string, thisUpdate = t0, bytes = 100): CachedAnswer {
   };
 }
 
-const nothingBelow = { get: async () => err({ kind: "tryLater" as const, detail: "" }) };
+const nothingBelow = {
+  get: async () => err({ kind: "tryLater" as const, detail: "" }),
+  inspect: async () => undefined,
+};
 
 describe("MemoryTier", () => {
   it("holds at most maxEntries, evicting the oldest not used since", () => {

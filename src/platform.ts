@@ -1,0 +1,33 @@
+// What the relay takes from the platform: the clock, randomness and fetch. The worker receives a
+// Platform when it is built (index.ts); Durable Objects, which the runtime constructs, read theirs
+// through durableObjectPlatform(), which only tests replace (to give every object of a test
+// deployment its clock and fake CA). Nothing else reads Date.now, Math.random or fetch.
+
+export interface Platform {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Uniform in [0, 1). */
+  random(): number;
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+}
+
+export const PLATFORM: Platform = {
+  now: () => Date.now(),
+  random: () => Math.random(),
+  fetch: (input, init) => fetch(input, init),
+};
+
+let forDurableObjects: Platform = PLATFORM;
+
+/** The platform Durable Objects use (read on each use, so a test's replacement applies at once). */
+export function durableObjectPlatform(): Platform {
+  return forDurableObjects;
+}
+
+/** Tests only: Durable Objects use `platform` until the returned function restores the real one. */
+export function useDurableObjectPlatform(platform: Platform): () => void {
+  forDurableObjects = platform;
+  return () => {
+    forDurableObjects = PLATFORM;
+  };
+}
