@@ -43,17 +43,13 @@ const HEADERS_REUSE_MAX_MS = 60_000;
 export class PreparedHeaders {
   private validUntil = -Infinity;
   private headers = new Headers();
-  private readonly lastModified: string;
-  private readonly expires: string;
 
-  constructor(private readonly facts: AnswerFacts) {
-    this.lastModified = new Date(facts.thisUpdate).toUTCString();
-    this.expires = new Date(facts.nextUpdate).toUTCString();
-  }
+  constructor(private readonly facts: AnswerFacts) {}
 
   /**
-   * The headers of a cache hit at `now`: answerHeaders(facts, now, "HIT") with max-age at most
-   * 1 % + 1 s shorter. Shared: pass it to a Response (which copies it), never change it.
+   * The headers of a cache hit at `now`: answerHeaders built for the end of the reuse period, so
+   * max-age is at most 1 % + 1 s shorter than at `now`. Shared: pass it to a Response (which
+   * copies it), never change it.
    */
   at(now: number): Headers {
     if (now < this.validUntil) return this.headers;
@@ -63,15 +59,7 @@ export class PreparedHeaders {
       Math.max(HEADERS_REUSE_MIN_MS, Math.floor(remaining * HEADERS_REUSE_FRACTION)),
     );
     this.validUntil = now + reuse;
-    const maxAge = Math.max(0, Math.floor((this.facts.serveUntil - this.validUntil) / 1000));
-    this.headers = new Headers([
-      ["Content-Type", OCSP_RESPONSE_TYPE],
-      ["Last-Modified", this.lastModified],
-      ["Expires", this.expires],
-      ["Cache-Control", `max-age=${maxAge}, public, no-transform, must-revalidate`],
-      ["ETag", this.facts.etag],
-      ["X-Cache", "HIT"],
-    ]);
+    this.headers = answerHeaders(this.facts, this.validUntil, "HIT");
     return this.headers;
   }
 }
