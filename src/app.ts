@@ -3,7 +3,7 @@
 // The hot path runs before it (index.ts).
 
 import { Hono, type Context } from "hono";
-import { jsonError, ocspErrorResponse } from "./http/errors.ts";
+import { jsonErrorResponse, ocspErrorResponse } from "./http/errors.ts";
 import { redactFleetKey } from "./http/fleet-keys.ts";
 import { ops, resetOps } from "./instrumentation.ts";
 import { log } from "./log.ts";
@@ -47,7 +47,8 @@ export function createApp(relays: Relays): Hono<AppEnv> {
       : ocspErrorResponse({ kind: "malformed", detail: "" }),
   );
   app.post("/__bench/reset", (c) => {
-    if (c.env.BENCH_MODE !== "true") return jsonError(405, "method not allowed");
+    if (c.env.BENCH_MODE !== "true")
+      return jsonErrorResponse({ kind: "methodNotAllowed", detail: "" });
     resetOps();
     return c.json(ops);
   });
@@ -78,7 +79,10 @@ export function createApp(relays: Relays): Hono<AppEnv> {
     return handleOcspPost(c.get("relay"), c.req.raw, key, backgroundOf(c));
   });
   app.all("*", () =>
-    jsonError(405, "method not allowed", "the OCSP endpoint takes GET /<base64> and POST /"),
+    jsonErrorResponse({
+      kind: "methodNotAllowed",
+      detail: "the OCSP endpoint takes GET /<base64> and POST /",
+    }),
   );
 
   app.onError((e, c) => {
@@ -86,9 +90,8 @@ export function createApp(relays: Relays): Hono<AppEnv> {
       path: redactFleetKey(new URL(c.req.url).pathname).slice(0, 64),
       detail: e instanceof Error ? e.message : String(e),
     });
-    return c.get("surface") === "json"
-      ? jsonError(500, "internal error")
-      : ocspErrorResponse({ kind: "internal", detail: "internal error" });
+    const error = { kind: "internal" as const, detail: "internal error" };
+    return c.get("surface") === "json" ? jsonErrorResponse(error) : ocspErrorResponse(error);
   });
   return app;
 }

@@ -1,13 +1,24 @@
-// The one error union of ocsp-relay. Every failure is a value of this type; `src/http/errors.ts`
-// maps each kind to an OCSP status and HTTP response in one exhaustive switch (STYLE habit 3).
+// The one error union of ocsp-relay, for every surface. Every failure is a value of this type;
+// `src/http/errors.ts` maps each kind in one exhaustive switch per surface (STYLE habit 3): to an
+// RFC 6960 error response on the OCSP endpoint, to a JSON error on the admin API, /check and the
+// operator pages. The route decides the surface; `title` is the JSON `error` field where a kind's
+// default would say too little ("bad PEM", "no such issuer").
 
 export type RelayError =
-  /** The client's bytes are not an OCSP request we can read (RFC 6960 §2.3 malformedRequest). */
-  | { kind: "malformed"; detail: string }
-  /** A body or path above the documented size caps. Answered as malformedRequest. */
+  /** The client's bytes are not a request we can read (OCSP malformedRequest; JSON 400). */
+  | { kind: "malformed"; detail: string; title?: string }
+  /** A body or path above the documented size caps (OCSP malformedRequest; JSON 413). */
   | { kind: "tooLarge"; detail: string }
-  /** The request names an issuer the relay does not serve (RFC 6960 §2.3 unauthorized). */
+  /** The request names an issuer the relay does not serve (OCSP unauthorized; JSON 404). */
   | { kind: "unauthorized"; detail: string }
+  /** Something the request names does not exist (JSON 404). */
+  | { kind: "notFound"; detail: string; title: string }
+  /** No or a wrong admin token (JSON 401 with WWW-Authenticate). */
+  | { kind: "unauthenticated"; detail: string }
+  /** The operation is switched off here (JSON 403). */
+  | { kind: "forbidden"; detail: string; title: string }
+  /** A method this path does not take (JSON 405). */
+  | { kind: "methodNotAllowed"; detail: string }
   /** The CA failed and nothing valid is cached (RFC 6960 §2.3 tryLater). */
   | {
       kind: "tryLater";

@@ -14,8 +14,12 @@ export function ocspStatusOf(error: RelayError): Exclude<ResponseStatusName, "su
   switch (error.kind) {
     case "malformed":
     case "tooLarge":
+    case "notFound":
+    case "methodNotAllowed":
       return "malformedRequest";
     case "unauthorized":
+    case "unauthenticated":
+    case "forbidden":
       return "unauthorized";
     case "tryLater":
       return "tryLater";
@@ -24,13 +28,18 @@ export function ocspStatusOf(error: RelayError): Exclude<ResponseStatusName, "su
   }
 }
 
-export function httpStatusOf(error: RelayError): 200 | 400 | 401 | 403 | 404 | 413 | 500 | 503 {
+/** HTTP status of an OCSP error response. */
+export function httpStatusOf(error: RelayError): 200 | 400 | 413 {
   switch (error.kind) {
     case "malformed":
+    case "notFound":
+    case "methodNotAllowed":
       return 400;
     case "tooLarge":
       return 413;
     case "unauthorized":
+    case "unauthenticated":
+    case "forbidden":
     case "tryLater":
     case "internal":
       return 200;
@@ -48,14 +57,40 @@ export function ocspErrorResponse(error: RelayError): Response {
   });
 }
 
-/** JSON errors of the admin and check endpoints. */
-export function jsonError(
-  status: 400 | 401 | 403 | 404 | 405 | 413 | 500 | 502 | 503,
-  error: string,
-  detail?: string,
-): Response {
-  return Response.json(
-    { error, ...(detail ? { detail } : {}) },
-    { status, headers: { "Cache-Control": "no-store" } },
-  );
+/** HTTP status and `error` field of a JSON error. */
+function jsonShapeOf(error: RelayError): {
+  status: 400 | 401 | 403 | 404 | 405 | 413 | 500 | 503;
+  title: string;
+} {
+  switch (error.kind) {
+    case "malformed":
+      return { status: 400, title: error.title ?? "bad request" };
+    case "tooLarge":
+      return { status: 413, title: "body too large" };
+    case "unauthorized":
+      return { status: 404, title: "issuer not registered" };
+    case "notFound":
+      return { status: 404, title: error.title };
+    case "unauthenticated":
+      return { status: 401, title: "unauthorized" };
+    case "forbidden":
+      return { status: 403, title: error.title };
+    case "methodNotAllowed":
+      return { status: 405, title: "method not allowed" };
+    case "tryLater":
+      return { status: 503, title: "try later" };
+    case "internal":
+      return { status: 500, title: "internal error" };
+  }
+}
+
+/** A RelayError as the JSON error of the admin API, /check and the operator pages. */
+export function jsonErrorResponse(error: RelayError): Response {
+  const { status, title } = jsonShapeOf(error);
+  const headers: Record<string, string> = { "Cache-Control": "no-store" };
+  if (error.kind === "unauthenticated")
+    headers["WWW-Authenticate"] = 'Bearer realm="ocsp-relay admin"';
+  // internal errors say nothing of where they happened.
+  const detail = error.kind === "internal" ? "" : error.detail;
+  return Response.json({ error: title, ...(detail ? { detail } : {}) }, { status, headers });
 }

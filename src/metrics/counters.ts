@@ -57,5 +57,10 @@ export const REQUEST_SERIES = {
     unauthorized: 'requests_total{outcome="unauthorized",tier="none"}',
     tryLater: 'requests_total{outcome="try_later",tier="none"}',
     internal: 'requests_total{outcome="internal_error",tier="none"}',
+    // Not produced on the OCSP endpoint; named for the mapping to be total.
+    notFound: 'requests_total{outcome="malformed",tier="none"}',
+    methodNotAllowed: 'requests_total{outcome="malformed",tier="none"}',
+    unauthenticated: 'requests_total{outcome="unauthorized",tier="none"}',
+    forbidden: 'requests_total{outcome="unauthorized",tier="none"}',
   },
 } as const;

@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { requireAdmin, type AppEnv } from "./auth.ts";
 import { configFrom } from "../config.ts";
 import { readCapped } from "../http/body.ts";
-import { jsonError } from "../http/errors.ts";
+import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
 import { log } from "../log.ts";
@@ -33,19 +33,26 @@ export function adminRoutes(): Hono<AppEnv> {
     const body = await readCapped(c.req.raw, MAX_PEM_BYTES);
     if (!body.ok) {
       return body.tooLarge
-        ? jsonError(413, "body too large", body.detail)
-        : jsonError(
-            400,
-            "empty body",
-            "send the issuing CA certificate as PEM, or a leaf followed by its issuer",
-          );
+        ? jsonErrorResponse({ kind: "tooLarge", detail: body.detail })
+        : jsonErrorResponse({
+            kind: "malformed",
+            title: "empty body",
+            detail: "send the issuing CA certificate as PEM, or a leaf followed by its issuer",
+          });
     }
     const certs = parsePemCertificates(new TextDecoder().decode(body.value));
-    if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
+    if (!certs.ok)
+      return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
     const chosen = await chooseIssuer(certs.value, c.req.query("responder"));
-    if (!chosen.ok) return jsonError(400, chosen.error, chosen.detail);
+    if (!chosen.ok)
+      return jsonErrorResponse({ kind: "malformed", title: chosen.error, detail: chosen.detail });
     const url = checkResponderUrl(chosen.responderUrl, configFrom(c.env).allowPrivateResponders);
-    if (!url.ok) return jsonError(400, "responder URL refused", url.detail);
+    if (!url.ok)
+      return jsonErrorResponse({
+        kind: "malformed",
+        title: "responder URL refused",
+        detail: url.detail,
+      });
     const now = relay.now();
     const { created, record } = await relay.registry.upsert(
       await makeIssuerRecord(chosen.issuer, url.url, new Date(now)),
@@ -68,14 +75,23 @@ export function adminRoutes(): Hono<AppEnv> {
     const body = await readCapped(c.req.raw, MAX_PEM_BYTES);
     if (!body.ok) {
       return body.tooLarge
-        ? jsonError(413, "body too large", body.detail)
-        : jsonError(400, "empty body", "send leaf certificates as PEM");
+        ? jsonErrorResponse({ kind: "tooLarge", detail: body.detail })
+        : jsonErrorResponse({
+            kind: "malformed",
+            title: "empty body",
+            detail: "send leaf certificates as PEM",
+          });
     }
     const certs = parsePemCertificates(new TextDecoder().decode(body.value));
-    if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
+    if (!certs.ok)
+      return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
     const leaves = certs.value.filter((cert) => !cert.isCA);
     if (leaves.length === 0)
-      return jsonError(400, "no leaf certificate", "send the leaf certificates to pin");
+      return jsonErrorResponse({
+        kind: "malformed",
+        title: "no leaf certificate",
+        detail: "send the leaf certificates to pin",
+      });
     const index = await relay.registry.index(relay.now());
     const results = [];
     for (const leaf of leaves) {
@@ -94,12 +110,14 @@ export function adminRoutes(): Hono<AppEnv> {
     const relay = c.get("relay");
     const id = c.req.param("id");
     if (!(await relay.registry.remove(id, relay.now())))
-      return jsonError(404, "no such issuer", id);
+      return jsonErrorResponse({ kind: "notFound", title: "no such issuer", detail: id });
     log("issuer.deleted", { issuer: id });
     return c.body(null, 204);
   });
 
-  admin.all("*", () => jsonError(404, "no such admin endpoint"));
+  admin.all("*", () =>
+    jsonErrorResponse({ kind: "notFound", title: "no such admin endpoint", detail: "" }),
+  );
   return admin;
 }
 

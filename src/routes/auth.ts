@@ -5,7 +5,7 @@
 import type { Context, Next } from "hono";
 import { configFrom } from "../config.ts";
 import type { Env } from "../env.ts";
-import { jsonError } from "../http/errors.ts";
+import { jsonErrorResponse } from "../http/errors.ts";
 import type { AppEnv } from "./context.ts";
 
 export type { AppEnv } from "./context.ts";
@@ -13,12 +13,17 @@ export type { AppEnv } from "./context.ts";
 export async function requireAdmin(c: Context<AppEnv>, next: Next) {
   const token = configFrom(c.env).adminToken;
   if (!token)
-    return jsonError(403, "admin API disabled", "set the ADMIN_TOKEN secret to enable it");
+    return jsonErrorResponse({
+      kind: "forbidden",
+      title: "admin API disabled",
+      detail: "set the ADMIN_TOKEN secret to enable it",
+    });
   const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1] ?? "";
   if (!(await sameSecret(given, token))) {
-    const res = jsonError(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>");
-    res.headers.set("WWW-Authenticate", 'Bearer realm="ocsp-relay admin"');
-    return res;
+    return jsonErrorResponse({
+      kind: "unauthenticated",
+      detail: "send Authorization: Bearer <ADMIN_TOKEN>",
+    });
   }
   await next();
 }

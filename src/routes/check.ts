@@ -7,7 +7,7 @@ import type { CachedAnswer } from "../cache/record.ts";
 import type { Inspection } from "../relay.ts";
 import type { OwnerState } from "../fleet/owner.ts";
 import { readCapped } from "../http/body.ts";
-import { jsonError } from "../http/errors.ts";
+import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, type IssuerRecord } from "../issuers/issuer.ts";
 import { fromHex, toHex } from "../ocsp/bytes.ts";
 import { HASH_NAMES } from "../ocsp/oids.ts";
@@ -30,37 +30,36 @@ export function checkRoutes(): Hono<AppEnv> {
     const body = await readCapped(c.req.raw, MAX_CHECK_BYTES);
     if (!body.ok) {
       return body.tooLarge
-        ? jsonError(
-            413,
-            "body too large",
-            `send one leaf certificate (and its issuer): ${body.detail}`,
-          )
-        : jsonError(
-            400,
-            "empty body",
-            "send the certificate as PEM: curl --data-binary @site.pem …/check",
-          );
+        ? jsonErrorResponse({
+            kind: "tooLarge",
+            detail: `send one leaf certificate (and its issuer): ${body.detail}`,
+          })
+        : jsonErrorResponse({
+            kind: "malformed",
+            title: "empty body",
+            detail: "send the certificate as PEM: curl --data-binary @site.pem …/check",
+          });
     }
     const certs = parsePemCertificates(new TextDecoder().decode(body.value));
-    if (!certs.ok) return jsonError(400, "bad PEM", certs.error.detail);
+    if (!certs.ok)
+      return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
     const leaf = certs.value.find((cert) => !cert.isCA);
     if (!leaf)
-      return jsonError(
-        400,
-        "no leaf certificate",
-        "send the server's certificate first (a CA alone has no OCSP status here)",
-      );
+      return jsonErrorResponse({
+        kind: "malformed",
+        title: "no leaf certificate",
+        detail: "send the server's certificate first (a CA alone has no OCSP status here)",
+      });
     const now = relay.now();
     const index = await relay.registry.index(now);
     // The issuer sent along is only a hint: the registered issuer that really issued the leaf
     // (same name, and its key verifies the leaf's signature) is the one asked about.
     const found = await findIssuerOf(leaf, index);
     if (!found) {
-      return jsonError(
-        404,
-        "issuer not registered",
-        `register the issuer of "${leaf.subjectText}" first: POST /admin/issuers with the leaf followed by its issuer`,
-      );
+      return jsonErrorResponse({
+        kind: "unauthorized",
+        detail: `register the issuer of "${leaf.subjectText}" first: POST /admin/issuers with the leaf followed by its issuer`,
+      });
     }
     const certId = await certIdFor(found.cert, leaf, "SHA-1");
     const key = certIdKey(certId);
@@ -92,14 +91,17 @@ export function checkRoutes(): Hono<AppEnv> {
     const now = relay.now();
     const record = (await relay.registry.index(now)).get(c.req.param("issuer"));
     if (!record)
-      return jsonError(
-        404,
-        "issuer not registered",
-        `no issuer with id ${c.req.param("issuer")}; GET /admin/issuers lists them`,
-      );
+      return jsonErrorResponse({
+        kind: "unauthorized",
+        detail: `no issuer with id ${c.req.param("issuer")}; GET /admin/issuers lists them`,
+      });
     const typed = fromHex(c.req.param("serial").replace(/:/g, ""));
     if (!typed || typed.length === 0 || typed.length > 40)
-      return jsonError(400, "bad serial", "give the serial number in hex, e.g. 03a1f2");
+      return jsonErrorResponse({
+        kind: "malformed",
+        title: "bad serial",
+        detail: "give the serial number in hex, e.g. 03a1f2",
+      });
     const serial = serialAsEncoded(typed);
     const issuerCert = (await relay.registry.index(now)).certificate(record);
     // Cached state only, under each CertID hash a client may have used (SHA-1 first), through the
