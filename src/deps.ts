@@ -15,6 +15,7 @@ export interface Deps {
   ledger: Env["FLEET_LEDGER"];
   budgets: Env["UPSTREAM_BUDGET"];
   registrar: Env["REGISTRAR"];
+  crlOwners: Env["CRL_OWNER"];
 }
 
 export function depsFrom(env: Env, platform: Platform): Deps {
@@ -28,5 +29,6 @@ export function depsFrom(env: Env, platform: Platform): Deps {
     ledger: env.FLEET_LEDGER,
     budgets: env.UPSTREAM_BUDGET,
     registrar: env.REGISTRAR,
+    crlOwners: env.CRL_OWNER,
   };
 }

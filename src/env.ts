@@ -4,6 +4,7 @@
 import type { ConfigVars } from "./config.ts";
 import type { UpstreamBudget } from "./fleet/budget-do.ts";
 import type { CertOwner } from "./fleet/durable-object.ts";
+import type { CrlOwner } from "./fleet/crl-owner-do.ts";
 import type { FleetLedger } from "./fleet/ledger-do.ts";
 import type { Registrar } from "./issuers/registrar-do.ts";
 
@@ -13,4 +14,5 @@ export interface Env extends ConfigVars {
   FLEET_LEDGER: DurableObjectNamespace<FleetLedger>;
   UPSTREAM_BUDGET: DurableObjectNamespace<UpstreamBudget>;
   REGISTRAR: DurableObjectNamespace<Registrar>;
+  CRL_OWNER: DurableObjectNamespace<CrlOwner>;
 }

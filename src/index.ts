@@ -9,6 +9,7 @@ export { CertOwner } from "./fleet/durable-object.ts";
 export { FleetLedger } from "./fleet/ledger-do.ts";
 export { UpstreamBudget } from "./fleet/budget-do.ts";
 export { Registrar } from "./issuers/registrar-do.ts";
+export { CrlOwner } from "./fleet/crl-owner-do.ts";
 
 export function createWorker(platform: Platform) {
   const relays = new Relays(platform);

@@ -10,6 +10,8 @@ import type { RelayError, Result } from "./errors.ts";
 import type { OwnerAnswer, OwnerState } from "./fleet/owner.ts";
 import type { BudgetSnapshot } from "./fleet/budget.ts";
 import { budgetOf } from "./fleet/budget-do.ts";
+import { crlOwnerOf } from "./fleet/crl-owner-do.ts";
+import type { CrlRequest, CrlStatus } from "./fleet/crl-owner.ts";
 import { ledgerOf } from "./fleet/ledger-do.ts";
 import { ocspErrorResponse } from "./http/errors.ts";
 import type { FleetKeys } from "./http/fleet-keys.ts";
@@ -141,6 +143,16 @@ export class Relay {
   /** Pins a certificate (admin API) and fetches its answer unless its owner holds one. */
   pin(lookup: CertLookup & Pick<Lookup, "leaf">): Promise<Result<OwnerAnswer>> {
     return this.owners.pin(lookup);
+  }
+
+  /** A registered CRL's state and `req.serial`'s entry in it, fetched when none is valid. */
+  crlStatus(req: CrlRequest): Promise<Result<CrlStatus>> {
+    return crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, req.issuer.id, req.url).status(req);
+  }
+
+  /** What the owner of a registered CRL holds, never fetching (GET /check). */
+  crlInspect(issuerId: string, url: string, serial: string) {
+    return crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, issuerId, url).inspect(serial);
   }
 
   /** Answers held in this isolate's memory. */

@@ -363,7 +363,10 @@ export function crlFacts(verdict: CrlAccepted): CrlFacts {
 }
 
 /** The revocation of `serialHex` (as `serialHex(certificate)`), or undefined when not listed. */
-export function lookupSerial(facts: CrlFacts, serialHex: string): RevocationFacts | undefined {
+export function lookupSerial(
+  facts: Pick<CrlFacts, "revoked">,
+  serialHex: string,
+): RevocationFacts | undefined {
   const key = serialHex.toLowerCase();
   let lo = 0;
   let hi = facts.revoked.length - 1;

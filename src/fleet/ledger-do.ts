@@ -5,6 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { webhookSender } from "../alerts/webhook.ts";
 import { configFrom, type ConfigVars } from "../config.ts";
 import { durableObjectPlatform } from "../platform.ts";
+import type { CrlReport } from "./crl-owner.ts";
 import { LedgerLogic, type FetchReport, type LedgerSnapshot } from "./ledger.ts";
 
 /** Certificates whose answer expired this long ago drop off the status page. */
@@ -31,6 +32,10 @@ export class FleetLedger extends DurableObject<ConfigVars> {
 
   reportFetch(report: FetchReport): Promise<void> {
     return this.logic.reportFetch(report);
+  }
+
+  reportCrl(report: CrlReport): Promise<void> {
+    return this.logic.reportCrl(report);
   }
 
   async snapshot(): Promise<LedgerSnapshot> {

@@ -3,6 +3,7 @@
 // It serves /metrics and /status, and sends the alert webhook. Clock and sender are injected.
 
 import { log } from "../log.ts";
+import type { CrlReport } from "./crl-owner.ts";
 
 /** What an owner reports after each attempt to fetch from the CA. Times are epoch ms. */
 export interface FetchReport {
@@ -36,6 +37,8 @@ export interface FetchReport {
   inconsistent?: boolean;
   /** Not worth refreshing (unpinned, never answered good or revoked): its owner forgets it then. */
   forgetAt?: number;
+  /** Where the status comes from: an OCSP answer (default), or the issuer's CRL. */
+  revocationSource?: "ocsp" | "crl";
 }
 
 export interface CertSummary {
@@ -58,6 +61,8 @@ export interface CertSummary {
   failures: number;
   /** A guessed CertID (not worth refreshing): dropped from the ledger at this time, as its owner forgets it. */
   forgetAt?: number;
+  /** "crl" for a certificate without OCSP whose status comes from its issuer's CRL. */
+  revocationSource?: "ocsp" | "crl";
 }
 
 export interface IssuerHealth {
@@ -142,7 +147,72 @@ export class LedgerLogic {
     counters[`upstream_latency_seconds_count{issuer="${r.issuerId}"}`] = 1;
     if (r.rejectReason) counters[`verification_rejections_total{reason="${r.rejectReason}"}`] = 1;
     await this.addCounters(counters);
+    const health = await this.updateHealth(r);
+    await this.recordCertificate(r, health);
+  }
 
+  /**
+   * A CRL owner's fetch: counted, the issuer's health (a CRL that fails is a failing responder),
+   * and the status in the CRL now held of every certificate /check asked about (their rows on
+   * /status, the revocation and Must-Staple alerts).
+   */
+  async reportCrl(r: CrlReport): Promise<void> {
+    const result = r.ok ? "ok" : r.rejectReason ? "rejected" : "error";
+    await this.addCounters({
+      [`crl_fetches_total{issuer="${r.issuerId}",result="${result}"}`]: 1,
+      ...(r.rejectReason ? { [`crl_rejections_total{reason="${r.rejectReason}"}`]: 1 } : {}),
+    });
+    const fetch = {
+      issuerId: r.issuerId,
+      issuerSubject: r.issuerSubject,
+      responderUrl: r.url,
+      at: r.at,
+      ms: r.ms,
+      ok: r.ok,
+      failures: r.failures,
+      pinned: true,
+      ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.rejectReason !== undefined ? { rejectReason: r.rejectReason } : {}),
+    };
+    const health = await this.updateHealth(fetch);
+    if (r.certificates.length === 0) {
+      await this.responderAlert(fetch, health);
+    }
+    for (const c of r.certificates) {
+      await this.recordCertificate(
+        {
+          ...fetch,
+          // Each certificate's row carries the CRL's verdict, held or new.
+          ok: r.crl !== undefined,
+          certIdKey: `crl:${r.issuerId}:${c.serial}`,
+          serial: c.serial,
+          subject: c.subject,
+          mustStaple: c.mustStaple,
+          revocationSource: "crl",
+          status: c.status,
+          ...(c.revocationTime !== undefined ? { revocationTime: c.revocationTime } : {}),
+          ...(c.revocationReason !== undefined ? { revocationReason: c.revocationReason } : {}),
+          ...(r.crl
+            ? {
+                thisUpdate: r.crl.thisUpdate,
+                nextUpdate: r.crl.nextUpdate,
+                serveUntil: r.crl.nextUpdate,
+                ...(!r.ok ? { heldNextUpdate: r.crl.nextUpdate } : {}),
+              }
+            : {}),
+        },
+        health,
+      );
+    }
+  }
+
+  private async updateHealth(
+    r: Pick<
+      FetchReport,
+      "issuerId" | "issuerSubject" | "responderUrl" | "at" | "ms" | "ok" | "rejectReason" | "error"
+    >,
+  ): Promise<IssuerHealth> {
+    const { storage } = this.deps;
     const health = (await storage.get<IssuerHealth>(`issuer:${r.issuerId}`)) ?? {
       issuerId: r.issuerId,
       subject: r.issuerSubject,
@@ -168,7 +238,11 @@ export class LedgerLogic {
       health.lastError = r.error;
     }
     await storage.put(`issuer:${r.issuerId}`, health);
+    return health;
+  }
 
+  private async recordCertificate(r: FetchReport, health: IssuerHealth): Promise<void> {
+    const { storage } = this.deps;
     const prev = await storage.get<CertSummary>(`cert:${r.certIdKey}`);
     const cert: CertSummary = {
       certIdKey: r.certIdKey,
@@ -180,6 +254,7 @@ export class LedgerLogic {
       failures: r.failures,
       ...((r.subject ?? prev?.subject) ? { subject: (r.subject ?? prev?.subject)! } : {}),
       ...(r.forgetAt !== undefined ? { forgetAt: r.forgetAt } : {}),
+      ...(r.revocationSource ? { revocationSource: r.revocationSource } : {}),
     };
     const answer = r.ok ? r : prev;
     for (const k of [
@@ -275,6 +350,14 @@ export class LedgerLogic {
         );
       }
     }
+    await this.responderAlert(r, health);
+  }
+
+  private async responderAlert(
+    r: Pick<FetchReport, "issuerId" | "at" | "error">,
+    health: IssuerHealth,
+  ): Promise<void> {
+    const at = new Date(r.at).toISOString();
     if (health.consecutiveFailures >= this.deps.alerts.responderFailures) {
       await this.send(`responder:${r.issuerId}:${health.lastSuccessAt ?? 0}`, {
         kind: "responder.failing",

@@ -359,7 +359,7 @@ export class CertOwnerLogic {
       certIdKey: state.certIdKey,
       issuerId: state.issuer.id,
       issuerSubject: state.issuer.subject,
-      responderUrl: state.issuer.responderUrl,
+      responderUrl: state.issuer.responderUrl ?? "",
       serial: toHex(state.certId.serialNumber),
       at,
       ms,

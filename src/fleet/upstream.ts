@@ -11,6 +11,7 @@ import { log } from "../log.ts";
 import { toBase64 } from "../ocsp/bytes.ts";
 import { encodeRequest } from "../ocsp/request.ts";
 import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
+import { MAX_CRL_BYTES } from "../crl/crl.ts";
 import { verifyResponse } from "../ocsp/verify.ts";
 import { ops } from "../instrumentation.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
@@ -44,6 +45,12 @@ export async function fetchVerified(
 ): Promise<Result<CachedAnswer>> {
   const { issuer } = lookup;
   const started = config.clock();
+  if (!issuer.responderUrl) {
+    return err({
+      kind: "unauthorized",
+      detail: "the issuer is registered for CRLs only: it has no OCSP responder to relay",
+    });
+  }
   const body = await fetchResponder(issuer.responderUrl, encodeRequest(lookup.certId), config);
   const fields = { issuer: issuer.id, certId: lookup.key, ms: config.clock() - started };
   if (!body.ok) {
@@ -125,4 +132,43 @@ export async function fetchResponder(
   }
   const body = await readCapped(response, MAX_RESPONSE_BYTES);
   return body.ok ? body : err(`answer: ${body.detail}`);
+}
+
+/** Largest CRL fetched: the core's DER cap, and room for the same CRL in PEM. */
+export const MAX_CRL_FETCH_BYTES = Math.ceil(MAX_CRL_BYTES * 1.4);
+
+/**
+ * One GET of a registered CRL URL (RFC 5280 §4.2.1.13): the same rules as a responder (http or
+ * https, no private address unless allowed, no redirect, the relay's own headers only), bounded in
+ * time and size. Verification is the owner's (fleet/crl-owner.ts).
+ */
+export async function fetchCrl(
+  crlUrl: string,
+  config: UpstreamConfig,
+): Promise<Result<Uint8Array, string>> {
+  const checked = checkResponderUrl(crlUrl, config.allowPrivate);
+  if (!checked.ok) return err(`CRL URL refused: ${checked.detail}`);
+  let response: Response;
+  ops.upstreamFetches++;
+  try {
+    response = await config.fetch(checked.url, {
+      method: "GET",
+      headers: { Accept: "application/pkix-crl", "User-Agent": config.userAgent },
+      redirect: "manual",
+      signal: AbortSignal.timeout(config.timeoutMs),
+    });
+  } catch (e) {
+    const name = e instanceof Error ? e.name : "";
+    return err(
+      name === "TimeoutError" || name === "AbortError"
+        ? `no answer within ${config.timeoutMs} ms`
+        : `fetch failed: ${e instanceof Error ? e.message : e}`,
+    );
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    return err(`HTTP ${response.status} from the CRL server`);
+  }
+  const body = await readCapped(response, MAX_CRL_FETCH_BYTES);
+  return body.ok ? body : err(`CRL: ${body.detail}`);
 }

@@ -12,7 +12,10 @@ export interface IssuerRecord {
   /** First 16 hex digits of SHA-256(subject DER ‖ SubjectPublicKeyInfo DER). */
   id: string;
   subject: string;
-  responderUrl: string;
+  /** The only OCSP responder the relay asks for this issuer; absent: registered for CRLs only. */
+  responderUrl?: string;
+  /** The CRLs the relay may fetch for this issuer (RFC 5280 §5), when registered with one. */
+  crlUrls?: string[];
   /** The CA certificate, DER in base64. */
   certificate: string;
   hashes: IssuerHashes;
@@ -29,13 +32,14 @@ export async function issuerId(cert: CertificateFacts): Promise<string> {
 
 export async function makeIssuerRecord(
   cert: CertificateFacts,
-  responderUrl: string,
+  urls: { responderUrl?: string | undefined; crlUrls?: string[] | undefined },
   now: Date,
 ): Promise<IssuerRecord> {
   return {
     id: await issuerId(cert),
     subject: cert.subjectText,
-    responderUrl,
+    ...(urls.responderUrl ? { responderUrl: urls.responderUrl } : {}),
+    ...(urls.crlUrls?.length ? { crlUrls: urls.crlUrls } : {}),
     certificate: toBase64(cert.der),
     hashes: await issuerHashes(cert),
     notAfter: cert.notAfter.toISOString(),

@@ -53,7 +53,7 @@ export class RegistrarLogic {
   ): Promise<RegistryChange & { created: boolean; record: IssuerRecord }> {
     const kept = await this.serially(async () => {
       const existing = await this.deps.storage.get<IssuerRecord>(PREFIX + record.id);
-      const stored = existing ? { ...record, createdAt: existing.createdAt } : record;
+      const stored = existing ? merged(existing, record) : record;
       await this.deps.storage.put(PREFIX + record.id, stored);
       return { created: !existing, record: stored };
     });
@@ -144,4 +144,25 @@ export class RegistrarLogic {
       }
     }
   }
+}
+
+/** At most this many CRL URLs are kept per issuer. */
+export const MAX_CRL_URLS = 8;
+
+/**
+ * A re-registration: the new record, keeping when the issuer was first registered, the responder
+ * already registered unless a new one is given, and every CRL URL registered before.
+ */
+function merged(existing: IssuerRecord, record: IssuerRecord): IssuerRecord {
+  const responderUrl = record.responderUrl ?? existing.responderUrl;
+  const crlUrls = [...new Set([...(existing.crlUrls ?? []), ...(record.crlUrls ?? [])])].slice(
+    -MAX_CRL_URLS,
+  );
+  const { responderUrl: _r, crlUrls: _c, ...rest } = record;
+  return {
+    ...rest,
+    createdAt: existing.createdAt,
+    ...(responderUrl ? { responderUrl } : {}),
+    ...(crlUrls.length ? { crlUrls } : {}),
+  };
 }

@@ -8,21 +8,12 @@
 import { KV_KEYS } from "../cache/record.ts";
 import { IssuerIndex, type IssuerRecord } from "./issuer.ts";
 import { ops } from "../instrumentation.ts";
+import { REGISTRY_MAX_STALE_MS, REGISTRY_TTL_MS } from "./registry-timing.ts";
 import type { Registrar } from "./registrar-do.ts";
 
 type RegistrarStub = DurableObjectStub<Registrar>;
 
-/**
- * How long an isolate trusts its copy of the registry before reading it again; a change made
- * through another isolate takes effect within this (plus KV's own propagation, up to 60 s).
- */
-export const REGISTRY_TTL_MS = 10_000;
-
-/**
- * How long the hot path may keep using a copy while it is re-read in the background (a KV read
- * that fails or hangs): past this, requests take the full path, which waits for KV.
- */
-export const REGISTRY_MAX_STALE_MS = 60_000;
+export { REGISTRY_MAX_STALE_MS, REGISTRY_TTL_MS } from "./registry-timing.ts";
 
 export class IssuerRegistry {
   private cached: { index: IssuerIndex; loadedAt: number } | undefined;

@@ -3,7 +3,6 @@
 
 import { Hono } from "hono";
 import { requireAdmin, type AppEnv } from "./auth.ts";
-import { configFrom } from "../config.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
@@ -11,7 +10,7 @@ import { checkResponderUrl } from "../issuers/responder-url.ts";
 import { log } from "../log.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
-import { leafInfo } from "./check.ts";
+import { describeCrl, leafInfo } from "./check.ts";
 import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
 
@@ -43,29 +42,46 @@ export function adminRoutes(): Hono<AppEnv> {
     const certs = parsePemCertificates(new TextDecoder().decode(body.value));
     if (!certs.ok)
       return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
-    const chosen = await chooseIssuer(certs.value, c.req.query("responder"));
+    const chosen = await chooseIssuer(certs.value, c.req.query("responder"), c.req.query("crl"));
     if (!chosen.ok)
       return jsonErrorResponse({ kind: "malformed", title: chosen.error, detail: chosen.detail });
-    const url = checkResponderUrl(chosen.responderUrl, configFrom(c.env).allowPrivateResponders);
-    if (!url.ok)
+    // The same no-open-proxy rules for a responder and a CRL: the only URLs the relay will fetch.
+    const allowPrivate = relay.config.allowPrivateResponders;
+    const url = chosen.responderUrl
+      ? checkResponderUrl(chosen.responderUrl, allowPrivate)
+      : undefined;
+    if (url && !url.ok)
       return jsonErrorResponse({
         kind: "malformed",
         title: "responder URL refused",
         detail: url.detail,
       });
+    const crl = chosen.crlUrl ? checkResponderUrl(chosen.crlUrl, allowPrivate) : undefined;
+    if (crl && !crl.ok)
+      return jsonErrorResponse({ kind: "malformed", title: "CRL URL refused", detail: crl.detail });
     const now = relay.now();
     const { created, record } = await relay.registry.upsert(
-      await makeIssuerRecord(chosen.issuer, url.url, new Date(now)),
+      await makeIssuerRecord(
+        chosen.issuer,
+        { responderUrl: url?.url, crlUrls: crl ? [crl.url] : undefined },
+        new Date(now),
+      ),
       now,
     );
     log("issuer.registered", {
       issuer: record.id,
       subject: record.subject,
-      responder: record.responderUrl,
+      responder: record.responderUrl ?? null,
+      crls: record.crlUrls ?? [],
       created,
     });
-    // A leaf sent along is pinned and its answer fetched now, before the first handshake.
-    const warmed = chosen.leaf ? [await warm(relay, chosen.leaf, record, chosen.issuer)] : [];
+    // A leaf sent along is pinned and its answer fetched now, before the first handshake (or, for
+    // a certificate without OCSP, its CRL fetched and its status in it looked up).
+    const warmed = !chosen.leaf
+      ? []
+      : url
+        ? [await warm(relay, chosen.leaf, record, chosen.issuer)]
+        : [await warmCrl(relay, chosen.leaf, record, crl!.url)];
     return c.json({ ...describeIssuer(record), warmed }, created ? 201 : 200);
   });
 
@@ -125,7 +141,8 @@ export function describeIssuer(r: IssuerRecord) {
   return {
     id: r.id,
     subject: r.subject,
-    responderUrl: r.responderUrl,
+    responderUrl: r.responderUrl ?? null,
+    crlUrls: r.crlUrls ?? [],
     hashes: r.hashes,
     notAfter: r.notAfter,
     createdAt: r.createdAt,
@@ -133,29 +150,41 @@ export function describeIssuer(r: IssuerRecord) {
 }
 
 type Chosen =
-  | { ok: true; issuer: CertificateFacts; responderUrl: string; leaf?: CertificateFacts }
+  | {
+      ok: true;
+      issuer: CertificateFacts;
+      responderUrl: string | undefined;
+      crlUrl: string | undefined;
+      leaf?: CertificateFacts;
+    }
   | { ok: false; error: string; detail: string };
 
+/** The first http(s) CRL distribution point of a certificate (ldap and others are not fetched). */
+const httpCrlUrl = (cert: CertificateFacts) => cert.crlUrls.find((u) => /^https?:/i.test(u));
+
 /**
- * The issuer to register from the PEM: a lone CA certificate (responder from ?responder=), or a
- * leaf followed by its issuer (responder from the leaf's AIA id-ad-ocsp unless ?responder= is given).
+ * The issuer to register from the PEM: a lone CA certificate (responder from ?responder=, CRL
+ * from ?crl=), or a leaf followed by its issuer (responder from the leaf's AIA id-ad-ocsp unless
+ * ?responder= is given; CRL from ?crl=, or from the leaf's CRL distribution point when the leaf
+ * names no OCSP responder: RFC 5280 §4.2.1.13).
  */
 export async function chooseIssuer(
   certs: CertificateFacts[],
   responder: string | undefined,
+  crl?: string,
 ): Promise<Chosen> {
   const [first, second] = certs;
   if (!first) return { ok: false, error: "bad PEM", detail: "no certificate" };
   if (first.isCA) {
-    if (!responder) {
+    if (!responder && !crl) {
       return {
         ok: false,
         error: "responder URL required",
         detail:
-          "give ?responder=URL, or send a leaf certificate followed by this CA so its AIA names the responder",
+          "give ?responder=URL (or ?crl=URL for a CA that publishes revocation by CRL only), or send a leaf certificate followed by this CA so its AIA names the responder",
       };
     }
-    return { ok: true, issuer: first, responderUrl: responder };
+    return { ok: true, issuer: first, responderUrl: responder, crlUrl: crl };
   }
   if (!second)
     return {
@@ -176,13 +205,37 @@ export async function chooseIssuer(
       detail: `"${second.subjectText}" did not issue "${first.subjectText}"`,
     };
   const url = responder ?? first.ocspUrls[0];
-  if (!url)
+  const crlUrl = crl ?? (url ? undefined : httpCrlUrl(first));
+  if (!url && !crlUrl)
     return {
       ok: false,
       error: "responder URL required",
-      detail: "the leaf's AIA names no OCSP responder; give ?responder=URL",
+      detail:
+        "the leaf's AIA names no OCSP responder and it has no http(s) CRL distribution point; give ?responder=URL or ?crl=URL",
     };
-  return { ok: true, issuer: second, responderUrl: url, leaf: first };
+  return { ok: true, issuer: second, responderUrl: url, crlUrl, leaf: first };
+}
+
+/** Fetches the CRL of a certificate without OCSP and looks its serial up (it stays watched). */
+async function warmCrl(relay: Relay, leaf: CertificateFacts, record: IssuerRecord, url: string) {
+  const result = await relay.crlStatus({
+    url,
+    issuer: record,
+    serial: serialHex(leaf),
+    leaf: leafInfo(leaf),
+  });
+  const base = {
+    serial: serialHex(leaf),
+    subject: leaf.subjectText,
+    revocationSource: "crl" as const,
+  };
+  return result.ok
+    ? {
+        ...base,
+        status: result.value.revoked ? "revoked" : "good",
+        crl: describeCrl(result.value.crl),
+      }
+    : { ...base, crl: { url }, error: result.error.detail };
 }
 
 /** Pins the leaf's SHA-1 CertID (what nginx, HAProxy and openssl ask with) and fetches its answer. */

@@ -4,7 +4,8 @@
 
 import { Hono } from "hono";
 import type { CachedAnswer } from "../cache/record.ts";
-import type { Inspection } from "../relay.ts";
+import type { Inspection, Relay } from "../relay.ts";
+import type { CrlMeta, CrlOwnerState, CrlStatus } from "../fleet/crl-owner.ts";
 import type { OwnerState } from "../fleet/owner.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
@@ -61,6 +62,40 @@ export function checkRoutes(): Hono<AppEnv> {
         detail: `register the issuer of "${leaf.subjectText}" first: POST /admin/issuers with the leaf followed by its issuer`,
       });
     }
+    const certificate = {
+      subject: leaf.subjectText,
+      serial: serialHex(leaf),
+      notAfter: leaf.notAfter.toISOString(),
+      mustStaple: leaf.mustStaple,
+      ocspUrls: leaf.ocspUrls,
+      crlUrls: leaf.crlUrls,
+    };
+    // A certificate without OCSP (or ?source=crl): its status in its issuer's registered CRL.
+    const crl = crlChoice(leaf, found.record, c.req.query("source"));
+    if (crl) {
+      const status = crl.url
+        ? await relay.crlStatus({
+            url: crl.url,
+            issuer: found.record,
+            serial: serialHex(leaf),
+            leaf: leafInfo(leaf),
+          })
+        : undefined;
+      const inspected = crl.url
+        ? await relay.crlInspect(found.record.id, crl.url, serialHex(leaf))
+        : undefined;
+      return c.json(
+        describeFromCrl({
+          now,
+          issuer: found.record,
+          certificate,
+          url: crl.url,
+          status: status?.ok ? status.value : undefined,
+          problem: crl.problem ?? (status && !status.ok ? status.error.detail : undefined),
+          state: inspected?.state,
+        }),
+      );
+    }
     const certId = await certIdFor(found.cert, leaf, "SHA-1");
     const key = certIdKey(certId);
     // Exactly what the OCSP endpoint serves for it (every tier, the CA last).
@@ -71,13 +106,7 @@ export function checkRoutes(): Hono<AppEnv> {
       describe({
         now,
         issuer: found.record,
-        certificate: {
-          subject: leaf.subjectText,
-          serial: serialHex(leaf),
-          notAfter: leaf.notAfter.toISOString(),
-          mustStaple: leaf.mustStaple,
-          ocspUrls: leaf.ocspUrls,
-        },
+        certificate,
         answer: served.ok ? served.value.answer : undefined,
         source: served.ok ? served.value.tier : undefined,
         problem: served.ok ? undefined : served.error.detail,
@@ -103,6 +132,34 @@ export function checkRoutes(): Hono<AppEnv> {
         detail: "give the serial number in hex, e.g. 03a1f2",
       });
     const serial = serialAsEncoded(typed);
+    if (!record.responderUrl && record.crlUrls?.length) {
+      // An issuer registered for CRLs only: what its CRL owners hold (nothing is fetched).
+      let held: Awaited<ReturnType<Relay["crlInspect"]>> | undefined;
+      let heldUrl = record.crlUrls[0]!;
+      for (const url of record.crlUrls) {
+        const inspected = await relay.crlInspect(record.id, url, toHex(serial));
+        if (inspected.crl && (!held?.crl || inspected.crl.thisUpdate > held.crl.thisUpdate)) {
+          held = inspected;
+          heldUrl = url;
+        }
+      }
+      const fresh = held?.crl && now < held.crl.nextUpdate ? held.crl : undefined;
+      return c.json(
+        describeFromCrl({
+          now,
+          issuer: record,
+          certificate: { serial: toHex(serial) },
+          url: heldUrl,
+          status: fresh ? { crl: fresh, revoked: held!.revoked, fetched: false } : undefined,
+          problem: fresh
+            ? undefined
+            : held?.crl
+              ? "the CRL held has expired"
+              : "no CRL fetched yet for this issuer",
+          state: held?.state,
+        }),
+      );
+    }
     const issuerCert = (await relay.registry.index(now)).certificate(record);
     // Cached state only, under each CertID hash a client may have used (SHA-1 first), through the
     // same tiers the OCSP endpoint reads (memory, edge cache, KV, the owner). The CA is not asked.
@@ -163,7 +220,8 @@ function describe(d: {
   return {
     certificate: d.certificate,
     issuer: { id: d.issuer.id, subject: d.issuer.subject },
-    responderUrl: d.issuer.responderUrl,
+    responderUrl: d.issuer.responderUrl ?? null,
+    revocationSource: "ocsp",
     status: a ? a.status : "no answer",
     ...(a?.status === "revoked"
       ? { revocationTime: iso(a.revocationTime), revocationReason: a.revocationReason ?? null }
@@ -177,6 +235,83 @@ function describe(d: {
     lastUpstreamError: d.owner?.lastError ?? null,
     lastUpstreamErrorAt: iso(d.owner?.lastErrorAt),
     pinned: d.owner?.pinned ?? false,
+    ...(d.problem ? { problem: d.problem } : {}),
+  };
+}
+
+/**
+ * The registered CRL to judge `leaf` by, when its status comes from a CRL: a leaf without an OCSP
+ * URL, an issuer registered without a responder, or `?source=crl`. Only a CRL URL registered for
+ * the issuer is ever fetched (a leaf's CRLDP alone is not enough: no open proxy).
+ */
+function crlChoice(
+  leaf: CertificateFacts,
+  issuer: IssuerRecord,
+  asked: string | undefined,
+): { url: string | undefined; problem?: string } | undefined {
+  const wanted = asked === "crl" || leaf.ocspUrls.length === 0 || !issuer.responderUrl;
+  if (!wanted) return undefined;
+  const registered = issuer.crlUrls ?? [];
+  const own = leaf.crlUrls.filter((u) => /^https?:/i.test(u));
+  if (registered.length === 0) {
+    if (issuer.responderUrl && asked !== "crl") return undefined; // OCSP it is
+    return {
+      url: own[0],
+      problem: `no CRL is registered for this issuer${own[0] ? ` (the certificate names ${own[0]})` : ""}: register the leaf followed by its issuer (POST /admin/issuers), or the issuer with ?crl=URL`,
+    };
+  }
+  const url =
+    own.find((u) => registered.includes(u)) ?? (own.length === 0 ? registered[0] : undefined);
+  if (!url)
+    return {
+      url: own[0],
+      problem: `the certificate's CRL ${own[0]} is not one registered for its issuer (${registered.join(", ")}): register it with POST /admin/issuers?crl=URL`,
+    };
+  return { url };
+}
+
+export function describeCrl(crl: CrlMeta) {
+  return {
+    url: crl.url,
+    thisUpdate: new Date(crl.thisUpdate).toISOString(),
+    nextUpdate: new Date(crl.nextUpdate).toISOString(),
+    number: crl.number,
+  };
+}
+
+/** /check's answer for a certificate whose status comes from its issuer's CRL. */
+function describeFromCrl(d: {
+  now: number;
+  issuer: IssuerRecord;
+  certificate: Record<string, unknown>;
+  url: string | undefined;
+  status: CrlStatus | undefined;
+  problem: string | undefined;
+  state: CrlOwnerState | undefined;
+}) {
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  const s = d.status;
+  return {
+    certificate: d.certificate,
+    issuer: { id: d.issuer.id, subject: d.issuer.subject },
+    responderUrl: d.issuer.responderUrl ?? null,
+    revocationSource: "crl",
+    // Only a CRL that verified is believed: without one the status is unknown, and `problem` says why.
+    status: s ? (s.revoked ? "revoked" : "good") : "unknown",
+    ...(s?.revoked
+      ? {
+          revocationTime: iso(s.revoked.revocationTime),
+          revocationReason: s.revoked.reason ?? null,
+        }
+      : {}),
+    crl: s ? describeCrl(s.crl) : { url: d.url ?? null },
+    thisUpdate: iso(s?.crl.thisUpdate),
+    nextUpdate: iso(s?.crl.nextUpdate),
+    secondsLeft: s ? Math.max(0, Math.floor((s.crl.nextUpdate - d.now) / 1000)) : null,
+    source: s ? (s.fetched ? "crl-fetch" : "crl-owner") : null,
+    lastFetchedAt: iso(d.state?.lastFetchAt),
+    lastUpstreamError: d.state?.lastError ?? null,
+    lastUpstreamErrorAt: iso(d.state?.lastErrorAt),
     ...(d.problem ? { problem: d.problem } : {}),
   };
 }

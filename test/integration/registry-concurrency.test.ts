@@ -180,7 +180,7 @@ describe("a registry left in KV by an older deployment", () => {
       CAS.slice(0, 2).map((p, i) =>
         makeIssuerRecord(
           certificate(fixture(p)),
-          RESPONDER,
+          { responderUrl: RESPONDER },
           new Date(clock - (2 - i) * 86_400_000),
         ),
       ),
@@ -207,7 +207,7 @@ describe("a registry left in KV by an older deployment", () => {
     const d = deployment();
     const old = await Promise.all(
       CAS.slice(0, 2).map((p) =>
-        makeIssuerRecord(certificate(fixture(p)), RESPONDER, new Date(clock)),
+        makeIssuerRecord(certificate(fixture(p)), { responderUrl: RESPONDER }, new Date(clock)),
       ),
     );
     await env.OCSP_CACHE.put(KV_KEYS.issuers, JSON.stringify(old));

@@ -25,6 +25,7 @@ declare global {
       CERT_OWNER: import("../../src/env.ts").Env["CERT_OWNER"];
       UPSTREAM_BUDGET: import("../../src/env.ts").Env["UPSTREAM_BUDGET"];
       REGISTRAR: import("../../src/env.ts").Env["REGISTRAR"];
+      CRL_OWNER: import("../../src/env.ts").Env["CRL_OWNER"];
       UPSTREAM_TIMEOUT_MS?: string;
       ALLOW_PRIVATE_RESPONDERS?: string;
     }
@@ -57,6 +58,7 @@ export function bindings(overrides: Partial<Env> = {}): Env {
     FLEET_LEDGER: env.FLEET_LEDGER,
     UPSTREAM_BUDGET: env.UPSTREAM_BUDGET,
     REGISTRAR: env.REGISTRAR,
+    CRL_OWNER: env.CRL_OWNER,
     ADMIN_TOKEN,
     ALLOW_PRIVATE_RESPONDERS: "true",
     ...overrides,
@@ -328,6 +330,8 @@ export async function wipeDeployment(): Promise<void> {
     await runInDurableObject(env.UPSTREAM_BUDGET.get(id), wipe);
   for (const id of await listDurableObjectIds(env.REGISTRAR))
     await runInDurableObject(env.REGISTRAR.get(id), wipe);
+  for (const id of await listDurableObjectIds(env.CRL_OWNER))
+    await runInDurableObject(env.CRL_OWNER.get(id), wipe);
   // Resets the owners' in-memory state (in-flight fetch, remembered failure).
   await abortAllDurableObjects();
   for (;;) {

@@ -7,7 +7,7 @@ import { loopbackFetch as http } from "../../support/loopback.ts";
 import { log, type Bench } from "../context.ts";
 import { bodyOf, describeRun, type Load } from "../load.ts";
 import type { Peers } from "../peers.ts";
-import { registryTtlMs } from "../relay-constants.ts";
+import { REGISTRY_TTL_MS } from "../../../src/issuers/registry-timing.ts";
 import { addOps, diffOps, ZERO_OPS, type CostRow, type Series } from "../report.ts";
 import type { CertRequest } from "../setup.ts";
 import { prepareHit, readOps, resetOps, type Workerd } from "../workerd.ts";
@@ -97,7 +97,7 @@ export async function measureHits(
   await memory.afterHits();
   if (!hasOps) return { answer, nginxBytes, series, hasOps, cost: undefined };
 
-  const ttl = registryTtlMs();
+  const ttl = REGISTRY_TTL_MS;
   const relaySeconds = o.reps * o.durationS;
   // Each relay run starts after >= 2 runs of the others: its registry copy has expired, and
   // it expires again every TTL within the run.

@@ -1,0 +1,84 @@
+// CrlOwner: the Durable Object that owns one registered CRL fleet-wide (named by the issuer id and
+// the CRL URL). A thin shell around CrlOwnerLogic: storage, the fetch, the clock and the schedule.
+
+import { DurableObject } from "cloudflare:workers";
+import { configFrom, type ConfigVars } from "../config.ts";
+import type { Result } from "../errors.ts";
+import { IssuerRegistry } from "../issuers/registry.ts";
+import { durableObjectPlatform } from "../platform.ts";
+import {
+  CrlOwnerLogic,
+  type CrlMeta,
+  type CrlOwnerState,
+  type CrlRequest,
+  type CrlStatus,
+} from "./crl-owner.ts";
+import type { RevocationFacts } from "../crl/verify.ts";
+import type { FleetLedger } from "./ledger-do.ts";
+import { ledgerOf } from "./ledger-do.ts";
+import { fetchCrl } from "./upstream.ts";
+
+/** What a CrlOwner reads of the Env. */
+export interface CrlOwnerEnv extends ConfigVars {
+  OCSP_CACHE: KVNamespace;
+  FLEET_LEDGER: DurableObjectNamespace<FleetLedger>;
+}
+
+export class CrlOwner extends DurableObject<CrlOwnerEnv> {
+  private readonly logic: CrlOwnerLogic;
+
+  constructor(ctx: DurableObjectState, env: CrlOwnerEnv) {
+    super(ctx, env);
+    const config = configFrom(env);
+    const registry = new IssuerRegistry(env.OCSP_CACHE);
+    const storage = ctx.storage;
+    this.logic = new CrlOwnerLogic({
+      storage: {
+        get: (key) => storage.get(key),
+        put: (key, value) => storage.put(key, value),
+        delete: (key) => storage.delete(key),
+        // Alarms fire on the platform's clock; scheduled by the time left on the injected one.
+        setAlarm: (at) =>
+          storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
+      },
+      fetchCrl: (url) =>
+        fetchCrl(url, {
+          fetch: (input, init) => durableObjectPlatform().fetch(input, init),
+          clock: () => durableObjectPlatform().now(),
+          timeoutMs: config.upstreamTimeoutMs,
+          allowPrivate: config.allowPrivateResponders,
+          userAgent: config.userAgent,
+        }),
+      currentIssuer: async (id) => (await registry.index(durableObjectPlatform().now())).get(id),
+      now: () => durableObjectPlatform().now(),
+      random: () => durableObjectPlatform().random(),
+      schedule: config.schedule,
+      report: (r) => ledgerOf(env).reportCrl(r),
+    });
+  }
+
+  status(req: CrlRequest): Promise<Result<CrlStatus>> {
+    return this.logic.status(req);
+  }
+
+  inspect(serial?: string): Promise<{
+    state: CrlOwnerState | undefined;
+    crl: CrlMeta | undefined;
+    revoked: RevocationFacts | undefined;
+  }> {
+    return this.logic.inspect(serial);
+  }
+
+  override async alarm(): Promise<void> {
+    await this.logic.alarm();
+  }
+}
+
+/** The owner of `url` for `issuerId`. A stub belongs to the request that made it. */
+export function crlOwnerOf(
+  env: { CRL_OWNER: DurableObjectNamespace<CrlOwner> },
+  issuerId: string,
+  url: string,
+) {
+  return env.CRL_OWNER.get(env.CRL_OWNER.idFromName(`${issuerId} ${url}`));
+}
