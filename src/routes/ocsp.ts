@@ -80,5 +80,11 @@ async function certLookup(relay: Relay, request: OcspRequestFacts): Promise<Resu
   const issuer = index.find(certId);
   if (!issuer)
     return err({ kind: "unauthorized", detail: "the certificate's issuer is not registered" });
+  // The relay never invents an OCSP answer: an issuer registered for CRLs only has none to relay.
+  if (!issuer.responderUrl)
+    return err({
+      kind: "unauthorized",
+      detail: "the issuer is registered for CRLs only: it has no OCSP responder",
+    });
   return ok({ key: certIdKey(certId), certId, issuer, issuerCert: index.certificate(issuer) });
 }
