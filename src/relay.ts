@@ -147,7 +147,8 @@ export class Relay {
 
   /** A registered CRL's state and `req.serial`'s entry in it, fetched when none is valid. */
   crlStatus(req: CrlRequest): Promise<Result<CrlStatus>> {
-    return crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, req.issuer.id, req.url).status(req);
+    const owner = crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, req.issuer.id, req.url);
+    return owner.status({ ...req, allowPrivate: this.config.allowPrivateResponders });
   }
 
   /** What the owner of a registered CRL holds, never fetching (GET /check). */

@@ -1,6 +1,7 @@
 // `ocsp-relay chain`: the certificate path of a server (as it serves it) or of a PEM file, and the
 // bundle nginx's `ssl_trusted_certificate` needs for `ssl_stapling_verify`: the intermediates, then
 // the root (RFC 6960 §4.2.2.2: the answer is checked against the leaf's issuer and its chain).
+// With --relay, a leaf without OCSP also gets its CRL status from the relay (POST /check).
 
 import { existsSync } from "node:fs";
 import { bytesEqual } from "../ocsp/bytes.ts";
@@ -10,12 +11,14 @@ import {
   parseDuration,
   parseHostPort,
   readCertificates,
+  relayUrl,
   say,
   UsageError,
   writeFileAtomic,
 } from "./args.ts";
 import { buildPath, isSelfSigned, leafOf, rootStore, toPem, type Sourced } from "./pki.ts";
 import { describeSearched } from "./roots.ts";
+import { askRelayCrl, crlAdvice, crlVerdict, crlWindow } from "./crl-status.ts";
 import { probeTls, ProbeError, type Probe } from "./tls-probe.ts";
 
 export async function chainCommand(args: string[]): Promise<number> {
@@ -24,7 +27,9 @@ export async function chainCommand(args: string[]): Promise<number> {
     servername: { type: "string" },
     out: { type: "string" },
     timeout: { type: "string", default: "10s" },
+    relay: { type: "string" },
   });
+  const relay = values.relay === undefined ? undefined : relayUrl(values.relay);
   if (positionals.length !== 1)
     throw new UsageError(
       "give one host:port or one PEM file: ocsp-relay chain example.com:443 | chain fullchain.pem",
@@ -87,6 +92,30 @@ export async function chainCommand(args: string[]): Promise<number> {
   for (const [i, step] of path.entries()) describe(step, i, path.length, complete, now);
   say("");
   describeLeaf(leaf.cert);
+  // Asked for (--relay) and the leaf has no OCSP: what its CRL says, exit 1 unless good.
+  let revocationFailed = false;
+  if (relay && leaf.cert.ocspUrls.length === 0) {
+    const timeoutMs = parseDuration(values.timeout!, "--timeout");
+    const crl = await askRelayCrl(relay, leaf.cert, path[1]?.cert, timeoutMs);
+    if (crl.ok) {
+      say(`leaf CRL status (from the relay ${relay}): ${crlVerdict(crl.body)}`);
+      const window = crlWindow(crl.body.crl, now.getTime());
+      if (window) say(`    ${window}`);
+      const advice = crlAdvice(crl.body);
+      if (advice) say(`    next: ${advice}`);
+      revocationFailed = crl.body.status !== "good";
+    } else {
+      say(`leaf CRL status: not known: ${crl.problem}`);
+      say(`    next: ${crl.next}`);
+      revocationFailed = true;
+    }
+  } else if (relay) {
+    say(
+      "note: --relay is asked only about certificates without OCSP; ocsp-relay register shows this one's OCSP answer",
+    );
+  } else if (leaf.cert.ocspUrls.length === 0 && leaf.cert.crlUrls.length > 0) {
+    say("note: add --relay URL to see the leaf's CRL status as the relay verified it");
+  }
   for (const extra of others.filter((o) => !path.some((p) => p.cert === o.cert))) {
     say(`note: ${extra.source} certificate "${extra.cert.subjectText}" is not on the leaf's path`);
   }
@@ -139,7 +168,7 @@ export async function chainCommand(args: string[]): Promise<number> {
     say(
       "note: nginx needs the bundle for ssl_stapling_verify only: with ssl_stapling off it is not used",
     );
-  return 0;
+  return revocationFailed ? 1 : 0;
 }
 
 function describe(step: Sourced, i: number, length: number, complete: boolean, now: Date): void {

@@ -1,12 +1,23 @@
 // `ocsp-relay check`: does a TLS server staple, and would a careful client accept the staple?
 // One handshake asking for status_request (RFC 6066 §8), then the core's verdict on the stapled
 // OCSPResponse (RFC 6960 §3.2) against the leaf's issuer, and the Must-Staple flag (RFC 7633).
+// A leaf without an OCSP responder cannot be stapled: its status is what its CA's CRL says, asked
+// of the relay (--relay, POST /check), which fetches and verifies that CRL (RFC 5280 §6.3).
 
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import { serialHex } from "../ocsp/certificate.ts";
 import { certIdFor } from "../ocsp/request.ts";
 import type { Verdict } from "../ocsp/verify.ts";
-import { formatDuration, parse, parseDuration, readCertificates, say, UsageError } from "./args.ts";
+import {
+  formatDuration,
+  parse,
+  parseDuration,
+  readCertificates,
+  relayUrl,
+  say,
+  UsageError,
+} from "./args.ts";
+import { askRelayCrl, crlAdvice, crlVerdict, crlWindow, type CrlAnswer } from "./crl-status.ts";
 import { findIssuer, systemRoots, toPem, type Sourced } from "./pki.ts";
 import { probeTls, ProbeError, targetOf, type Probe } from "./tls-probe.ts";
 import { summarize, verifyWithAnyHash } from "./verify.ts";
@@ -17,9 +28,11 @@ export async function checkCommand(args: string[]): Promise<number> {
     "ca-file": { type: "string" },
     json: { type: "boolean", default: false },
     timeout: { type: "string", default: "10s" },
+    relay: { type: "string" },
   });
   if (positionals.length !== 1)
     throw new UsageError("give one server: ocsp-relay check example.com:443");
+  const relay = values.relay === undefined ? undefined : relayUrl(values.relay);
   const target = targetOf(positionals[0], "check");
   const timeoutMs = parseDuration(values.timeout!, "--timeout");
   const caFile = values["ca-file"];
@@ -55,6 +68,23 @@ export async function checkCommand(args: string[]): Promise<number> {
     ...systemRoots(),
   ];
   const issuer = await findIssuer(leaf, pool);
+  // No responder named and nothing stapled: nothing to staple, so the CRL is what counts. (A
+  // server that staples anyway, from a responder configured by hand, has its staple checked below.)
+  if (leaf.ocspUrls.length === 0 && !probe.staple) {
+    const crl = relay ? await askRelayCrl(relay, leaf, issuer?.cert, timeoutMs) : undefined;
+    return reportCrlOnly({
+      name,
+      probe,
+      leaf,
+      issuer,
+      caFile,
+      relay,
+      crl,
+      now,
+      out,
+      json: values.json!,
+    });
+  }
   const verdict =
     probe.staple && issuer
       ? await verifyWithAnyHash(
@@ -112,10 +142,12 @@ export async function checkCommand(args: string[]): Promise<number> {
   out(result.ok ? `OK: ${result.summary}` : `FAIL: ${result.summary}`);
   if (result.advice) out(`  next: ${result.advice}`);
 
+  if (relay) out("  note: --relay is asked only about certificates without OCSP; this one staples");
   if (values.json) {
     emit({
       ok: result.ok,
       target: name,
+      revocationSource: "ocsp",
       servername: probe.servername ?? null,
       stapled: probe.staple !== null,
       stapleBytes: probe.staple?.length ?? 0,
@@ -139,6 +171,129 @@ export async function checkCommand(args: string[]): Promise<number> {
     });
   }
   return result.ok ? 0 : 1;
+}
+
+/**
+ * The screen for a leaf without an OCSP responder: no staple is expected (there is nothing to
+ * staple); the CRL's verdict through the relay. Exit 0 only when the relay says the CRL lists it as
+ * good; 1 when revoked, unknown, the relay cannot answer, or no --relay was given (not checked).
+ */
+function reportCrlOnly(o: {
+  name: string;
+  probe: Probe;
+  leaf: CertificateFacts;
+  issuer: Sourced | undefined;
+  caFile: string | undefined;
+  relay: string | undefined;
+  crl: CrlAnswer | undefined;
+  now: Date;
+  out: (line: string) => void;
+  json: boolean;
+}): number {
+  const { probe, leaf, out, now } = o;
+  const crlUrl = leaf.crlUrls[0];
+  out(
+    `ocsp-relay check ${o.name}${probe.servername ? ` (servername ${probe.servername})` : " (no SNI)"}`,
+  );
+  out(`  certificate  ${leaf.subjectText}, serial ${serialHex(leaf).toUpperCase()}`);
+  out(
+    `               notAfter ${leaf.notAfter.toISOString()} (${leaf.notAfter > now ? `${formatDuration(leaf.notAfter.getTime() - now.getTime())} left` : "EXPIRED"})`,
+  );
+  out(
+    probe.authorized
+      ? `  chain        verified (against ${o.caFile ?? "Node's root store"})`
+      : `  chain        NOT verified: ${probe.authorizationError}${o.caFile ? "" : " (give the root with --ca-file if it is private)"}`,
+  );
+  out(
+    o.issuer
+      ? `  issuer       ${o.issuer.cert.subjectText} (${o.issuer.source})`
+      : `  issuer       not found: "${leaf.issuerText}" is neither served nor in --ca-file`,
+  );
+  out("  OCSP         none: the certificate names no OCSP responder, so it cannot be stapled");
+  out(
+    crlUrl
+      ? `  CRL          ${leaf.crlUrls.join(", ")} (its CA publishes revocation there)`
+      : "  CRL          none: the certificate says nowhere how to check whether it is revoked",
+  );
+  out("  stapled      no (none expected)");
+  const answered = o.crl?.ok ? o.crl.body : undefined;
+  if (answered) {
+    out(`  CRL status   ${crlVerdict(answered)} (from the relay ${o.relay})`);
+    const window = crlWindow(answered.crl, now.getTime());
+    if (window) out(`               ${window}`);
+  } else if (o.crl && !o.crl.ok) {
+    out(`  CRL status   not known: ${o.crl.problem}`);
+  }
+  out(`  must-staple  ${leaf.mustStaple ? "YES" : "no"}`);
+  if (leaf.mustStaple) {
+    out("");
+    out("  !!! MUST-STAPLE CERTIFICATE WITHOUT AN OCSP RESPONDER: IT CAN NEVER CARRY A STAPLE !!!");
+    out(
+      "  !!! Clients that enforce Must-Staple (Firefox) refuse this site: replace the certificate. !!!",
+    );
+  }
+  let summary: string;
+  let advice: string | undefined;
+  let ok = false;
+  if (!crlUrl) {
+    summary = "no OCSP responder and no CRL: revocation cannot be checked";
+    advice = "ask the CA how it publishes revocation for this certificate, or replace it";
+  } else if (!o.relay) {
+    summary = "cannot be stapled (no OCSP responder); revocation by CRL not checked";
+    advice = `give --relay URL to ask the relay for its CRL status (the issuer registered with ocsp-relay register), or fetch ${crlUrl} yourself`;
+  } else if (!answered) {
+    summary = "cannot be stapled; the CRL status is not known";
+    advice = o.crl && !o.crl.ok ? o.crl.next : undefined;
+  } else {
+    ok = answered.status === "good" && !leaf.mustStaple;
+    summary =
+      answered.status === "good"
+        ? "cannot be stapled (no OCSP responder); the CRL says good"
+        : answered.status === "revoked"
+          ? `the certificate is REVOKED (by its CA's CRL${answered.revocationTime ? `, at ${answered.revocationTime}` : ""})`
+          : "cannot be stapled; the CRL status is unknown";
+    advice = crlAdvice(answered);
+    if (leaf.mustStaple && answered.status === "good")
+      advice =
+        "a Must-Staple certificate that cannot be stapled: replace it with one without the TLS Feature extension";
+  }
+  out(ok ? `OK: ${summary}` : `FAIL: ${summary}`);
+  if (advice) out(`  next: ${advice}`);
+  if (o.json) {
+    emit({
+      ok,
+      target: o.name,
+      servername: probe.servername ?? null,
+      revocationSource: "crl",
+      stapleExpected: false,
+      stapled: false,
+      status: answered?.status ?? null,
+      ...(answered?.status === "revoked"
+        ? {
+            revocationTime: answered.revocationTime ?? null,
+            revocationReason: answered.revocationReason ?? null,
+          }
+        : {}),
+      crl: answered?.crl ?? (crlUrl ? { url: crlUrl } : null),
+      crlUrls: leaf.crlUrls,
+      relay: o.relay ?? null,
+      mustStaple: leaf.mustStaple,
+      chainVerified: probe.authorized,
+      chainError: probe.authorizationError ?? null,
+      leaf: {
+        subject: leaf.subjectText,
+        serial: serialHex(leaf).toUpperCase(),
+        notAfter: leaf.notAfter.toISOString(),
+      },
+      issuer: o.issuer ? { subject: o.issuer.cert.subjectText, source: o.issuer.source } : null,
+      problem: ok
+        ? null
+        : answered?.status === "unknown" && answered.problem
+          ? `${summary}: ${answered.problem}`
+          : summary,
+    });
+  }
+  return ok ? 0 : 1;
 }
 
 interface Assessment {

@@ -2,9 +2,12 @@
 // valid as printed (everything that is not configuration is a comment), with the paths given.
 // What each server can and cannot do is said plainly: only nginx has a responder override
 // (ssl_stapling_responder); HAProxy staples from files; Caddy staples by itself from the AIA URL.
+// A certificate (--cert) that names no OCSP responder cannot be stapled at all: the snippet turns
+// stapling off and says why (its revocation is published by CRL, RFC 5280 §4.2.1.13).
 
 import { existsSync } from "node:fs";
 import { fleetKey, ocspBase, parse, readCertificates, relayUrl, say, UsageError } from "./args.ts";
+import type { CertificateFacts } from "../ocsp/certificate.ts";
 import { leafOf } from "./pki.ts";
 
 const DEFAULTS = {
@@ -54,6 +57,11 @@ export async function configCommand(args: string[]): Promise<number> {
     say(`note: no --${flag}: the snippet uses the placeholder ${fallback}; replace it`);
     return fallback;
   };
+  // The leaf in --cert, when the file is readable here: does it name an OCSP responder at all?
+  const leaf = leafIn(values.cert);
+  const noOcsp = leaf && leaf.ocspUrls.length === 0 ? noOcspReason(leaf) : undefined;
+  if (noOcsp && server !== "caddy")
+    say(`note: ${values.cert}: ${noOcsp.join(" ")} The snippet turns stapling off.`);
   const serverName = values["server-name"] ?? DEFAULTS.serverName;
   if (!values["server-name"] && server !== "haproxy")
     say(`note: no --server-name: the snippet uses ${serverName}; replace it`);
@@ -61,17 +69,38 @@ export async function configCommand(args: string[]): Promise<number> {
   let text: string;
   switch (server) {
     case "nginx":
-      text = nginx({
-        relay,
-        admin: base,
-        cert: given("cert", DEFAULTS.cert),
-        key: given("key", DEFAULTS.key),
-        trusted: given("trusted", DEFAULTS.trusted),
-        serverName,
-        listen: values.listen ?? "443",
-      });
+      text = noOcsp
+        ? nginxWithoutStapling({
+            admin: base,
+            cert: given("cert", DEFAULTS.cert),
+            key: given("key", DEFAULTS.key),
+            serverName,
+            listen: values.listen ?? "443",
+            reason: noOcsp,
+            mustStaple: leaf!.mustStaple,
+          })
+        : nginx({
+            relay,
+            admin: base,
+            cert: given("cert", DEFAULTS.cert),
+            key: given("key", DEFAULTS.key),
+            trusted: given("trusted", DEFAULTS.trusted),
+            serverName,
+            listen: values.listen ?? "443",
+          });
       break;
     case "haproxy":
+      if (noOcsp) {
+        text = haproxyWithoutStapling({
+          admin: base,
+          cert: given("cert", DEFAULTS.haproxyCert),
+          key: values.key,
+          listen: values.listen ?? ":443",
+          reason: noOcsp,
+          mustStaple: leaf!.mustStaple,
+        });
+        break;
+      }
       text = haproxy({
         relay,
         cert: given("cert", DEFAULTS.haproxyCert),
@@ -87,7 +116,8 @@ export async function configCommand(args: string[]): Promise<number> {
         key: given("key", DEFAULTS.key),
         serverName,
         listen: values.listen,
-        aiaUrls: aiaOf(values.cert),
+        aiaUrls: leaf?.ocspUrls ?? [],
+        noOcsp,
       });
   }
   process.stdout.write(text);
@@ -131,6 +161,102 @@ server {
 
     # ... your locations ...
 }
+`;
+}
+
+/** Why a certificate cannot be stapled, as comment lines (without the "# "). */
+function noOcspReason(leaf: CertificateFacts): string[] {
+  const crl = leaf.crlUrls[0];
+  return [
+    "The certificate names no OCSP responder (no OCSP URL in its AIA extension), so it cannot be stapled:",
+    crl
+      ? `its CA publishes revocation by CRL at ${leaf.crlUrls.join(", ")}, which clients fetch themselves.`
+      : "it names no CRL distribution point either: it says nowhere how to check whether it is revoked.",
+  ];
+}
+
+const comment = (lines: string[], indent = "") => lines.map((l) => `${indent}# ${l}`).join("\n");
+
+function mustStapleWarning(mustStaple: boolean, indent = ""): string {
+  return mustStaple
+    ? `${comment(
+        [
+          "WARNING: the certificate is Must-Staple (TLS Feature status_request) but can never carry a",
+          "staple: clients that enforce Must-Staple refuse the site. Replace the certificate.",
+        ],
+        indent,
+      )}\n`
+    : "";
+}
+
+function nginxWithoutStapling(o: {
+  admin: string;
+  cert: string;
+  key: string;
+  serverName: string;
+  listen: string;
+  reason: string[];
+  mustStaple: boolean;
+}): string {
+  return `# nginx: no OCSP stapling for this certificate (ocsp-relay config nginx). Goes in the http { } block.
+${comment(o.reason)}
+# Left on, nginx logs '"ssl_stapling" ignored, no OCSP responder URL in the certificate' and
+# staples nothing; ssl_stapling_responder, ssl_stapling_verify and ssl_trusted_certificate are not needed.
+# The relay can still tell you whether the certificate is revoked (it fetches and verifies the CRL):
+#   npx ocsp-relay register --relay ${o.admin} --token "$ADMIN_TOKEN" ${o.cert}
+#   npx ocsp-relay check ${o.serverName}:${o.listen.replace(/^.*:/, "")} --relay ${o.admin}
+${mustStapleWarning(o.mustStaple)}server {
+    listen ${o.listen} ssl;
+    server_name ${o.serverName};
+
+    ssl_certificate         ${o.cert};
+    ssl_certificate_key     ${o.key};
+
+    ssl_stapling            off;  # no OCSP responder in the certificate: nothing to staple
+
+    # ... your locations ...
+}
+`;
+}
+
+function haproxyWithoutStapling(o: {
+  admin: string;
+  cert: string;
+  key: string | undefined;
+  listen: string;
+  reason: string[];
+  mustStaple: boolean;
+}): string {
+  const keyNote =
+    o.key && o.key !== `${o.cert}.key`
+      ? `#   the key: append it to ${o.cert}, or link it beside it (HAProxy 2.2+ reads <crt>.key):
+#     ln -s ${o.key} ${o.cert}.key
+`
+      : `#   the key: inside ${o.cert}, or in ${o.cert}.key (HAProxy 2.2+ reads <crt>.key)
+`;
+  return `# HAProxy: no OCSP stapling for this certificate (ocsp-relay config haproxy).
+#
+${comment(o.reason)}
+# So: no staple job. No ${o.cert}.ocsp file, no "ocsp-update on", no "set ssl ocsp-response"
+# and no "ocsp-relay staple" for it (the relay has no OCSP answer to give: it never invents one).
+# The relay can still tell you whether the certificate is revoked (it fetches and verifies the CRL):
+#   npx ocsp-relay register --relay ${o.admin} --token "$ADMIN_TOKEN" ${o.cert}
+#   npx ocsp-relay check <name>:443 --relay ${o.admin}
+${mustStapleWarning(o.mustStaple)}#
+# ${o.cert}: the leaf, then its intermediates;
+${keyNote}
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend https
+    bind ${o.listen} ssl crt ${o.cert}
+    default_backend app
+
+backend app
+    server app1 127.0.0.1:8080
 `;
 }
 
@@ -215,6 +341,7 @@ function caddy(o: {
   serverName: string;
   listen: string | undefined;
   aiaUrls: string[];
+  noOcsp: string[] | undefined;
 }): string {
   const site = o.listen ? `${o.serverName}:${o.listen.replace(/^.*:/, "")}` : o.serverName;
   const overrides = (
@@ -222,8 +349,11 @@ function caddy(o: {
   )
     .map((u) => `"${u}": "${o.relay}/"`)
     .join(", ");
+  const none = o.noOcsp
+    ? `#\n${comment(o.noOcsp)}\n# Caddy staples nothing for it (it asks only the responder in the AIA); nothing to configure.\n`
+    : "";
   return `# Caddy: OCSP stapling (ocsp-relay config caddy).
-#
+${none}#
 # Caddy staples by itself, for every certificate it serves, asking the responder named in the
 # certificate's AIA extension and refreshing on its own (global option ocsp_interval, default 1h);
 # it also keeps answers in its storage across restarts. The Caddyfile has no responder override:
@@ -248,13 +378,15 @@ ${site} {
 `;
 }
 
-/** The AIA OCSP URLs of the leaf in --cert, when the file can be read now. */
-function aiaOf(path: string | undefined): string[] {
-  if (!path || !existsSync(path)) return [];
+/**
+ * The leaf of --cert, when the file can be read here (the snippet may be written for paths that
+ * exist only on the server: then nothing is known of the certificate and stapling stays on).
+ */
+function leafIn(path: string | undefined): CertificateFacts | undefined {
+  if (!path || !existsSync(path)) return undefined;
   try {
-    const leaf = leafOf(readCertificates(path, "--cert"));
-    return leaf ? leaf.ocspUrls : [];
+    return leafOf(readCertificates(path, "--cert"));
   } catch {
-    return [];
+    return undefined;
   }
 }

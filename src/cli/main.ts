@@ -22,16 +22,32 @@ commands:
 
 setting up stapling (progress and advice on stderr):
   chain    <host:port | fullchain.pem> [--ca-file roots.pem] [--servername NAME] [--out bundle.pem]
+           [--relay URL]
            The served (or file) chain, each certificate's subject/issuer/notAfter, the leaf's OCSP
            responder and Must-Staple flag; writes the ssl_trusted_certificate bundle
-           (intermediates, then the root from --ca-file or Node's root store).
-  register --relay URL --token T <fullchain.pem> [--responder URL] [--fleet-key K] [--json]
+           (intermediates, then the root from --ca-file, Node's or the system's root store).
+           A leaf without an OCSP responder cannot be stapled: it says so and where its CRL is;
+           with --relay it also prints the leaf's CRL status from the relay, and exits 1 unless
+           the CRL says good.
+  register --relay URL --token T <fullchain.pem> [--responder URL] [--crl URL] [--fleet-key K]
+           [--json]
            Register the leaf's issuer with the relay (POST /admin/issuers); the relay pins the leaf
            and fetches its first answer. The token may come from $OCSP_RELAY_TOKEN instead. With a
            fleet key, also asks the OCSP endpoint under /k/<key>/ as the servers will.
-  check    <host:port> [--servername NAME] [--ca-file roots.pem] [--json]
+           A leaf without an OCSP responder cannot be stapled: the issuer is registered for CRL
+           status instead (the relay learns the CRL from the leaf's CRL distribution point, or
+           --crl URL) and the leaf's status in that CRL is printed. Exit 0 only when the answer
+           (OCSP or CRL) says good; 1 when revoked, unknown, or the fetch or CRL failed.
+  check    <host:port> [--servername NAME] [--ca-file roots.pem] [--relay URL] [--json]
            One handshake asking for a staple: is it there, does it verify, good/revoked/unknown,
            time to nextUpdate, Must-Staple. Exit 0 only for a valid staple saying good.
+           A served leaf without an OCSP responder cannot be stapled, so no staple is expected;
+           its status is what its CA's CRL says, asked of the relay with --relay (POST /check;
+           the issuer registered with "register"). Exit 0 only when the relay's verified CRL says
+           good; 1 when it says revoked, when the status is unknown (no verified current CRL, or
+           the relay cannot answer), when --relay is not given (revocation not checked), and
+           for a Must-Staple leaf, which can never be stapled. A monitoring script can alert on
+           anything but 0.
   staple   --relay URL <leaf.pem | fullchain.pem> [--issuer I.pem] --out FILE [--min-validity 1h]
            [--fleet-key K]
            Fetch the leaf's answer from the relay, verify it, write it atomically (nginx
@@ -40,6 +56,8 @@ setting up stapling (progress and advice on stderr):
   config   nginx|haproxy|caddy --relay URL [--cert fullchain.pem] [--key key.pem]
            [--trusted chain.pem] [--server-name NAME] [--listen ADDR:PORT] [--fleet-key K]
            Print a configuration snippet that staples through the relay (or says why it cannot).
+           When --cert names a certificate without an OCSP responder: nginx gets
+           "ssl_stapling off;" and HAProxy no staple job, each with the reason.
 
 A relay closed with OCSP_KEYS answers OCSP only under /k/<key>/: give the key with --fleet-key, or
 in $OCSP_RELAY_KEY (kept out of the process list). --key is the TLS private key in config.

@@ -1,6 +1,9 @@
 // `ocsp-relay register`: tells a relay about a certificate's issuing CA through the admin API
 // (POST /admin/issuers with the leaf followed by its issuer), so the relay pins the leaf and fetches
 // its first answer at once; the responder comes from the leaf's AIA (RFC 5280 §4.2.2.1) or --responder.
+// A leaf without an OCSP responder cannot be stapled: the issuer is registered for CRL status
+// instead (the relay learns the CRL URL from the leaf's CRL distribution point, RFC 5280 §4.2.1.13,
+// or from --crl), and what the CRL says of the leaf is printed.
 
 import { serialHex } from "../ocsp/certificate.ts";
 import { toBase64 } from "../ocsp/bytes.ts";
@@ -19,19 +22,25 @@ import {
   UsageError,
 } from "./args.ts";
 import { findIssuer, leafOf, toPem } from "./pki.ts";
+import { crlAdvice, crlVerdict, crlWindow, httpCrlUrl, type CrlCheck } from "./crl-status.ts";
 
 interface Warmed {
   serial?: string;
   subject?: string;
+  revocationSource?: string;
   status?: string;
   nextUpdate?: string;
+  revocationTime?: string | null;
+  revocationReason?: string | null;
+  crl?: CrlCheck["crl"];
   error?: string;
 }
 
 interface Registered {
   id?: string;
   subject?: string;
-  responderUrl?: string;
+  responderUrl?: string | null;
+  crlUrls?: string[];
   warmed?: Warmed[];
   error?: string;
   detail?: string;
@@ -42,6 +51,7 @@ export async function registerCommand(args: string[]): Promise<number> {
     relay: { type: "string" },
     token: { type: "string" },
     responder: { type: "string" },
+    crl: { type: "string" },
     json: { type: "boolean", default: false },
     timeout: { type: "string", default: "30s" },
     "fleet-key": { type: "string" },
@@ -73,14 +83,30 @@ export async function registerCommand(args: string[]): Promise<number> {
     throw new UsageError(
       `the issuer of "${leaf.subjectText}" ("${leaf.issuerText}") is not in ${file}: use the fullchain file (leaf, then intermediates)`,
     );
-  if (!values.responder && leaf.ocspUrls.length === 0)
+  // No OCSP responder to relay: the certificate cannot be stapled, and its status comes from a CRL.
+  const byCrl = !values.responder && leaf.ocspUrls.length === 0;
+  const crlUrl = values.crl ?? httpCrlUrl(leaf);
+  if (byCrl && !crlUrl)
     throw new UsageError(
-      `"${leaf.subjectText}" names no OCSP responder in its AIA extension: give one with --responder URL`,
+      `"${leaf.subjectText}" names neither an OCSP responder (AIA) nor an http(s) CRL distribution point: ` +
+        "give --responder URL if its CA runs an OCSP responder the certificate does not name, or --crl URL for its CA's CRL",
     );
+  if (byCrl) {
+    say(
+      `"${leaf.subjectText}" has no OCSP responder in its AIA extension: it cannot be stapled ` +
+        "(nginx: ssl_stapling off; HAProxy: no .ocsp file). Its CA publishes revocation by CRL at " +
+        `${crlUrl}${values.crl ? " (--crl)" : ""}.`,
+    );
+  }
 
-  const url = `${relay}/admin/issuers${values.responder ? `?responder=${encodeURIComponent(values.responder)}` : ""}`;
+  const query = new URLSearchParams();
+  if (values.responder) query.set("responder", values.responder);
+  if (values.crl) query.set("crl", values.crl);
+  const url = `${relay}/admin/issuers${query.toString() ? `?${query.toString()}` : ""}`;
   say(
-    `registering "${issuer.cert.subjectText}" with ${relay} (the relay fetches the leaf's first answer now) ...`,
+    byCrl
+      ? `registering "${issuer.cert.subjectText}" with ${relay} for CRL status (the relay fetches and verifies the CRL now) ...`
+      : `registering "${issuer.cert.subjectText}" with ${relay} (the relay fetches the leaf's first answer now) ...`,
   );
   let res: Response;
   try {
@@ -118,15 +144,29 @@ export async function registerCommand(args: string[]): Promise<number> {
   out(
     res.status === 201
       ? `registered issuer "${body.subject}" (HTTP 201, new)`
-      : `issuer "${body.subject}" was already registered (HTTP 200; responder as sent now)`,
+      : `issuer "${body.subject}" was already registered (HTTP 200; ${byCrl ? "CRL URLs" : "responder"} as sent now)`,
   );
   out(`  id         ${body.id}`);
-  out(`  responder  ${body.responderUrl}`);
+  if (body.responderUrl || !byCrl) out(`  responder  ${body.responderUrl ?? "none"}`);
+  if (body.crlUrls?.length) out(`  crl        ${body.crlUrls.join(", ")}`);
   let failed = false;
   const now = Date.now();
   for (const w of body.warmed ?? []) {
     const serial = (w.serial ?? serialHex(leaf)).toUpperCase();
-    if (w.error) {
+    if (w.revocationSource === "crl") {
+      // The leaf's status in its CA's CRL, as the relay verified it; anything but good fails.
+      const verdict = crlVerdict(w.error ? { status: "unknown", problem: w.error } : w);
+      out(`  leaf       serial ${serial}: cannot be stapled (no OCSP responder)`);
+      out(`  CRL status ${verdict}`);
+      const window = crlWindow(w.crl, now);
+      if (window) out(`             ${window}`);
+      if (w.status !== "good") {
+        failed = true;
+        say(
+          `ocsp-relay register: the issuer is registered, but the CRL does not say good: ${crlAdvice(w.error ? { status: "unknown" } : w)}`,
+        );
+      }
+    } else if (w.error) {
       failed = true;
       out(`  leaf       serial ${serial}: first fetch FAILED: ${w.error}`);
     } else {
@@ -137,7 +177,24 @@ export async function registerCommand(args: string[]): Promise<number> {
       if (w.status !== "good") failed = true;
     }
   }
-  if (key) {
+  if (byCrl && !(body.warmed ?? []).some((w) => w.revocationSource === "crl")) {
+    failed = true;
+    say(
+      "ocsp-relay register: the relay's answer carries no CRL status for the leaf: does this relay version check CRLs?",
+    );
+  }
+  if (byCrl) {
+    out(
+      "  servers    no stapling for this certificate: ssl_stapling off; (ocsp-relay config nginx --cert … prints it)",
+    );
+    out(
+      `  status     ocsp-relay check <host:port> --relay ${relay}  (or curl --data-binary @leaf.pem ${relay}/check)`,
+    );
+  }
+  const ocspFailed = failed && !byCrl;
+  if (key && byCrl) {
+    out("  fleet key  not used: this certificate has no OCSP answer for servers to fetch");
+  } else if (key) {
     // What the fleet's servers will send: a GET under the fleet key, as nginx makes it.
     const certId = await certIdFor(issuer.cert, leaf, "SHA-1");
     const get = `${ocspBase(relay, key)}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
@@ -156,14 +213,17 @@ export async function registerCommand(args: string[]): Promise<number> {
       `  servers    ssl_stapling_responder ${ocspBase(relay, "<key>")}/;  (ocsp-relay config nginx --fleet-key … prints it)`,
     );
   }
-  if (failed) {
+  if (ocspFailed) {
     say(
       "ocsp-relay register: the issuer is registered, but the leaf's answer is not good: " +
         "if the fetch failed, check that the relay can reach the responder (and the responder URL); " +
         "if revoked or unknown, check the certificate with its CA",
     );
   }
-  if (values.json) process.stdout.write(`${JSON.stringify({ status: res.status, ...body })}\n`);
+  if (values.json)
+    process.stdout.write(
+      `${JSON.stringify({ status: res.status, revocationSource: byCrl ? "crl" : "ocsp", ...body })}\n`,
+    );
   return failed ? 1 : 0;
 }
 
@@ -183,7 +243,9 @@ function fixFor(status: number, body: Registered): string {
     case "responder URL refused":
       return "the relay refuses that responder URL (it must be http(s), public unless ALLOW_PRIVATE_RESPONDERS=true): check --responder or the leaf's AIA";
     case "responder URL required":
-      return "give the responder with --responder URL";
+      return "give the responder with --responder URL, or the CA's CRL with --crl URL";
+    case "CRL URL refused":
+      return "the relay refuses that CRL URL (it must be http(s), public unless ALLOW_PRIVATE_RESPONDERS=true): check --crl or the leaf's CRL distribution point";
     case "not the issuer":
     case "not a CA certificate":
       return "the file must hold the leaf followed by the CA that issued it (fullchain.pem)";

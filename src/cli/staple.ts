@@ -97,7 +97,13 @@ export async function stapleCommand(args: string[]): Promise<number> {
   const verdict = await verifyResponse({ response, issuer, certId, now });
   if (!verdict.ok) {
     say(`ocsp-relay staple: REFUSED, nothing written: ${verdict.reason}: ${verdict.detail}`);
-    say(`  next: ${refusalAdvice(verdict.detail)}`);
+    say(
+      `  next: ${
+        /unauthorized/.test(verdict.detail) && leaf.ocspUrls.length === 0
+          ? `the certificate names no OCSP responder, so it cannot be stapled${leaf.crlUrls[0] ? ` (its CA publishes revocation by CRL at ${leaf.crlUrls[0]})` : ""}: turn stapling off for it (ocsp-relay config nginx|haproxy --cert … prints how); ocsp-relay check --relay URL shows its CRL status`
+          : refusalAdvice(verdict.detail)
+      }`,
+    );
     return 1;
   }
   const status = verdict.certStatus;

@@ -41,12 +41,12 @@ export class CrlOwner extends DurableObject<CrlOwnerEnv> {
         setAlarm: (at) =>
           storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
       },
-      fetchCrl: (url) =>
+      fetchCrl: (url, allowPrivate) =>
         fetchCrl(url, {
           fetch: (input, init) => durableObjectPlatform().fetch(input, init),
           clock: () => durableObjectPlatform().now(),
           timeoutMs: config.upstreamTimeoutMs,
-          allowPrivate: config.allowPrivateResponders,
+          allowPrivate: allowPrivate || config.allowPrivateResponders,
           userAgent: config.userAgent,
         }),
       currentIssuer: async (id) => (await registry.index(durableObjectPlatform().now())).get(id),

@@ -43,6 +43,8 @@ export interface CrlRequest {
   serial?: string;
   /** The certificate itself, when a client sent it (/check): watched from then on. */
   leaf?: LeafInfo;
+  /** ALLOW_PRIVATE_RESPONDERS of the worker asking (never a client's). */
+  allowPrivate?: boolean;
 }
 
 /** The held CRL, without its entries. */
@@ -71,6 +73,8 @@ export interface CrlOwnerState {
   nextAttemptAt?: number;
   /** serialHex → the certificate, for the ledger's rows and the revocation alert. */
   watched: Record<string, LeafInfo>;
+  /** Whether the CRL URL may be private (the worker's setting at the last request). */
+  allowPrivate: boolean;
 }
 
 export interface CrlStatus {
@@ -107,7 +111,7 @@ export interface CrlReport {
 export interface CrlOwnerDeps {
   storage: CrlOwnerStorage;
   /** GETs the CRL (bounded in time and size; the URL checked against the no-open-proxy rules). */
-  fetchCrl: (url: string) => Promise<Result<Uint8Array, string>>;
+  fetchCrl: (url: string, allowPrivate: boolean) => Promise<Result<Uint8Array, string>>;
   /** The issuer as registered now (undefined once deleted: refresh stops). */
   currentIssuer: (issuerId: string) => Promise<IssuerRecord | undefined>;
   now: () => number;
@@ -198,6 +202,7 @@ export class CrlOwnerLogic {
       issuer: req.issuer,
       lastRequestedAt: now,
       watched,
+      allowPrivate: req.allowPrivate ?? prev?.allowPrivate ?? false,
     };
     await this.deps.storage.put("state", state);
     return state;
@@ -279,7 +284,7 @@ export class CrlOwnerLogic {
         kind: "internal",
         detail: `stored issuer unreadable: ${issuerCert.error.detail}`,
       });
-    const body = await this.deps.fetchCrl(state.url);
+    const body = await this.deps.fetchCrl(state.url, state.allowPrivate);
     if (!body.ok) {
       log("upstream.error", { issuer: state.issuer.id, crl: state.url, detail: body.error });
       return err({

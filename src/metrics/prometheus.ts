@@ -12,6 +12,11 @@ const HELP: Record<string, [type: "counter" | "gauge", help: string]> = {
   upstream_latency_seconds_sum: ["counter", "Total time spent on CA fetches, by issuer."],
   upstream_latency_seconds_count: ["counter", "Number of timed CA fetches, by issuer."],
   verification_rejections_total: ["counter", "CA answers refused by the verifier, by reason."],
+  crl_fetches_total: [
+    "counter",
+    "Fetches of registered CRLs, by issuer and result (ok, error, rejected).",
+  ],
+  crl_rejections_total: ["counter", "CRLs refused by the verifier, by reason."],
   alerts_sent_total: ["counter", "Alerts sent to the webhook, by kind."],
   cached_entries: ["gauge", "Certificates with an answer that is valid now."],
   soonest_next_update_seconds: [

@@ -73,16 +73,18 @@ export function checkRoutes(): Hono<AppEnv> {
     // A certificate without OCSP (or ?source=crl): its status in its issuer's registered CRL.
     const crl = crlChoice(leaf, found.record, c.req.query("source"));
     if (crl) {
-      const status = crl.url
+      // Only a CRL registered for the issuer is fetched (`problem` set: not one of them).
+      const registered = crl.problem === undefined ? crl.url : undefined;
+      const status = registered
         ? await relay.crlStatus({
-            url: crl.url,
+            url: registered,
             issuer: found.record,
             serial: serialHex(leaf),
             leaf: leafInfo(leaf),
           })
         : undefined;
-      const inspected = crl.url
-        ? await relay.crlInspect(found.record.id, crl.url, serialHex(leaf))
+      const inspected = registered
+        ? await relay.crlInspect(found.record.id, registered, serialHex(leaf))
         : undefined;
       return c.json(
         describeFromCrl({

@@ -1,0 +1,112 @@
+// A certificate's revocation status from its CA's CRL, as the relay holds it (POST /check with the
+// leaf, and its issuer as a hint): for certificates without an OCSP responder, which cannot be
+// stapled (RFC 5280 §4.2.1.13 CRL distribution points; the relay verifies the CRL, RFC 5280 §6.3).
+
+import type { CertificateFacts } from "../ocsp/certificate.ts";
+import { formatDuration, networkError } from "./args.ts";
+import { toPem } from "./pki.ts";
+
+/** The CRL fields of the relay's /check answer (revocationSource "crl"). */
+export interface CrlCheck {
+  revocationSource?: string;
+  status?: string;
+  revocationTime?: string | null;
+  revocationReason?: string | null;
+  crl?: { url?: string | null; thisUpdate?: string; nextUpdate?: string; number?: string | null };
+  problem?: string;
+  issuer?: { id?: string; subject?: string };
+  error?: string;
+  detail?: string;
+}
+
+export type CrlAnswer =
+  | { ok: true; body: CrlCheck }
+  /** The relay could not be asked, or refused: `problem` says why, `next` what to do. */
+  | { ok: false; problem: string; next: string; body?: CrlCheck };
+
+/** POST /check on the relay for `leaf` (followed by `issuer` when known): what its CRL says. */
+export async function askRelayCrl(
+  relay: string,
+  leaf: CertificateFacts,
+  issuer: CertificateFacts | undefined,
+  timeoutMs: number,
+): Promise<CrlAnswer> {
+  let res: Response;
+  try {
+    res = await fetch(`${relay}/check`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-pem-file" },
+      body: toPem(leaf) + (issuer ? toPem(issuer) : ""),
+      redirect: "error",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    return {
+      ok: false,
+      problem: `cannot reach the relay at ${relay}: ${networkError(e)}`,
+      next: "check --relay (the relay's base URL) and that it is running",
+    };
+  }
+  const text = await res.text();
+  let body: CrlCheck;
+  try {
+    body = JSON.parse(text) as CrlCheck;
+  } catch {
+    return {
+      ok: false,
+      problem: `HTTP ${res.status} from ${relay}/check is not the relay's JSON (${text.slice(0, 200)})`,
+      next: "is --relay the relay's base URL?",
+    };
+  }
+  if (res.status === 404 && body.error === "issuer not registered")
+    return {
+      ok: false,
+      problem: `the relay does not know the issuer "${leaf.issuerText}"`,
+      next: "register it: ocsp-relay register --relay URL --token T fullchain.pem (the relay learns the CRL URL from the leaf)",
+      body,
+    };
+  if (res.status !== 200)
+    return {
+      ok: false,
+      problem: `the relay refused (HTTP ${res.status}): ${body.error ?? ""}${body.detail ? `: ${body.detail}` : ""}`,
+      next: "read the relay's detail; fix the input and retry",
+      body,
+    };
+  return { ok: true, body };
+}
+
+/** The one-line verdict on a /check answer: good, REVOKED at … (reason), or unknown: why. */
+export function crlVerdict(body: CrlCheck): string {
+  switch (body.status) {
+    case "good":
+      return "good (not listed in the CRL)";
+    case "revoked":
+      return `REVOKED${body.revocationTime ? ` at ${body.revocationTime}` : ""}${body.revocationReason ? ` (${body.revocationReason})` : ""}`;
+    default:
+      return `unknown: ${body.problem ?? "the relay holds no verified CRL for it"}`;
+  }
+}
+
+/** Where the verdict comes from: the CRL's URL, number and validity window. */
+export function crlWindow(crl: CrlCheck["crl"], now: number): string | undefined {
+  if (!crl?.thisUpdate || !crl.nextUpdate) return undefined;
+  const left = Date.parse(crl.nextUpdate) - now;
+  return `CRL ${crl.number != null ? `number ${crl.number}, ` : ""}thisUpdate ${crl.thisUpdate}, nextUpdate ${crl.nextUpdate}${Number.isNaN(left) ? "" : ` (${formatDuration(left)} left)`}`;
+}
+
+/** What the next step is for a status that is not good. */
+export function crlAdvice(body: CrlCheck): string | undefined {
+  switch (body.status) {
+    case "good":
+      return undefined;
+    case "revoked":
+      return "the CA has revoked this certificate: replace it now (issue a new one and reload the server)";
+    default:
+      return "the relay believes only a CRL that verifies (signed by the registered issuer, current, its number never going back): check the CRL at its URL and the relay's /status";
+  }
+}
+
+/** The first http(s) CRL distribution point: the one the relay fetches (ldap is not). */
+export function httpCrlUrl(cert: CertificateFacts): string | undefined {
+  return cert.crlUrls.find((u) => /^https?:/i.test(u));
+}

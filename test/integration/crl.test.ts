@@ -1,0 +1,260 @@
+// CRL status for certificates without OCSP (issue 13), through the real worker in workerd: the
+// issuer registered from a leaf's CRL distribution point, one CrlOwner per CRL fetching it once
+// for every isolate, refreshing it before nextUpdate, and never believing a CRL that does not
+// verify. The CA's CRL server is mocked at the fetch boundary; the clock is the fixtures' own.
+
+import { env } from "cloudflare:workers";
+import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { encodeRequest } from "../../src/ocsp/request.ts";
+import { fixture, text } from "../support/files.ts";
+import {
+  ADMIN_TOKEN,
+  at,
+  certIdOf,
+  Deployment,
+  expectOcspError,
+  freshDeploymentPerTest,
+  type Isolate,
+  type UpstreamReply,
+} from "./support.ts";
+
+const CRL_URL = "http://127.0.0.1:8889/crl-ca.crl"; // the fixture leaves' CRLDP
+const CA = "crls/pki/crl-ca.pem";
+const GOOD = "crls/pki/crl-leaf-good.pem"; // serial 5001
+const REVOKED = "crls/pki/crl-leaf-revoked.pem"; // serial 5002, keyCompromise
+const CLOCK = at("2026-12-01T19:57:09Z"); // the fixtures' judging time
+const bearer = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const pem = (...paths: string[]) => paths.map((p) => text(fixture(p))).join("\n");
+
+/** A CRL server answering `der` at CRL_URL (anything else: 404). */
+const serving =
+  (der: () => Uint8Array): UpstreamReply =>
+  (call) =>
+    call.url === CRL_URL
+      ? new Response(der().slice(), { headers: { "Content-Type": "application/pkix-crl" } })
+      : new Response("not here", { status: 404 });
+
+freshDeploymentPerTest();
+beforeEach(async () => {
+  // The ledger outlives a test deployment: start each test with an empty one.
+  for (const id of await listDurableObjectIds(env.FLEET_LEDGER)) {
+    await runInDurableObject(env.FLEET_LEDGER.get(id), (_, state) => state.storage.deleteAll());
+  }
+});
+
+let crlRevoked: Uint8Array;
+let crlEmpty: Uint8Array;
+beforeAll(() => {
+  crlRevoked = fixture("crls/crl-ca-revoked.der");
+  crlEmpty = fixture("crls/crl-ca-empty.der");
+});
+
+/** A deployment with crl-ca registered from the good leaf's CRLDP (leaf followed by its issuer). */
+async function registered(der = () => crlRevoked) {
+  const d = new Deployment(CLOCK, serving(der));
+  const relay = d.isolate();
+  const res = await relay.request("/admin/issuers", {
+    method: "POST",
+    headers: bearer,
+    body: pem(GOOD, CA),
+  });
+  return { d, relay, res, body: (await res.json()) as Record<string, unknown> };
+}
+
+const check = async (relay: Isolate, leaf: string, query = "") => {
+  const res = await relay.request(`/check${query}`, { method: "POST", body: pem(leaf) });
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+};
+
+const crlFetches = (d: Deployment) => d.calls.filter((c) => c.url === CRL_URL).length;
+
+describe("registering an issuer whose certificates name a CRL and no OCSP responder", () => {
+  it("learns the CRL URL from the leaf, fetches the CRL at once and says the leaf is good", async () => {
+    const { d, res, body } = await registered();
+    expect(res.status).toBe(201);
+    expect(body).toMatchObject({ responderUrl: null, crlUrls: [CRL_URL] });
+    expect(body.warmed).toEqual([
+      expect.objectContaining({
+        serial: "5001",
+        revocationSource: "crl",
+        status: "good",
+        crl: {
+          url: CRL_URL,
+          number: "2",
+          thisUpdate: "2026-12-01T18:57:09.000Z",
+          nextUpdate: "2026-12-08T18:57:09.000Z",
+        },
+      }),
+    ]);
+    expect(crlFetches(d)).toBe(1);
+    // What reaches the CRL server: a plain GET with the relay's own headers.
+    const call = d.calls[0]!;
+    expect(call.method).toBe("GET");
+    expect([...call.headers.keys()].sort()).toEqual(["accept", "user-agent"]);
+  });
+
+  it("a re-registration with an OCSP responder keeps the CRL, and the CRL keeps the responder", async () => {
+    const { relay } = await registered();
+    const again = await relay.request(`/admin/issuers?responder=http://ocsp.ca.example/`, {
+      method: "POST",
+      headers: bearer,
+      body: pem(CA),
+    });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({
+      responderUrl: "http://ocsp.ca.example/",
+      crlUrls: [CRL_URL],
+    });
+  });
+
+  it("refuses a private CRL URL unless ALLOW_PRIVATE_RESPONDERS, as it refuses such a responder", async () => {
+    const d = new Deployment(
+      CLOCK,
+      serving(() => crlRevoked),
+    );
+    const res = await d.isolate({ ALLOW_PRIVATE_RESPONDERS: "false" }).request("/admin/issuers", {
+      method: "POST",
+      headers: bearer,
+      body: pem(GOOD, CA),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "CRL URL refused" });
+    expect(d.calls).toHaveLength(0);
+  });
+});
+
+describe("POST /check for a certificate without OCSP", () => {
+  it("a revoked leaf: revoked, with its time and reason, from the CRL", async () => {
+    const { relay } = await registered();
+    expect(await check(relay, REVOKED)).toMatchObject({
+      revocationSource: "crl",
+      status: "revoked",
+      revocationTime: "2026-12-01T18:57:09.000Z",
+      revocationReason: "keyCompromise",
+      crl: { url: CRL_URL, number: "2", nextUpdate: "2026-12-08T18:57:09.000Z" },
+      responderUrl: null,
+    });
+  });
+
+  it("20 checks from three isolates cost one CRL fetch", async () => {
+    const { d, relay } = await registered();
+    const isolates = [relay, d.isolate(), d.isolate()];
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => check(isolates[i % 3]!, i % 2 ? GOOD : REVOKED)),
+    );
+    expect(answers.map((a) => a.status)).toEqual(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? "good" : "revoked")),
+    );
+    expect(crlFetches(d)).toBe(1);
+  });
+
+  it("the CRL is refreshed before its nextUpdate, and a newer CRL's verdict is served", async () => {
+    let current = crlEmpty;
+    const { d, relay } = await registered(() => current);
+    expect((await check(relay, REVOKED)).status).toBe("good"); // not listed in CRL number 1
+    const [id] = await listDurableObjectIds(env.CRL_OWNER);
+    const owner = env.CRL_OWNER.get(id!);
+    const alarm = await runInDurableObject(owner, (_, state) => state.storage.getAlarm());
+    const nextUpdate = at("2026-12-08T18:57:09Z");
+    // Planned from the platform clock: the injected clock's refresh point is the same delay away.
+    const plannedAt = CLOCK + (alarm! - Date.now());
+    expect(plannedAt).toBeLessThan(nextUpdate);
+    expect(plannedAt).toBeGreaterThan(CLOCK);
+    current = crlRevoked;
+    d.advance(plannedAt - CLOCK);
+    expect(await runDurableObjectAlarm(owner)).toBe(true);
+    expect(crlFetches(d)).toBe(2);
+    expect(await check(relay, REVOKED)).toMatchObject({
+      status: "revoked",
+      crl: { number: "2" },
+      source: "crl-owner",
+    });
+    expect(crlFetches(d)).toBe(2);
+  });
+
+  it("a forged CRL (another key, the issuer's name) is never believed: status unknown, and why", async () => {
+    // rsa-ca registered with a CRL; its server sends a CRL signed by a rogue CA of the same name.
+    const rogue = fixture("crls/rogue-ca.der");
+    const d = new Deployment(at("2026-12-01T19:57:10Z"), (call) =>
+      call.url === "http://crl.ca.example/rsa.crl"
+        ? new Response(rogue.slice())
+        : new Response("", { status: 404 }),
+    );
+    const relay = d.isolate();
+    const reg = await relay.request(
+      "/admin/issuers?responder=http://ocsp.ca.example/&crl=http://crl.ca.example/rsa.crl",
+      { method: "POST", headers: bearer, body: pem("pki/rsa-ca.pem") },
+    );
+    expect(reg.status).toBe(201);
+    const body = await check(relay, "pki/leaf-rsa-good.pem", "?source=crl");
+    expect(body).toMatchObject({ revocationSource: "crl", status: "unknown" });
+    expect(String(body.problem)).toContain("badSignature");
+    // Nothing of it was kept: no CRL owner holds a CRL.
+    for (const id of await listDurableObjectIds(env.CRL_OWNER)) {
+      const meta = await runInDurableObject(env.CRL_OWNER.get(id), (_, state) =>
+        state.storage.get("meta"),
+      );
+      expect(meta).toBeUndefined();
+    }
+  });
+
+  it("a leaf whose CRL URL is not the one registered is not fetched (no open proxy)", async () => {
+    const d = new Deployment(
+      CLOCK,
+      serving(() => crlRevoked),
+    );
+    const relay = d.isolate();
+    await relay.request("/admin/issuers?crl=http://crl.ca.example/other.crl", {
+      method: "POST",
+      headers: bearer,
+      body: pem(CA),
+    });
+    const body = await check(relay, GOOD);
+    expect(body).toMatchObject({ revocationSource: "crl", status: "unknown" });
+    expect(String(body.problem)).toContain("not one registered");
+    expect(d.calls).toHaveLength(0);
+  });
+
+  it("the OCSP endpoint never invents an answer for it: unauthorized, and no CA is asked", async () => {
+    const { d, relay } = await registered();
+    const before = d.calls.length;
+    const res = await relay.get(encodeRequest(await certIdOf(CA, GOOD)));
+    await expectOcspError(res, 200, "unauthorized");
+    expect(d.calls).toHaveLength(before);
+  });
+});
+
+describe("what the operator sees of CRL-backed certificates", () => {
+  it("GET /check/<issuer>/<serial> shows the held CRL's verdict without fetching", async () => {
+    const { d, relay, body } = await registered();
+    const id = body.id as string;
+    const fetches = crlFetches(d);
+    expect(await (await d.isolate().request(`/check/${id}/5002`)).json()).toMatchObject({
+      revocationSource: "crl",
+      status: "revoked",
+      revocationReason: "keyCompromise",
+      source: "crl-owner",
+    });
+    expect(await (await relay.request(`/check/${id}/5001`)).json()).toMatchObject({
+      status: "good",
+    });
+    expect(crlFetches(d)).toBe(fetches);
+  });
+
+  it("/metrics counts CRL fetches and /status lists the certificates /check asked about", async () => {
+    const { relay, body } = await registered();
+    await check(relay, REVOKED);
+    // A second fetch reports the watched certificates' statuses to the ledger.
+    const [id] = await listDurableObjectIds(env.CRL_OWNER);
+    await runDurableObjectAlarm(env.CRL_OWNER.get(id!));
+    const metrics = await (await relay.request("/metrics", { headers: bearer })).text();
+    expect(metrics).toMatch(
+      new RegExp(`ocsp_relay_crl_fetches_total\\{issuer="${body.id}",result="ok"\\} [12]\\b`),
+    );
+    const status = await (await relay.request("/status", { headers: bearer })).text();
+    expect(status).toContain(`data-cert="crl:${body.id}:5002" data-status="revoked"`);
+    expect(status).toContain(`data-cert="crl:${body.id}:5001" data-status="good"`);
+  });
+});
