@@ -75,7 +75,7 @@ export function renderStatusPage({
       ? `<td data-budget-tokens="${b.tokens}" data-budget-denied="${b.denied}" class="${spent ? "failing" : ""}">${b.tokens} / ${b.burst}${spent} · ${b.denied} refused${b.lastDeniedAt !== undefined ? ` (last ${iso(b.lastDeniedAt)})` : ""}</td>`
       : "<td>–</td>";
     return `<tr data-issuer="${esc(r.id)}" data-health="${state}">
-<td><code>${esc(r.id)}</code></td><td>${esc(r.subject)}</td><td><code>${esc(r.responderUrl)}</code></td>
+<td><code>${esc(r.id)}</code></td><td>${esc(r.subject)}</td><td>${r.responderUrl ? `<code>${esc(r.responderUrl)}</code>` : "no OCSP"}${(r.crlUrls ?? []).map((u) => `<br>CRL <code>${esc(u)}</code>`).join("")}</td>
 <td class="${state}">${state}${h && h.consecutiveFailures > 0 ? ` (${h.consecutiveFailures} in a row)` : ""}</td>
 <td>${h?.fetches ?? 0} / ${h?.errors ?? 0} / ${h?.rejections ?? 0}</td><td>${avg}</td>
 <td>${iso(h?.lastSuccessAt)}</td><td>${esc(h?.lastError ?? "")}</td>${budgetCell}</tr>`;
@@ -96,7 +96,7 @@ export function renderStatusPage({
 <td class="st-${esc(c.status ?? "none")}">${esc(c.status ?? "no answer")}${c.status === "revoked" && c.revocationReason ? ` (${esc(c.revocationReason)})` : ""}</td>
 <td><div class="bar" title="${pct}% of the validity window left"><div class="fill ${level}" style="width:${pct}%"></div></div>${pct}% · ${remaining}</td>
 <td>${iso(c.thisUpdate)}<br>${iso(c.nextUpdate)}</td><td>${iso(c.lastFetchAt)}</td>
-<td>${c.mustStaple ? "Must-Staple" : ""}${c.pinned ? " pinned" : ""}</td><td>${esc(c.lastError ?? "")}</td></tr>`;
+<td>${c.mustStaple ? "Must-Staple" : ""}${c.pinned ? " pinned" : ""}${c.revocationSource === "crl" ? " by CRL" : ""}</td><td>${esc(c.lastError ?? "")}</td></tr>`;
   });
 
   const failureRows = snapshot.failures

@@ -256,5 +256,7 @@ describe("what the operator sees of CRL-backed certificates", () => {
     const status = await (await relay.request("/status", { headers: bearer })).text();
     expect(status).toContain(`data-cert="crl:${body.id}:5002" data-status="revoked"`);
     expect(status).toContain(`data-cert="crl:${body.id}:5001" data-status="good"`);
+    expect(status).toContain(`no OCSP<br>CRL <code>${CRL_URL}</code>`);
+    expect(status).toContain("by CRL");
   });
 });
