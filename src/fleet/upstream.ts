@@ -110,6 +110,37 @@ export async function fetchResponder(
     b64.length < 255
       ? `${checked.url.replace(/\/+$/, "")}/${encodeURIComponent(b64)}`
       : checked.url;
+  return exchange(url, init, config, { cap: MAX_RESPONSE_BYTES, peer: "the responder" });
+}
+
+/** Largest CRL fetched: the core's DER cap, and room for the same CRL in PEM. */
+export const MAX_CRL_FETCH_BYTES = Math.ceil(MAX_CRL_BYTES * 1.4);
+
+/**
+ * One GET of a registered CRL URL (RFC 5280 §4.2.1.13): the same rules as a responder (http or
+ * https, no private address unless allowed, no redirect, the relay's own headers only), bounded in
+ * time and size. Verification is the owner's (fleet/crl-owner.ts).
+ */
+export async function fetchCrl(
+  crlUrl: string,
+  config: UpstreamConfig,
+): Promise<Result<Uint8Array, string>> {
+  const checked = checkResponderUrl(crlUrl, config.allowPrivate);
+  if (!checked.ok) return err(`CRL URL refused: ${checked.detail}`);
+  const init = {
+    method: "GET",
+    headers: { Accept: "application/pkix-crl", "User-Agent": config.userAgent },
+  };
+  return exchange(checked.url, init, config, { cap: MAX_CRL_FETCH_BYTES, peer: "the CRL server" });
+}
+
+/** One bounded exchange with a CA's server: no redirect, a timeout, 200 only, a size cap. */
+async function exchange(
+  url: string,
+  init: RequestInit,
+  config: UpstreamConfig,
+  o: { cap: number; peer: string },
+): Promise<Result<Uint8Array, string>> {
   let response: Response;
   ops.upstreamFetches++;
   try {
@@ -128,47 +159,8 @@ export async function fetchResponder(
   }
   if (response.status !== 200) {
     await response.body?.cancel();
-    return err(`HTTP ${response.status} from the responder`);
+    return err(`HTTP ${response.status} from ${o.peer}`);
   }
-  const body = await readCapped(response, MAX_RESPONSE_BYTES);
+  const body = await readCapped(response, o.cap);
   return body.ok ? body : err(`answer: ${body.detail}`);
-}
-
-/** Largest CRL fetched: the core's DER cap, and room for the same CRL in PEM. */
-export const MAX_CRL_FETCH_BYTES = Math.ceil(MAX_CRL_BYTES * 1.4);
-
-/**
- * One GET of a registered CRL URL (RFC 5280 §4.2.1.13): the same rules as a responder (http or
- * https, no private address unless allowed, no redirect, the relay's own headers only), bounded in
- * time and size. Verification is the owner's (fleet/crl-owner.ts).
- */
-export async function fetchCrl(
-  crlUrl: string,
-  config: UpstreamConfig,
-): Promise<Result<Uint8Array, string>> {
-  const checked = checkResponderUrl(crlUrl, config.allowPrivate);
-  if (!checked.ok) return err(`CRL URL refused: ${checked.detail}`);
-  let response: Response;
-  ops.upstreamFetches++;
-  try {
-    response = await config.fetch(checked.url, {
-      method: "GET",
-      headers: { Accept: "application/pkix-crl", "User-Agent": config.userAgent },
-      redirect: "manual",
-      signal: AbortSignal.timeout(config.timeoutMs),
-    });
-  } catch (e) {
-    const name = e instanceof Error ? e.name : "";
-    return err(
-      name === "TimeoutError" || name === "AbortError"
-        ? `no answer within ${config.timeoutMs} ms`
-        : `fetch failed: ${e instanceof Error ? e.message : e}`,
-    );
-  }
-  if (response.status !== 200) {
-    await response.body?.cancel();
-    return err(`HTTP ${response.status} from the CRL server`);
-  }
-  const body = await readCapped(response, MAX_CRL_FETCH_BYTES);
-  return body.ok ? body : err(`CRL: ${body.detail}`);
 }
