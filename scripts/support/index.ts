@@ -5,8 +5,9 @@
 export * from "./processes.ts"; // childEnv, run/runOk, startProcess, killGroup, the exit guard
 export * from "./loopback.ts"; // LOOPBACK, freePort, waitFor/waitForPort/waitForHttp
 export * from "./cleanup.ts"; // Cleanup, tempDir, removeDir
-export * from "./pki.ts"; // makePki, issueLeaf, listSerials, the `openssl ca` index format
+export * from "./pki.ts"; // makePki, issueLeaf, makeCrl, listSerials, the `openssl ca` index format
 export * from "./ca.ts"; // the recording OCSP CA, openssl's responder as a server
+export * from "./crl-server.ts"; // the CA's CRL over HTTP, counting fetches
 export * from "./relay.ts"; // snapshotWorker, wranglerEnv, startRelay (wrangler dev), registerIssuer
 export * from "./clients.ts"; // openssl ocsp / s_client, curl, the project's CLI
 export * from "./nginx.ts"; // nginx: stapling through the relay, a given server block, a whole conf

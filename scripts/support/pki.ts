@@ -3,6 +3,7 @@
 // root -> CA (signs its own OCSP answers) -> leaves, and the CA's database in `openssl ca` index
 // format, which `openssl ocsp -index` answers from (a serial can be listed without a certificate).
 
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runOk } from "./processes.ts";
@@ -169,6 +170,11 @@ export interface IssuedLeafSpec {
   state?: LeafState;
   /** The AIA id-ad-ocsp URL (RFC 5280 §4.2.2.1). */
   ocspUrl?: string;
+  /**
+   * A CRL distribution point (RFC 5280 §4.2.1.13). With no `ocspUrl`, a CRL-only certificate, as
+   * Let's Encrypt has issued since 2025: its status is in `makeCrl`'s CRL, never in an OCSP answer.
+   */
+  crlUrl?: string;
   /** RFC 7633 TLS Feature status_request ("Must-Staple"). */
   mustStaple?: boolean;
   days?: number;
@@ -188,6 +194,7 @@ export async function issueLeaf(pki: Pki, spec: IssuedLeafSpec): Promise<Leaf> {
     "subjectKeyIdentifier = hash",
     "authorityKeyIdentifier = keyid",
     ...(spec.ocspUrl ? [`authorityInfoAccess = OCSP;URI:${spec.ocspUrl}`] : []),
+    ...(spec.crlUrl ? [`crlDistributionPoints = URI:${spec.crlUrl}`] : []),
     ...(spec.mustStaple ? ["tlsfeature = status_request"] : []),
   ].join("\n");
   await writeFile(p(`${spec.name}.ext`), `${ext}\n`);
@@ -216,6 +223,44 @@ export async function issueLeaf(pki: Pki, spec: IssuedLeafSpec): Promise<Leaf> {
   };
   pki.leaves[spec.name] = leaf;
   return leaf;
+}
+
+export interface CrlSpec {
+  /** The DER CRL written (a PEM copy beside it, `<out>.pem`). */
+  out: string;
+  /** nextUpdate = thisUpdate + this many seconds (default a day). */
+  validSeconds?: number;
+  /** The signer: the CA (default), or an impostor's certificate and key, to forge a CRL. */
+  signerPem?: string;
+  signerKey?: string;
+}
+
+/**
+ * A CRL over the CA's index (`openssl ca -gencrl`): every `R` entry with its revocation date and
+ * reason, a cRLNumber from the PKI's `crlnumber` file (one more each time, whoever signs) and the
+ * signer's authorityKeyIdentifier. Returns `out`.
+ */
+export async function makeCrl(pki: Pki, spec: CrlSpec): Promise<string> {
+  const p = (f: string) => join(pki.dir, f);
+  const cnf = p("ca-crl.cnf");
+  if (!existsSync(cnf)) {
+    await writeFile(
+      cnf,
+      [
+        "[ca]", "default_ca = crl_ca", "[crl_ca]", `database = ${pki.indexPath}`,
+        `crlnumber = ${p("crlnumber")}`, "default_md = sha256", "crl_extensions = crl_ext",
+        "[crl_ext]", "authorityKeyIdentifier = keyid:always", "",
+      ].join("\n"), // prettier-ignore
+    );
+    await writeFile(p("crlnumber"), "1000\n");
+  }
+  await runOk("openssl", [
+    "ca", "-batch", "-gencrl", "-config", cnf, "-cert", spec.signerPem ?? pki.caPem,
+    "-keyfile", spec.signerKey ?? pki.caKey, "-crlsec", String(spec.validSeconds ?? 86_400),
+    "-out", `${spec.out}.pem`,
+  ]); // prettier-ignore
+  await runOk("openssl", ["crl", "-in", `${spec.out}.pem`, "-outform", "DER", "-out", spec.out]);
+  return spec.out;
 }
 
 /**

@@ -218,7 +218,7 @@ function reportCrlOnly(o: {
   out("  stapled      no (none expected)");
   const answered = o.crl?.ok ? o.crl.body : undefined;
   if (answered) {
-    out(`  CRL status   ${crlVerdict(answered)} (from the relay ${o.relay})`);
+    out(`  CRL status   ${crlVerdict(answered)}, from the relay ${o.relay}`);
     const window = crlWindow(answered.crl, now.getTime());
     if (window) out(`               ${window}`);
   } else if (o.crl && !o.crl.ok) {

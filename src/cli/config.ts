@@ -237,8 +237,9 @@ function haproxyWithoutStapling(o: {
   return `# HAProxy: no OCSP stapling for this certificate (ocsp-relay config haproxy).
 #
 ${comment(o.reason)}
-# So: no staple job. No ${o.cert}.ocsp file, no "ocsp-update on", no "set ssl ocsp-response"
-# and no "ocsp-relay staple" for it (the relay has no OCSP answer to give: it never invents one).
+# So: no staple job. No "<crt>.ocsp" file beside ${o.cert},
+# no "ocsp-update on", no "set ssl ocsp-response" and no "ocsp-relay staple" for it
+# (the relay has no OCSP answer to give: it never invents one).
 # The relay can still tell you whether the certificate is revoked (it fetches and verifies the CRL):
 #   npx ocsp-relay register --relay ${o.admin} --token "$ADMIN_TOKEN" ${o.cert}
 #   npx ocsp-relay check <name>:443 --relay ${o.admin}
