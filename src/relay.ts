@@ -32,6 +32,8 @@ const MAX_PATHS = 2 * MEMORY_LIMITS.maxEntries;
 export type CertLookup = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
 
 type Background = Lookup["background"];
+/** Where work owed after the response goes (ExecutionContext.waitUntil). */
+type AfterResponse = Pick<ExecutionContext, "waitUntil">;
 
 /** What /check shows of a certificate without contacting the CA. */
 export interface Inspection {
@@ -96,7 +98,7 @@ export class Relay {
     if (!held) return undefined;
     ops.hotPathHits++;
     const served: Served = { answer: held.answer, tier: "memory", headers: held.headers };
-    return this.respond(served, request, entry, now, (work) => ctx.waitUntil(work), true);
+    return this.respond(served, request, entry, now, ctx, true);
   }
 
   /**
@@ -114,7 +116,8 @@ export class Relay {
     const served = await this.answer(asked.value, { now, background });
     if (!served.ok) return this.refuse(served.error, now, background);
     if (getUrl) this.remember(getUrl, asked.value);
-    return this.respond(served.value, request, asked.value, now, background, false);
+    const after = background ? { waitUntil: background } : undefined;
+    return this.respond(served.value, request, asked.value, now, after, false);
   }
 
   /** The answer the OCSP endpoint serves for a certificate (through every tier, the CA last). */
@@ -189,16 +192,17 @@ export class Relay {
     request: Request,
     lookup: CertLookup,
     now: number,
-    background: Background,
+    after: AfterResponse | undefined,
     hot: boolean,
   ): Response {
     const { answer, tier } = served;
     ops.requests++;
     if (tier === "memory") this.counters.incMemoryHit();
     else this.counters.inc(REQUEST_SERIES.hit[tier]);
-    if (background) {
-      if (this.counters.due(now)) background(this.flushCounters(now));
-      if (tier !== "upstream" && tier !== "owner") this.touches.maybe(lookup, now, background);
+    if (after) {
+      if (this.counters.due(now)) after.waitUntil(this.flushCounters(now));
+      const cached = tier !== "upstream" && tier !== "owner";
+      if (cached && this.touches.due(lookup.key, now)) this.touches.send(lookup, now, after);
     }
     const headers =
       hot && served.headers

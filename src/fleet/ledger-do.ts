@@ -30,8 +30,15 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     return this.logic.addCounters(deltas);
   }
 
-  reportFetch(report: FetchReport): Promise<void> {
-    return this.logic.reportFetch(report);
+  async reportFetch(report: FetchReport): Promise<void> {
+    await this.logic.reportFetch(report);
+    // A guessed CertID's row goes when its owner forgets it, whether or not anyone reads /status.
+    if (report.forgetAt !== undefined) {
+      const platformNow = Date.now(); // alarms fire on the platform's clock
+      const at = platformNow + Math.max(0, report.forgetAt - durableObjectPlatform().now());
+      const set = await this.ctx.storage.getAlarm();
+      if (set === null || set > at) await this.ctx.storage.setAlarm(at);
+    }
   }
 
   reportCrl(report: CrlReport): Promise<void> {
@@ -41,6 +48,17 @@ export class FleetLedger extends DurableObject<ConfigVars> {
   async snapshot(): Promise<LedgerSnapshot> {
     await this.logic.prune(PRUNE_AFTER_MS);
     return this.logic.snapshot();
+  }
+
+  override async alarm(): Promise<void> {
+    await this.logic.prune(PRUNE_AFTER_MS);
+    // Rows of guesses still to go: the alarm comes back for the next one.
+    const next = await this.logic.nextForgetAt();
+    if (next !== undefined) {
+      await this.ctx.storage.setAlarm(
+        Date.now() + Math.max(1_000, next - durableObjectPlatform().now()),
+      );
+    }
   }
 }
 

@@ -301,6 +301,16 @@ export class LedgerLogic {
     };
   }
 
+  /** The soonest time a guessed CertID's row is to go, if any is listed. */
+  async nextForgetAt(): Promise<number | undefined> {
+    let next: number | undefined;
+    for (const cert of (await this.deps.storage.list<CertSummary>({ prefix: "cert:" })).values()) {
+      if (cert.forgetAt !== undefined && (next === undefined || cert.forgetAt < next))
+        next = cert.forgetAt;
+    }
+    return next;
+  }
+
   /**
    * Forgets certificates whose last answer expired more than `olderThanMs` ago, and guessed
    * CertIDs once their owner forgot them (their window is over).

@@ -14,12 +14,16 @@ export class Touches {
 
   constructor(private readonly touch: (lookup: Touched) => Promise<void>) {}
 
-  /** Touches the owner of `lookup.key` after the response, unless this isolate did lately. */
-  maybe(lookup: Touched, now: number, background: (work: Promise<unknown>) => void): void {
-    const last = this.lastTouch.get(lookup.key);
-    if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
+  /** Whether this isolate should touch the owner of `key` now. */
+  due(key: string, now: number): boolean {
+    const last = this.lastTouch.get(key);
+    return last === undefined || now - last >= TOUCH_INTERVAL_MS;
+  }
+
+  /** Touches the owner of `lookup.key` after the response (call when `due`). */
+  send(lookup: Touched, now: number, ctx: Pick<ExecutionContext, "waitUntil">): void {
     if (this.lastTouch.size >= MAX_TRACKED) this.lastTouch.clear();
     this.lastTouch.set(lookup.key, now);
-    background(this.touch(lookup).catch(() => undefined));
+    ctx.waitUntil(this.touch(lookup).catch(() => undefined));
   }
 }

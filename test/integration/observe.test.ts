@@ -644,6 +644,20 @@ describe("/metrics", () => {
     expect(await select(await statusPage(relay), "tr[data-cert]")).toEqual([]);
   });
 
+  it("a guessed CertID's ledger row goes at its owner's forget time, by the ledger's alarm, unread", async () => {
+    const { d, relay } = await deployment();
+    await ocspGet(relay, "pki/rsa-ca.pem", "pki/leaf-rsa-unknown.pem");
+    const ledger = env.FLEET_LEDGER.get(env.FLEET_LEDGER.idFromName("ledger"));
+    const rows = () =>
+      runInDurableObject(ledger, async (_, state) => [
+        ...(await state.storage.list({ prefix: "cert:" })).keys(),
+      ]);
+    expect(await rows()).toHaveLength(1);
+    d.advance(10 * 60_000);
+    expect(await runDurableObjectAlarm(ledger)).toBe(true);
+    expect(await rows()).toEqual([]);
+  });
+
   it("a pinned certificate's unknown answer past its serving time is listed as expired", async () => {
     const { d, relay, rsa } = await deployment();
     const pinned = await relay.request("/admin/certificates", {
