@@ -462,4 +462,28 @@ describe("CRL status for certificates without OCSP: the relay, curl, openssl, ng
     const valid = await runOk(HAPROXY, ["-c", "-f", cfg], { timeoutMs: 10_000 });
     expect(valid.output).toMatch(/Configuration file is valid/);
   });
+
+  test("a leaf naming neither OCSP nor CRL: register says so (exit 2) unless --crl names the CA's CRL", async () => {
+    const bare = await issueLeaf(a, { name: "bare", serial: "3003" });
+    const bareFull = await fullchain(a, bare);
+    const refused = await cli(["register", "--relay", relay.url, "--token", ADMIN_TOKEN, bareFull]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      "names neither an OCSP responder (AIA) nor an http(s) CRL distribution point",
+    );
+    expect(refused.stderr).toMatch(/--responder URL .* --crl URL/);
+
+    const before = crls.fetchesOf("/a.crl").length;
+    const withCrl = await cli([
+      "register", "--relay", relay.url, "--token", ADMIN_TOKEN, bareFull, "--crl", crls.url("/a.crl"),
+    ]); // prettier-ignore
+    show("register bare-fullchain.pem --crl", withCrl);
+    expect(withCrl.code).toBe(0);
+    expect(withCrl.stderr).toContain(
+      `publishes revocation by CRL at ${crls.url("/a.crl")} (--crl)`,
+    );
+    expect(withCrl.stdout).toMatch(/CRL status good/);
+    // The CRL held for that issuer and URL answers; the CA is not asked again.
+    expect(crls.fetchesOf("/a.crl").length).toBe(before);
+  });
 });
