@@ -97,6 +97,8 @@ describe("ocsp-relay under hostile and concurrent use", () => {
   let open: Relay;
   /** Closed with OCSP_KEYS. */
   let keyed: Relay;
+  /** OCSP_ACCESS=registered. */
+  let closed: Relay;
   let issuerId: string;
 
   /** CA requests that asked about any of `serials`. */
@@ -112,12 +114,14 @@ describe("ocsp-relay under hostile and concurrent use", () => {
         { name: "leaf-pinned" },
         { name: "leaf-keyed" },
         { name: "leaf-unkeyed" },
+        { name: "leaf-registered" },
+        { name: "leaf-unregistered" },
       ]);
       issuer = readCert(await readFile(pki.caPem));
       ca = await startOcspCa({ pki, workDir: join(tmp, "ca"), nextUpdateMinutes: 10 });
       cleanup.add("CA", () => ca.close());
       const workerDir = await snapshotWorker(join(tmp, "worker"));
-      [open, keyed] = await Promise.all([
+      [open, keyed, closed] = await Promise.all([
         startRelay({
           persistTo: join(tmp, "state-open"),
           logDir: tmp,
@@ -132,10 +136,18 @@ describe("ocsp-relay under hostile and concurrent use", () => {
           name: "relay-keyed",
           vars: { OCSP_KEYS: `old-key-0123456789abcdef,${FLEET_KEY}` },
         }),
+        startRelay({
+          persistTo: join(tmp, "state-registered"),
+          logDir: tmp,
+          workerDir,
+          name: "relay-registered",
+          vars: { OCSP_ACCESS: "registered" },
+        }),
       ]);
       cleanup.add("relays", async () => {
         await open.stop();
         await keyed.stop();
+        await closed.stop();
       });
       issuerId = (await registerIssuer(open.url, pki.caPem, ca.url)).body.id;
       await registerIssuer(keyed.url, pki.caPem, ca.url, { leafPem: pki.leaf("leaf-keyed").pem });
@@ -322,6 +334,70 @@ describe("ocsp-relay under hostile and concurrent use", () => {
       .filter((l) => l.startsWith('{"event":'));
     expect(logLines.length).toBeGreaterThan(0);
     for (const line of logLines) expect(line).not.toContain(FLEET_KEY);
+  });
+
+  test("OCSP_ACCESS=registered: nginx staples a registered certificate; an unregistered one gets unauthorized and the CA hears nothing", async () => {
+    const registered = pki.leaf("leaf-registered");
+    const unregistered = pki.leaf("leaf-unregistered");
+    // The issuer alone (nothing pinned), then the registered leaf with it (pinned, fetched now).
+    await registerIssuer(closed.url, pki.caPem, ca.url);
+    const refused = await opensslOcspClient({
+      url: `${closed.url}/`,
+      issuer: pki.caPem,
+      cert: unregistered.pem,
+      caFile: pki.chainPem,
+    });
+    expect(refused.output).toMatch(/Responder Error: unauthorized \(6\)/);
+    const pinned = await registerIssuer(closed.url, pki.caPem, ca.url, { leafPem: registered.pem });
+    expect(pinned.body.warmed).toEqual([expect.objectContaining({ status: "good" })]);
+    const served = await opensslOcspClient({
+      url: `${closed.url}/`,
+      issuer: pki.caPem,
+      cert: registered.pem,
+      caFile: pki.chainPem,
+    });
+    expect(served.output).toContain(`${registered.pem}: good`);
+
+    const chainFile = async (name: string) => {
+      const file = join(tmp, `${name}-chain.pem`);
+      await writeFile(
+        file,
+        (await readFile(pki.leaf(name).pem, "utf8")) + (await readFile(pki.caPem, "utf8")),
+      );
+      return file;
+    };
+    const nginxFor = async (name: string) => {
+      const nginx = await startNginx({
+        dir: join(tmp, `nginx-${name}`),
+        certChainPem: await chainFile(name),
+        keyPem: pki.leaf(name).key,
+        trustedPem: pki.chainPem,
+        responderUrl: `${closed.url}/`,
+      });
+      cleanup.add(`nginx ${name}`, () => nginx.stop());
+      return nginx;
+    };
+    const good = await nginxFor("leaf-registered");
+    const stapled = await waitFor(
+      "nginx to staple the registered certificate",
+      async () => {
+        const r = await sClientStatus(good.port, pki.chainPem);
+        return r.output.includes("Cert Status: good") ? r.output : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 500 },
+    );
+    expect(stapled).toContain("OCSP Response Status: successful");
+    const other = await nginxFor("leaf-unregistered");
+    let last = "";
+    for (let i = 0; i < 6; i++) {
+      last = (await sClientStatus(other.port, pki.chainPem)).output;
+      await new Promise((done) => setTimeout(done, 500));
+    }
+    expect(last).toContain("OCSP response: no response sent");
+    expect(ca.requestsFor(unregistered.serial)).toHaveLength(0);
+    console.log(
+      `OCSP_ACCESS=registered: registered leaf stapled good after ${ca.fetchesFor(registered.serial).length} CA fetch(es); unregistered leaf: ${ca.requestsFor(unregistered.serial).length} CA requests, no staple`,
+    );
   });
 
   test("20 registrations of 20 CAs sent at once are all stored, listed and served", async () => {
