@@ -229,13 +229,19 @@ async function warmCrl(relay: Relay, leaf: CertificateFacts, record: IssuerRecor
     subject: leaf.subjectText,
     revocationSource: "crl" as const,
   };
-  return result.ok
-    ? {
-        ...base,
-        status: result.value.revoked ? "revoked" : "good",
-        crl: describeCrl(result.value.crl),
-      }
-    : { ...base, crl: { url }, error: result.error.detail };
+  if (!result.ok) return { ...base, status: "unknown", crl: { url }, problem: result.error.detail };
+  const { revoked, crl } = result.value;
+  return {
+    ...base,
+    status: revoked ? "revoked" : "good",
+    ...(revoked
+      ? {
+          revocationTime: new Date(revoked.revocationTime).toISOString(),
+          revocationReason: revoked.reason ?? null,
+        }
+      : {}),
+    crl: describeCrl(crl),
+  };
 }
 
 /** Pins the leaf's SHA-1 CertID (what nginx, HAProxy and openssl ask with) and fetches its answer. */

@@ -95,6 +95,47 @@ describe("registering an issuer whose certificates name a CRL and no OCSP respon
     expect([...call.headers.keys()].sort()).toEqual(["accept", "user-agent"]);
   });
 
+  it("registering with a revoked leaf says so in `warmed`, with time and reason, as /check does", async () => {
+    const d = new Deployment(
+      CLOCK,
+      serving(() => crlRevoked),
+    );
+    const res = await d.isolate().request("/admin/issuers", {
+      method: "POST",
+      headers: bearer,
+      body: pem(REVOKED, CA),
+    });
+    expect(((await res.json()) as { warmed: unknown[] }).warmed).toEqual([
+      expect.objectContaining({
+        serial: "5002",
+        revocationSource: "crl",
+        status: "revoked",
+        revocationTime: "2026-12-01T18:57:09.000Z",
+        revocationReason: "keyCompromise",
+      }),
+    ]);
+  });
+
+  it("a CRL that does not verify at registration: `warmed` says unknown, and why", async () => {
+    const d = new Deployment(
+      CLOCK,
+      serving(() => fixture("crls/crl-ca-wrong-name.der")),
+    );
+    const res = await d.isolate().request("/admin/issuers", {
+      method: "POST",
+      headers: bearer,
+      body: pem(GOOD, CA),
+    });
+    expect(res.status).toBe(201);
+    const [warmed] = ((await res.json()) as { warmed: Record<string, unknown>[] }).warmed;
+    expect(warmed).toMatchObject({
+      revocationSource: "crl",
+      status: "unknown",
+      crl: { url: CRL_URL },
+    });
+    expect(String(warmed!.problem)).toContain("wrongIssuer");
+  });
+
   it("a re-registration with an OCSP responder keeps the CRL, and the CRL keeps the responder", async () => {
     const { relay } = await registered();
     const again = await relay.request(`/admin/issuers?responder=http://ocsp.ca.example/`, {
