@@ -110,8 +110,14 @@ export interface OwnerDeps {
   spendBudget?: (issuerId: string, budget: BudgetConfig) => Promise<boolean>;
 }
 
+const NOT_LOADED = Symbol("not loaded");
+
 export class CertOwnerLogic {
   private inflight: Promise<Result<CachedAnswer>> | undefined;
+  /** Concurrent first requests for a guess share one token of the budget. */
+  private admitting: Promise<boolean> | undefined;
+  /** The state, once read (storage hands out copies: one object keeps concurrent changes). */
+  private current: OwnerState | undefined | typeof NOT_LOADED = NOT_LOADED;
   private recentFailure: { until: number; error: RelayError } | undefined;
 
   constructor(private readonly deps: OwnerDeps) {}
@@ -121,7 +127,9 @@ export class CertOwnerLogic {
     const now = this.deps.now();
     const policy = req.policy ?? OPEN_POLICY;
     const prev = await this.state();
-    const pinned = Boolean(prev?.pinned || req.pin);
+    // Read before remember(), which changes the same object.
+    const wasPinned = Boolean(prev?.pinned);
+    const pinned = wasPinned || Boolean(req.pin);
     if (policy.access === "registered" && !pinned) {
       return err({
         kind: "unauthorized",
@@ -130,8 +138,8 @@ export class CertOwnerLogic {
     }
     const held = await this.held();
     if (held && isFresh(held, now)) {
-      const state = await this.remember(req, now, prev);
-      if (pinned && !prev?.pinned) {
+      const state = await this.remember(req, now);
+      if (pinned && !wasPinned) {
         // Newly pinned: refreshed from now on, and readable from KV like every pinned answer.
         await this.schedule(state, held, now);
         await this.writeKv(state, held, now);
@@ -140,17 +148,29 @@ export class CertOwnerLogic {
     }
     if (this.recentFailure && this.recentFailure.until > now) return err(this.recentFailure.error);
     const guess = !worthRefreshing({ pinned, vouched: prev?.vouched, access: policy.access });
-    if (guess && !this.inflight && !(await this.admit(req, policy))) {
-      return err({
-        kind: "tryLater",
-        cause: "budget",
-        detail:
-          "the issuer's upstream budget for certificates nobody registered is spent; try later",
+    if (guess && !this.inflight) {
+      this.admitting ??= this.admit(req, policy).finally(() => {
+        this.admitting = undefined;
       });
+      if (!(await this.admitting)) {
+        return err({
+          kind: "tryLater",
+          cause: "budget",
+          detail:
+            "the issuer's upstream budget for certificates nobody registered is spent; try later",
+        });
+      }
+      // While the budget answered, a request that shared the token may have fetched already.
+      const fetched = await this.held();
+      if (!this.inflight && fetched && isFresh(fetched, this.deps.now())) {
+        await this.remember(req, now);
+        return ok({ answer: fetched, fetched: fetched.fetchedAt >= now });
+      }
     }
-    const state = await this.remember(req, now, prev);
+    const state = await this.remember(req, now);
     const result = await this.fetchOnce(state);
-    if (req.pin) await this.keepPin(req); // joined a fetch another request started
+    // A pin that joined a fetch another request started is in the state that fetch writes back
+    // (the same object), so the refresh schedule and the KV write follow from it.
     return result.ok
       ? ok({ answer: result.value, fetched: result.value.fetchedAt >= now })
       : result;
@@ -162,7 +182,7 @@ export class CertOwnerLogic {
     // Nothing here (forgotten, or never fetched) or not worth refreshing: a touch revives nothing.
     if (!prev || !worthRefreshing(prev)) return;
     const now = this.deps.now();
-    await this.remember(req, now, prev);
+    await this.remember(req, now);
     if ((await this.deps.storage.getAlarm()) === null) await this.deps.storage.setAlarm(now);
   }
 
@@ -191,8 +211,12 @@ export class CertOwnerLogic {
     await this.fetchOnce(state);
   }
 
+  /** This owner's state: read from storage once, then the one object every path changes. */
   async state(): Promise<OwnerState | undefined> {
-    return this.deps.storage.get<OwnerState>("state");
+    if (this.current === NOT_LOADED) {
+      this.current = await this.deps.storage.get<OwnerState>("state");
+    }
+    return this.current;
   }
 
   async held(): Promise<CachedAnswer | undefined> {
@@ -208,17 +232,6 @@ export class CertOwnerLogic {
     return admitted;
   }
 
-  /** A pin that joined another request's fetch: recorded, and the schedule made again. */
-  private async keepPin(req: OwnerRequest): Promise<void> {
-    const state = await this.state();
-    if (!state || state.pinned) return;
-    const now = this.deps.now();
-    const kept = await this.remember(req, now, state);
-    const held = await this.held();
-    await this.schedule(kept, held && isFresh(held, now) ? held : undefined, now);
-    if (held && isFresh(held, now)) await this.writeKv(kept, held, now);
-  }
-
   /** Plans the next alarm from what is held: a refresh, a retry, or forgetting a guess. */
   private async schedule(state: OwnerState, held: CachedAnswer | undefined, now: number) {
     const { deps } = this;
@@ -228,7 +241,7 @@ export class CertOwnerLogic {
         held ? held.serveUntil : now + deps.schedule.unknownMaxAgeMs,
       );
       delete state.nextAttemptAt;
-      await deps.storage.put("state", state);
+      await this.save(state);
       await deps.storage.setAlarm(state.forgetAt);
       return;
     }
@@ -236,13 +249,14 @@ export class CertOwnerLogic {
     state.nextAttemptAt = held
       ? refreshAt(refreshWindow(held), now, deps.random(), deps.schedule)
       : retryAt(Math.max(1, state.failures), now, undefined, deps.schedule);
-    await deps.storage.put("state", state);
+    await this.save(state);
     await deps.storage.setAlarm(state.nextAttemptAt);
   }
 
   /** Deletes the owner's storage and alarm: a guessed CertID leaves nothing behind. */
   private async forget(state: OwnerState, reason: string): Promise<void> {
     await this.deps.storage.deleteAll();
+    this.current = undefined;
     this.recentFailure = undefined;
     log("owner.forgotten", { certId: state.certIdKey, reason });
   }
@@ -257,25 +271,35 @@ export class CertOwnerLogic {
     );
   }
 
-  private async remember(
-    req: OwnerRequest,
-    now: number,
-    prev: OwnerState | undefined,
-  ): Promise<OwnerState> {
-    const state: OwnerState = {
+  /**
+   * Records a request in the one state object of this owner, changed in place: a refresh that is
+   * awaiting the CA holds the same object, so what a request records meanwhile (a pin, the leaf)
+   * is in what the refresh writes back.
+   */
+  private async remember(req: OwnerRequest, now: number): Promise<OwnerState> {
+    const state: OwnerState = (await this.state()) ?? {
       failures: 0,
       fetches: 0,
-      ...prev,
       certIdKey: req.certIdKey,
       certId: req.certId,
       issuer: req.issuer,
-      pinned: Boolean(prev?.pinned || req.pin),
-      ...((req.leaf ?? prev?.leaf) ? { leaf: (req.leaf ?? prev?.leaf)! } : {}),
-      access: req.policy?.access ?? prev?.access ?? "open",
+      pinned: false,
       lastRequestedAt: now,
     };
-    await this.deps.storage.put("state", state);
+    state.certIdKey = req.certIdKey;
+    state.certId = req.certId;
+    state.issuer = req.issuer;
+    state.pinned = Boolean(state.pinned || req.pin);
+    if (req.leaf) state.leaf = req.leaf;
+    state.access = req.policy?.access ?? state.access ?? "open";
+    state.lastRequestedAt = now;
+    await this.save(state);
     return state;
+  }
+
+  private async save(state: OwnerState): Promise<void> {
+    this.current = state;
+    await this.deps.storage.put("state", state);
   }
 
   private fetchOnce(state: OwnerState): Promise<Result<CachedAnswer>> {
@@ -325,7 +349,7 @@ export class CertOwnerLogic {
         const window = stillValid ? windowOf(stillValid) : undefined;
         delete state.forgetAt;
         state.nextAttemptAt = retryAt(state.failures, now, window, deps.schedule);
-        await deps.storage.put("state", state);
+        await this.save(state);
         await deps.storage.setAlarm(state.nextAttemptAt);
       } else {
         await this.schedule(state, stillValid, now); // no retry: forgotten after its window

@@ -14,6 +14,7 @@ import {
   worthRefreshing,
   type OwnerDeps,
   type OwnerPolicy,
+  type OwnerState,
   type OwnerStorage,
 } from "../../src/fleet/owner.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "../../src/fleet/budget.ts";
@@ -639,5 +640,50 @@ describe("CertOwnerLogic: only what deserves it is refreshed; guesses spend the 
       value: { answer: { status: "good" } },
     });
     expect(upstream.calls).toHaveLength(1);
+  });
+});
+
+describe("CertOwnerLogic: requests that interleave inside one owner (awaits let others in)", () => {
+  it("a pin made while a refresh awaits the CA is still there when the refresh finishes", async () => {
+    const { owner, upstream, request, clock, storage } = setup();
+    upstream.next = caGives("good");
+    await owner.answer(request()); // good, unpinned, vouched
+    clock.now += 31 * MIN; // past the refresh point, the answer still fresh
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    upstream.next = async (now) => {
+      await gate;
+      return ok(answer("good", now, 60 * MIN, now));
+    };
+    const refresh = owner.alarm();
+    await new Promise((r) => setTimeout(r, 0)); // the refresh is now waiting for the CA
+    const pinned = await owner.answer(request(true)); // the admin pins it meanwhile
+    expect(pinned.ok).toBe(true);
+    release();
+    await refresh;
+    expect((await storage.get<OwnerState>("state"))?.pinned).toBe(true);
+    expect((await owner.state())?.pinned).toBe(true);
+  });
+
+  it("two first requests at once for a guess spend one token and make one CA fetch", async () => {
+    const b = budget();
+    let answerBudget!: () => void;
+    const slowBudget = async (issuerId: string, c: BudgetConfig) => {
+      await new Promise<void>((r) => (answerBudget = r));
+      return b.spendBudget(issuerId, c);
+    };
+    const { owner, upstream, request } = setup({ spendBudget: slowBudget });
+    upstream.next = caGives("revoked");
+    const first = owner.answer(request());
+    const second = owner.answer(request());
+    await new Promise((r) => setTimeout(r, 0));
+    answerBudget();
+    const results = await Promise.all([first, second]);
+    expect(b.spent).toHaveLength(1);
+    expect(upstream.calls).toHaveLength(1);
+    expect(results.map((r) => r.ok && r.value.answer.status)).toEqual(["revoked", "revoked"]);
+    // What the first fetch learnt (a validly signed revoked) is not written over by the second.
+    expect((await owner.state())?.revokedSeen).toBeDefined();
+    expect((await owner.state())?.vouched).toBe(true);
   });
 });
