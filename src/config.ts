@@ -114,7 +114,8 @@ function positiveNumber(value: string | undefined, fallback: number): number {
 
 /** OCSP_KEYS: keys separated by commas or white space; malformed ones are dropped. */
 export function parseFleetKeys(value: string | undefined): readonly string[] | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
+  // Set, even to nothing usable, closes the endpoint: an empty secret never opens it.
+  if (value === undefined) return undefined;
   return value.split(/[\s,]+/).filter((k) => FLEET_KEY.test(k));
 }
 

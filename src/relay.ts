@@ -93,7 +93,8 @@ export class Relay {
     if (!entry) return undefined;
     const now = this.deps.now();
     const index = this.registry.forHotPath(now, ctx);
-    if (!index?.get(entry.issuer.id)) return undefined; // deleted: the routed path answers
+    // Deleted, or registered for CRLs only now: the routed path answers.
+    if (!index?.get(entry.issuer.id)?.responderUrl) return undefined;
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
     ops.hotPathHits++;
@@ -115,7 +116,8 @@ export class Relay {
     if (!asked.ok) return this.refuse(asked.error, now, background);
     const served = await this.answer(asked.value, { now, background });
     if (!served.ok) return this.refuse(served.error, now, background);
-    if (getUrl) this.remember(getUrl, asked.value);
+    // A URL with a query is not remembered: varying it must not flush the map for everyone.
+    if (getUrl && !getUrl.includes("?")) this.remember(getUrl, asked.value);
     const after = background ? { waitUntil: background } : undefined;
     return this.respond(served.value, request, asked.value, now, after, false);
   }

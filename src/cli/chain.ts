@@ -15,6 +15,7 @@ import {
   say,
   UsageError,
   writeFileAtomic,
+  fleetKey,
 } from "./args.ts";
 import { buildPath, isSelfSigned, leafOf, rootStore, toPem, type Sourced } from "./pki.ts";
 import { describeSearched } from "./roots.ts";
@@ -28,6 +29,7 @@ export async function chainCommand(args: string[]): Promise<number> {
     out: { type: "string" },
     timeout: { type: "string", default: "10s" },
     relay: { type: "string" },
+    "fleet-key": { type: "string" },
   });
   const relay = values.relay === undefined ? undefined : relayUrl(values.relay);
   if (positionals.length !== 1)
@@ -96,7 +98,13 @@ export async function chainCommand(args: string[]): Promise<number> {
   let revocationFailed = false;
   if (relay && leaf.cert.ocspUrls.length === 0) {
     const timeoutMs = parseDuration(values.timeout!, "--timeout");
-    const crl = await askRelayCrl(relay, leaf.cert, path[1]?.cert, timeoutMs);
+    const crl = await askRelayCrl(
+      relay,
+      leaf.cert,
+      path[1]?.cert,
+      timeoutMs,
+      fleetKey(values["fleet-key"]),
+    );
     if (crl.ok) {
       say(`leaf CRL status (from the relay ${relay}): ${crlVerdict(crl.body)}`);
       const window = crlWindow(crl.body.crl, now.getTime());

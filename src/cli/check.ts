@@ -16,6 +16,7 @@ import {
   relayUrl,
   say,
   UsageError,
+  fleetKey,
 } from "./args.ts";
 import { askRelayCrl, crlAdvice, crlVerdict, crlWindow, type CrlAnswer } from "./crl-status.ts";
 import { findIssuer, systemRoots, toPem, type Sourced } from "./pki.ts";
@@ -29,6 +30,7 @@ export async function checkCommand(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
     timeout: { type: "string", default: "10s" },
     relay: { type: "string" },
+    "fleet-key": { type: "string" },
   });
   if (positionals.length !== 1)
     throw new UsageError("give one server: ocsp-relay check example.com:443");
@@ -71,7 +73,9 @@ export async function checkCommand(args: string[]): Promise<number> {
   // No responder named and nothing stapled: nothing to staple, so the CRL is what counts. (A
   // server that staples anyway, from a responder configured by hand, has its staple checked below.)
   if (leaf.ocspUrls.length === 0 && !probe.staple) {
-    const crl = relay ? await askRelayCrl(relay, leaf, issuer?.cert, timeoutMs) : undefined;
+    const crl = relay
+      ? await askRelayCrl(relay, leaf, issuer?.cert, timeoutMs, fleetKey(values["fleet-key"]))
+      : undefined;
     return reportCrlOnly({
       name,
       probe,

@@ -30,12 +30,17 @@ export async function askRelayCrl(
   leaf: CertificateFacts,
   issuer: CertificateFacts | undefined,
   timeoutMs: number,
+  /** The fleet key, when the relay is closed with OCSP_KEYS (its /check asks for it). */
+  key?: string,
 ): Promise<CrlAnswer> {
   let res: Response;
   try {
     res = await fetch(`${relay}/check`, {
       method: "POST",
-      headers: { "Content-Type": "application/x-pem-file" },
+      headers: {
+        "Content-Type": "application/x-pem-file",
+        ...(key ? { Authorization: `Bearer ${key}` } : {}),
+      },
       body: toPem(leaf) + (issuer ? toPem(issuer) : ""),
       redirect: "error",
       signal: AbortSignal.timeout(timeoutMs),

@@ -199,10 +199,20 @@ export class CertOwnerLogic {
     }
     const idle = now - state.lastRequestedAt > this.deps.schedule.idleAfterMs;
     if (idle && !state.pinned) {
-      log("refresh.stopped", { certId: state.certIdKey, reason: "idle" });
+      // Nobody asked for IDLE_REFRESH_SECONDS and nobody registered it: refresh stops, and nothing
+      // is kept of it, but for a revocation seen (the rule that no later `good` is served).
+      if (state.revokedSeen) log("refresh.stopped", { certId: state.certIdKey, reason: "idle" });
+      else await this.forget(state, "idle");
       return;
     }
     const issuer = await this.deps.currentIssuer(state.issuer.id);
+    if (issuer && !issuer.responderUrl) {
+      log("refresh.stopped", {
+        certId: state.certIdKey,
+        reason: "the issuer has no OCSP responder now",
+      });
+      return;
+    }
     if (!issuer) {
       log("refresh.stopped", { certId: state.certIdKey, reason: "issuer no longer registered" });
       return;

@@ -112,10 +112,23 @@ export function adminRoutes(): Hono<AppEnv> {
     const results = [];
     for (const leaf of leaves) {
       const issuer = await findIssuerOf(leaf, index);
+      const crlUrl =
+        issuer?.record.crlUrls?.find((u) => leaf.crlUrls.includes(u)) ??
+        issuer?.record.crlUrls?.[0];
       results.push(
-        issuer
-          ? await warm(relay, leaf, issuer.record, issuer.cert)
-          : { serial: serialHex(leaf), subject: leaf.subjectText, error: "issuer not registered" },
+        !issuer
+          ? { serial: serialHex(leaf), subject: leaf.subjectText, error: "issuer not registered" }
+          : issuer.record.responderUrl && leaf.ocspUrls.length > 0
+            ? await warm(relay, leaf, issuer.record, issuer.cert)
+            : crlUrl
+              ? await warmCrl(relay, leaf, issuer.record, crlUrl)
+              : issuer.record.responderUrl
+                ? await warm(relay, leaf, issuer.record, issuer.cert)
+                : {
+                    serial: serialHex(leaf),
+                    subject: leaf.subjectText,
+                    error: "the issuer has no responder and no CRL registered",
+                  },
       );
     }
     const anyUnknown = results.some((r) => "error" in r && r.error === "issuer not registered");

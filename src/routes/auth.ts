@@ -28,6 +28,25 @@ export async function requireAdmin(c: Context<AppEnv>, next: Next) {
   await next();
 }
 
+/**
+ * /check is open, unless the relay's OCSP endpoint is closed with OCSP_KEYS: then it takes a fleet
+ * key (or the admin token) as its bearer token, so it cannot be used to reach the CA around the
+ * closed endpoint.
+ */
+export async function requireFleetKeyWhenClosed(c: Context<AppEnv>, next: Next) {
+  const relay = c.get("relay");
+  if (!relay.fleetKeys.closed) return next();
+  const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
+  const token = relay.config.adminToken;
+  if (given !== undefined && (await relay.fleetKeys.accepts(given))) return next();
+  if (given !== undefined && token && (await sameSecret(given, token))) return next();
+  return jsonErrorResponse({
+    kind: "unauthenticated",
+    detail:
+      "this relay is closed with OCSP_KEYS: send Authorization: Bearer <fleet key or ADMIN_TOKEN>",
+  });
+}
+
 /** The admin token, unless STATUS_PUBLIC=true. */
 export async function requireAdminUnlessPublic(c: Context<AppEnv>, next: Next) {
   if (configFrom(c.env).statusPublic) return next();

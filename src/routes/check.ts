@@ -15,7 +15,7 @@ import { HASH_NAMES } from "../ocsp/oids.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import type { LeafInfo, Tier } from "../sources/source.ts";
-import type { AppEnv } from "./auth.ts";
+import { requireFleetKeyWhenClosed, type AppEnv } from "./auth.ts";
 
 export const MAX_CHECK_BYTES = 64 * 1024;
 
@@ -25,6 +25,7 @@ export function leafInfo(leaf: CertificateFacts): LeafInfo {
 
 export function checkRoutes(): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
+  routes.use("*", requireFleetKeyWhenClosed);
 
   routes.post("/", async (c) => {
     const relay = c.get("relay");

@@ -117,6 +117,22 @@ describe("OCSP_KEYS: the endpoint answers only under /k/<key>/", () => {
     await expectOcspError(await asRuntime(getPath(request)), 200, "unauthorized");
   });
 
+  it("/check is closed too: it takes a fleet key (or the admin token) as its bearer token", async () => {
+    const { deployment, relay } = await serving({ OCSP_KEYS: KEY });
+    const checkWith = (headers: HeadersInit) =>
+      relay.request("/check", { method: "POST", headers, body: text(fixture(good.cert!)) });
+    const refused = await checkWith({});
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: "unauthorized" });
+    expect((await checkWith({ Authorization: "Bearer not-the-key-0123456789" })).status).toBe(401);
+    expect(deployment.calls).toHaveLength(0);
+    const keyed = await checkWith({ Authorization: `Bearer ${KEY}` });
+    expect(keyed.status).toBe(200);
+    expect(await keyed.json()).toMatchObject({ status: "good" });
+    expect((await checkWith(bearer)).status).toBe(200);
+    expect((await relay.request("/check/x/01")).status).toBe(401);
+  });
+
   it("keys appear in no log line, metric or status page", async () => {
     const logged: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {

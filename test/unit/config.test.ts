@@ -22,9 +22,10 @@ describe("OCSP_ACCESS", () => {
 });
 
 describe("OCSP_KEYS", () => {
-  it("unset or blank: the endpoint is open (undefined)", () => {
+  it("unset: the endpoint is open (undefined); set but blank: closed (no key)", () => {
     expect(parseFleetKeys(undefined)).toBeUndefined();
-    expect(parseFleetKeys("  ")).toBeUndefined();
+    expect(parseFleetKeys("")).toEqual([]);
+    expect(parseFleetKeys("  ")).toEqual([]);
   });
   it("keys separated by commas or white space; malformed ones dropped, never opening it", () => {
     const a = "a".repeat(16);

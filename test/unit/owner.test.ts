@@ -241,11 +241,15 @@ describe("CertOwnerLogic", () => {
       await owner.alarm();
       expect(upstream.calls, pinned ? "pinned" : "idle").toHaveLength(pinned ? 2 : 1);
       if (!pinned) {
-        // A client asking again (a touch from a cache hit) restarts the refresh.
-        storage.alarm = null;
+        // Nothing is kept of an idle unpinned certificate (issue 11: no state left behind by
+        // anonymous requests); a touch does not bring it back, the next miss fetches anew.
+        expect(await owner.state()).toBeUndefined();
+        expect(storage.data.size).toBe(0);
+        expect(storage.alarm).toBeNull();
         await owner.touch(request());
-        expect(storage.alarm).toBe(clock.now);
-        await owner.alarm();
+        expect(storage.data.size).toBe(0);
+        clock.now += 14 * 24 * 60 * MIN; // the answer's window is over
+        await owner.answer(request());
         expect(upstream.calls).toHaveLength(2);
       }
     }
@@ -685,5 +689,21 @@ describe("CertOwnerLogic: requests that interleave inside one owner (awaits let 
     // What the first fetch learnt (a validly signed revoked) is not written over by the second.
     expect((await owner.state())?.revokedSeen).toBeDefined();
     expect((await owner.state())?.vouched).toBe(true);
+  });
+});
+
+describe("CertOwnerLogic: an idle revoked certificate", () => {
+  it("keeps its revocation (no later good is served) though its refresh stops", async () => {
+    const { owner, upstream, request, clock } = setup();
+    upstream.next = caGives("revoked", 14 * 24 * 60 * MIN);
+    await owner.answer(request());
+    clock.now = t0 + DEFAULT_SCHEDULE.idleAfterMs + MIN;
+    await owner.alarm();
+    expect(upstream.calls).toHaveLength(1);
+    expect((await owner.state())?.revokedSeen).toBeDefined();
+    clock.now += 14 * 24 * 60 * MIN;
+    upstream.next = caGives("good");
+    const later = await owner.answer(request());
+    expect(later).toMatchObject({ ok: false, error: { kind: "tryLater", cause: "rule" } });
   });
 });
