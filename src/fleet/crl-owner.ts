@@ -45,6 +45,8 @@ export interface CrlRequest {
   leaf?: LeafInfo;
   /** ALLOW_PRIVATE_RESPONDERS of the worker asking (never a client's). */
   allowPrivate?: boolean;
+  /** Registered through the admin API: refreshed even when nobody asks. */
+  pin?: boolean;
 }
 
 /** The held CRL, without its entries. */
@@ -75,6 +77,8 @@ export interface CrlOwnerState {
   watched: Record<string, LeafInfo>;
   /** Whether the CRL URL may be private (the worker's setting at the last request). */
   allowPrivate: boolean;
+  /** A certificate was registered with it: it never goes idle. */
+  pinned?: boolean;
 }
 
 export interface CrlStatus {
@@ -137,6 +141,14 @@ export class CrlOwnerLogic {
     if (!meta || now >= meta.nextUpdate) {
       if (this.recentFailure && this.recentFailure.until > now)
         return err(this.recentFailure.error);
+      // After a failure, a client does not make the relay download the CRL again before the
+      // planned retry (up to 14 MiB each time): it gets the last error until then.
+      if (state.failures > 0 && state.nextAttemptAt !== undefined && now < state.nextAttemptAt) {
+        return err({
+          kind: "tryLater",
+          detail: `${state.lastError ?? "the CRL could not be fetched"} (next try ${new Date(state.nextAttemptAt).toISOString()})`,
+        });
+      }
       const result = await this.fetchOnce(state);
       if (!result.ok) return result;
       meta = result.value;
@@ -164,7 +176,7 @@ export class CrlOwnerLogic {
     const state = await this.state();
     if (!state) return;
     const now = this.deps.now();
-    if (now - state.lastRequestedAt > this.deps.schedule.idleAfterMs) {
+    if (!state.pinned && now - state.lastRequestedAt > this.deps.schedule.idleAfterMs) {
       log("refresh.stopped", { crl: state.url, reason: "idle" });
       return;
     }
@@ -203,6 +215,7 @@ export class CrlOwnerLogic {
       lastRequestedAt: now,
       watched,
       allowPrivate: req.allowPrivate ?? prev?.allowPrivate ?? false,
+      ...(req.pin || prev?.pinned ? { pinned: true } : {}),
     };
     await this.deps.storage.put("state", state);
     return state;

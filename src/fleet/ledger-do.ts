@@ -55,8 +55,9 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     // Rows of guesses still to go: the alarm comes back for the next one.
     const next = await this.logic.nextForgetAt();
     if (next !== undefined) {
+      // At least a minute apart: one scan of the rows forgets every guess due by then.
       await this.ctx.storage.setAlarm(
-        Date.now() + Math.max(1_000, next - durableObjectPlatform().now()),
+        Date.now() + Math.max(60_000, next - durableObjectPlatform().now()),
       );
     }
   }

@@ -236,6 +236,7 @@ async function warmCrl(relay: Relay, leaf: CertificateFacts, record: IssuerRecor
     issuer: record,
     serial: serialHex(leaf),
     leaf: leafInfo(leaf),
+    pin: true,
   });
   const base = {
     serial: serialHex(leaf),

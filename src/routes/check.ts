@@ -136,30 +136,37 @@ export function checkRoutes(): Hono<AppEnv> {
       });
     const serial = serialAsEncoded(typed);
     if (!record.responderUrl && record.crlUrls?.length) {
-      // An issuer registered for CRLs only: what its CRL owners hold (nothing is fetched).
-      let held: Awaited<ReturnType<Relay["crlInspect"]>> | undefined;
-      let heldUrl = record.crlUrls[0]!;
-      for (const url of record.crlUrls) {
-        const inspected = await relay.crlInspect(record.id, url, toHex(serial));
-        if (inspected.crl && (!held?.crl || inspected.crl.thisUpdate > held.crl.thisUpdate)) {
-          held = inspected;
-          heldUrl = url;
-        }
-      }
-      const fresh = held?.crl && now < held.crl.nextUpdate ? held.crl : undefined;
+      // An issuer registered for CRLs only: what its CRL owners hold (nothing is fetched). A
+      // serial listed in any current CRL is revoked; "good" needs the issuer's only CRL (with
+      // several, partitioned CRLs, only the certificate itself says which one covers it).
+      const held = await Promise.all(
+        record.crlUrls.map(async (url) => ({
+          url,
+          ...(await relay.crlInspect(record.id, url, toHex(serial))),
+        })),
+      );
+      const current = held.filter((h) => h.crl && now < h.crl.nextUpdate);
+      const listed = current.find((h) => h.revoked);
+      const only = record.crlUrls.length === 1 ? current[0] : undefined;
+      const verdict = listed ?? only;
+      const shown = verdict ?? held.find((h) => h.crl) ?? held[0]!;
       return c.json(
         describeFromCrl({
           now,
           issuer: record,
           certificate: { serial: toHex(serial) },
-          url: heldUrl,
-          status: fresh ? { crl: fresh, revoked: held!.revoked, fetched: false } : undefined,
-          problem: fresh
+          url: shown.url,
+          status: verdict
+            ? { crl: verdict.crl!, revoked: verdict.revoked, fetched: false }
+            : undefined,
+          problem: verdict
             ? undefined
-            : held?.crl
-              ? "the CRL held has expired"
-              : "no CRL fetched yet for this issuer",
-          state: held?.state,
+            : current.length > 0
+              ? `not listed in the ${current.length} current CRL(s) held, but the issuer has ${record.crlUrls.length} CRLs: POST the certificate to /check so that its own CRL is used`
+              : held.some((h) => h.crl)
+                ? "the CRL held has expired"
+                : "no CRL fetched yet for this issuer",
+          state: shown.state,
         }),
       );
     }
@@ -206,6 +213,13 @@ export function checkRoutes(): Hono<AppEnv> {
       }),
     );
   });
+  routes.all("*", () =>
+    jsonErrorResponse({
+      kind: "notFound",
+      title: "no such check",
+      detail: "POST /check with a PEM certificate, or GET /check/<issuer id>/<serial hex>",
+    }),
+  );
   return routes;
 }
 
@@ -263,12 +277,16 @@ function crlChoice(
       problem: `no CRL is registered for this issuer${own[0] ? ` (the certificate names ${own[0]})` : ""}: register the leaf followed by its issuer (POST /admin/issuers), or the issuer with ?crl=URL`,
     };
   }
+  // A certificate naming no CRL is judged by its issuer's CRL only when there is just one.
   const url =
-    own.find((u) => registered.includes(u)) ?? (own.length === 0 ? registered[0] : undefined);
+    own.find((u) => registered.includes(u)) ??
+    (own.length === 0 && registered.length === 1 ? registered[0] : undefined);
   if (!url)
     return {
       url: own[0],
-      problem: `the certificate's CRL ${own[0]} is not one registered for its issuer (${registered.join(", ")}): register it with POST /admin/issuers?crl=URL`,
+      problem: own[0]
+        ? `the certificate's CRL ${own[0]} is not one registered for its issuer (${registered.join(", ")}): register it with POST /admin/issuers?crl=URL`
+        : `the certificate names no CRL and its issuer has ${registered.length}: none can be said to cover it`,
     };
   return { url };
 }

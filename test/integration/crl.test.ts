@@ -267,6 +267,60 @@ describe("POST /check for a certificate without OCSP", () => {
   });
 });
 
+describe("failures and partitions", () => {
+  it("after a failed CRL fetch, clients do not make the relay download it again before the retry", async () => {
+    const d = new Deployment(CLOCK, () => new Response("down", { status: 503 }));
+    const relay = d.isolate();
+    await relay.request("/admin/issuers", { method: "POST", headers: bearer, body: pem(GOOD, CA) });
+    expect(crlFetches(d)).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      d.advance(5_000); // past the 3 s failure memory each time, inside the 60 s backoff
+      const body = await check(relay, GOOD);
+      expect(body).toMatchObject({ status: "unknown" });
+      expect(String(body.problem)).toContain("HTTP 503");
+    }
+    expect(crlFetches(d)).toBe(1);
+    d.reply = serving(() => crlRevoked);
+    d.advance(60_000); // the planned retry
+    expect(await check(relay, GOOD)).toMatchObject({ status: "good" });
+    expect(crlFetches(d)).toBe(2);
+  });
+
+  it("an issuer with several (partitioned) CRLs: a listed serial is revoked; another is not called good", async () => {
+    const other = "http://127.0.0.1:8889/crl-ca-2.crl";
+    const d = new Deployment(CLOCK, (call) =>
+      call.url === CRL_URL || call.url === other
+        ? new Response((call.url === CRL_URL ? crlRevoked : crlEmpty).slice())
+        : new Response("", { status: 404 }),
+    );
+    const relay = d.isolate();
+    for (const crl of [CRL_URL, other]) {
+      const res = await relay.request(`/admin/issuers?crl=${encodeURIComponent(crl)}`, {
+        method: "POST",
+        headers: bearer,
+        body: pem(CA),
+      });
+      expect([200, 201]).toContain(res.status);
+    }
+    const listing = (await (await relay.request("/admin/issuers", { headers: bearer })).json()) as {
+      issuers: { id: string; crlUrls: string[] }[];
+    };
+    expect(listing.issuers).toHaveLength(1);
+    expect(listing.issuers[0]!.crlUrls).toEqual([CRL_URL, other]);
+    const id = listing.issuers[0]!.id;
+    expect(await check(relay, REVOKED)).toMatchObject({ status: "revoked", crl: { url: CRL_URL } });
+    expect(await (await relay.request(`/check/${id}/5002`)).json()).toMatchObject({
+      status: "revoked",
+    });
+    const unsure = (await (await relay.request(`/check/${id}/5001`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(unsure.status).toBe("unknown");
+    expect(String(unsure.problem)).toContain("2 CRLs");
+  });
+});
+
 describe("what the operator sees of CRL-backed certificates", () => {
   it("GET /check/<issuer>/<serial> shows the held CRL's verdict without fetching", async () => {
     const { d, relay, body } = await registered();
