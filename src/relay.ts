@@ -15,7 +15,7 @@ import type { CrlRequest, CrlStatus } from "./fleet/crl-owner.ts";
 import { ledgerOf } from "./fleet/ledger-do.ts";
 import { ocspErrorResponse } from "./http/errors.ts";
 import type { FleetKeys } from "./http/fleet-keys.ts";
-import { answerHeaders, matchesIfNoneMatch } from "./http/ocsp-headers.ts";
+import { answerHeaders, matchesIfNoneMatch, type PreparedHeaders } from "./http/ocsp-headers.ts";
 import { ops } from "./instrumentation.ts";
 import type { IssuerRegistry } from "./issuers/registry.ts";
 import { log } from "./log.ts";
@@ -98,8 +98,7 @@ export class Relay {
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
     ops.hotPathHits++;
-    const served: Served = { answer: held.answer, tier: "memory", headers: held.headers };
-    return this.respond(served, request, entry, now, ctx, true);
+    return this.respond(held.answer, "memory", held.headers, request, entry, now, ctx);
   }
 
   /**
@@ -119,7 +118,8 @@ export class Relay {
     // A URL with a query is not remembered: varying it must not flush the map for everyone.
     if (getUrl && !getUrl.includes("?")) this.remember(getUrl, asked.value);
     const after = background ? { waitUntil: background } : undefined;
-    return this.respond(served.value, request, asked.value, now, after, false);
+    const { answer, tier } = served.value;
+    return this.respond(answer, tier, undefined, request, asked.value, now, after);
   }
 
   /** The answer the OCSP endpoint serves for a certificate (through every tier, the CA last). */
@@ -190,14 +190,16 @@ export class Relay {
    * 1 % + 1 s shorter; the routed path builds them for `now`), If-None-Match, HEAD.
    */
   private respond(
-    served: Served,
+    answer: Served["answer"],
+    tier: Served["tier"],
+    /** The memory entry's prepared headers: the hot path's (the routed path builds its own). */
+    prepared: PreparedHeaders | undefined,
     request: Request,
     lookup: CertLookup,
     now: number,
     after: AfterResponse | undefined,
-    hot: boolean,
   ): Response {
-    const { answer, tier } = served;
+    const hot = prepared !== undefined;
     ops.requests++;
     if (tier === "memory") this.counters.incMemoryHit();
     else this.counters.inc(REQUEST_SERIES.hit[tier]);
@@ -206,10 +208,9 @@ export class Relay {
       const cached = tier !== "upstream" && tier !== "owner";
       if (cached && this.touches.due(lookup.key, now)) this.touches.send(lookup, now, after);
     }
-    const headers =
-      hot && served.headers
-        ? served.headers.at(now)
-        : answerHeaders(answer, now, tier === "upstream" ? "MISS" : "HIT");
+    const headers = prepared
+      ? prepared.at(now)
+      : answerHeaders(answer, now, tier === "upstream" ? "MISS" : "HIT");
     if (matchesIfNoneMatch(request.headers.get("If-None-Match"), answer.etag)) {
       const notModified = new Headers(headers); // the prepared object is shared: copy it
       notModified.delete("Content-Type");

@@ -36,15 +36,14 @@ export class MemoryTier implements Source {
 
   async get(lookup: Lookup): Promise<Result<Served, RelayError>> {
     const hit = this.peekEntry(lookup.key, lookup.now);
-    if (hit) return ok<Served>({ answer: hit.answer, tier: "memory", headers: hit.headers });
+    if (hit) return ok<Served>({ answer: hit.answer, tier: "memory" });
     // Misses for one certificate that arrive together (a fleet asking after a restart) share one
     // look through the tiers below: one edge cache read, one KV read, one owner call.
     const pending = this.pending.get(lookup.key);
     if (pending) return pending;
     const asked = this.next.get(lookup).then((result) => {
-      if (!result.ok) return result;
-      const entry = this.put(result.value.answer, lookup.now);
-      return entry ? ok<Served>({ ...result.value, headers: entry.headers }) : result;
+      if (result.ok) this.put(result.value.answer, lookup.now);
+      return result;
     });
     this.pending.set(lookup.key, asked);
     try {

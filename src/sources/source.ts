@@ -8,7 +8,6 @@ import type { RelayError, Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import type { CertId } from "../ocsp/request.ts";
-import type { PreparedHeaders } from "../http/ocsp-headers.ts";
 
 /** What is known of a certificate itself, when a client sent it (admin API, /check). */
 export interface LeafInfo {
@@ -36,8 +35,6 @@ export type Tier = "memory" | "edge" | "kv" | "owner" | "upstream";
 export interface Served {
   answer: CachedAnswer;
   tier: Tier;
-  /** The answer's prepared hit headers, when isolate memory holds it (the hot path's). */
-  headers?: PreparedHeaders;
 }
 
 export interface Source {
