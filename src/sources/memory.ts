@@ -35,8 +35,8 @@ export class MemoryTier implements Source {
   ) {}
 
   async get(lookup: Lookup): Promise<Result<Served, RelayError>> {
-    const hit = this.peekEntry(lookup.key, lookup.now);
-    if (hit) return ok<Served>({ answer: hit.answer, tier: "memory" });
+    const hit = this.peek(lookup.key, lookup.now);
+    if (hit) return ok<Served>({ answer: hit, tier: "memory" });
     // Misses for one certificate that arrive together (a fleet asking after a restart) share one
     // look through the tiers below: one edge cache read, one KV read, one owner call.
     const pending = this.pending.get(lookup.key);
@@ -75,19 +75,16 @@ export class MemoryTier implements Source {
     return entry;
   }
 
-  /** Holds `answer` (unless a newer one is held); the entry holding it, if it was kept. */
-  put(answer: CachedAnswer, now: number): MemoryEntry | undefined {
+  put(answer: CachedAnswer, now: number): void {
     const held = this.entries.get(answer.certIdKey);
-    // Never roll back to an older answer.
-    if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return;
+    if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return; // never roll back
     this.delete(answer.certIdKey);
-    const entry: MemoryEntry = {
+    this.entries.set(answer.certIdKey, {
       answer,
       recheckAt: tierRecheckAt(answer, now),
       headers: new PreparedHeaders(answer),
       used: false,
-    };
-    this.entries.set(answer.certIdKey, entry);
+    });
     this.bytes += answer.der.length;
     // Evict the oldest entry not used since it was last passed over (an approximation of LRU that
     // costs nothing on hits); a used one goes round once more.
@@ -102,7 +99,6 @@ export class MemoryTier implements Source {
         this.bytes -= oldest.answer.der.length;
       }
     }
-    return this.entries.get(answer.certIdKey);
   }
 
   delete(key: string): void {
