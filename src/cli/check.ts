@@ -162,15 +162,7 @@ export async function checkCommand(args: string[]): Promise<number> {
         : null,
       timeLeft: verdict?.ok ? formatDuration(verdict.nextUpdate.getTime() - now.getTime()) : null,
       verdict: verdict ? summarize(verdict) : null,
-      mustStaple: leaf.mustStaple,
-      chainVerified: probe.authorized,
-      chainError: probe.authorizationError ?? null,
-      leaf: {
-        subject: leaf.subjectText,
-        serial: serialHex(leaf).toUpperCase(),
-        notAfter: leaf.notAfter.toISOString(),
-      },
-      issuer: issuer ? { subject: issuer.cert.subjectText, source: issuer.source } : null,
+      ...servedCertificate(leaf, probe, issuer),
       problem: result.ok ? null : result.summary,
     });
   }
@@ -281,15 +273,7 @@ function reportCrlOnly(o: {
       crl: answered?.crl ?? (crlUrl ? { url: crlUrl } : null),
       crlUrls: leaf.crlUrls,
       relay: o.relay ?? null,
-      mustStaple: leaf.mustStaple,
-      chainVerified: probe.authorized,
-      chainError: probe.authorizationError ?? null,
-      leaf: {
-        subject: leaf.subjectText,
-        serial: serialHex(leaf).toUpperCase(),
-        notAfter: leaf.notAfter.toISOString(),
-      },
-      issuer: o.issuer ? { subject: o.issuer.cert.subjectText, source: o.issuer.source } : null,
+      ...servedCertificate(leaf, probe, o.issuer),
       problem: ok
         ? null
         : answered?.status === "unknown" && answered.problem
@@ -389,4 +373,19 @@ function rejectionAdvice(reason: string): string {
 
 function emit(value: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** The `--json` fields both kinds of check give about the certificate the server sent. */
+function servedCertificate(leaf: CertificateFacts, probe: Probe, issuer: Sourced | undefined) {
+  return {
+    mustStaple: leaf.mustStaple,
+    chainVerified: probe.authorized,
+    chainError: probe.authorizationError ?? null,
+    leaf: {
+      subject: leaf.subjectText,
+      serial: serialHex(leaf).toUpperCase(),
+      notAfter: leaf.notAfter.toISOString(),
+    },
+    issuer: issuer ? { subject: issuer.cert.subjectText, source: issuer.source } : null,
+  };
 }

@@ -227,13 +227,7 @@ function haproxyWithoutStapling(o: {
   reason: string[];
   mustStaple: boolean;
 }): string {
-  const keyNote =
-    o.key && o.key !== `${o.cert}.key`
-      ? `#   the key: append it to ${o.cert}, or link it beside it (HAProxy 2.2+ reads <crt>.key):
-#     ln -s ${o.key} ${o.cert}.key
-`
-      : `#   the key: inside ${o.cert}, or in ${o.cert}.key (HAProxy 2.2+ reads <crt>.key)
-`;
+  const keyNote = haproxyKeyNote(o.cert, o.key);
   return `# HAProxy: no OCSP stapling for this certificate (ocsp-relay config haproxy).
 #
 ${comment(o.reason)}
@@ -246,19 +240,7 @@ ${comment(o.reason)}
 ${mustStapleWarning(o.mustStaple)}#
 # ${o.cert}: the leaf, then its intermediates;
 ${keyNote}
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend https
-    bind ${o.listen} ssl crt ${o.cert}
-    default_backend app
-
-backend app
-    server app1 127.0.0.1:8080
-`;
+${haproxyProxies(o.listen, o.cert)}`;
 }
 
 function haproxy(o: {
@@ -269,13 +251,7 @@ function haproxy(o: {
   socket: string;
 }): string {
   const ocsp = `${o.cert}.ocsp`;
-  const keyNote =
-    o.key && o.key !== `${o.cert}.key`
-      ? `#   the key: append it to ${o.cert}, or link it beside it (HAProxy 2.2+ reads <crt>.key):
-#     ln -s ${o.key} ${o.cert}.key
-`
-      : `#   the key: inside ${o.cert}, or in ${o.cert}.key (HAProxy 2.2+ reads <crt>.key)
-`;
+  const keyNote = haproxyKeyNote(o.cert, o.key);
   const staple = `npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}`;
   const push = `echo "set ssl ocsp-response $(base64 -w0 ${ocsp})" | socat stdio ${o.socket}`;
   return `# HAProxy: OCSP stapling from a file that ocsp-relay keeps fresh (ocsp-relay config haproxy).
@@ -320,19 +296,7 @@ ${keyNote}#
 global
     stats socket ${o.socket} mode 600 level admin
 
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-
-frontend https
-    bind ${o.listen} ssl crt ${o.cert}
-    default_backend app
-
-backend app
-    server app1 127.0.0.1:8080
-`;
+${haproxyProxies(o.listen, o.cert)}`;
 }
 
 function caddy(o: {
@@ -390,4 +354,31 @@ function leafIn(path: string | undefined): CertificateFacts | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Where HAProxy finds the private key of `cert`, as a comment. */
+function haproxyKeyNote(cert: string, key: string | undefined): string {
+  return key && key !== `${cert}.key`
+    ? `#   the key: append it to ${cert}, or link it beside it (HAProxy 2.2+ reads <crt>.key):
+#     ln -s ${key} ${cert}.key
+`
+    : `#   the key: inside ${cert}, or in ${cert}.key (HAProxy 2.2+ reads <crt>.key)
+`;
+}
+
+/** The proxy sections of both HAProxy snippets: TLS with `cert` on `listen`, an example backend. */
+function haproxyProxies(listen: string, cert: string): string {
+  return `defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+
+frontend https
+    bind ${listen} ssl crt ${cert}
+    default_backend app
+
+backend app
+    server app1 127.0.0.1:8080
+`;
 }
