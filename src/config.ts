@@ -67,12 +67,9 @@ export interface Config {
 }
 
 export function configFrom(env: ConfigVars): Config {
-  const seconds = (value: string | undefined, fallbackMs: number, max = Infinity) => {
-    const n = Number(value);
-    return value !== undefined && value !== "" && Number.isFinite(n) && n > 0
-      ? Math.min(n * 1000, max)
-      : fallbackMs;
-  };
+  /** A positive number of seconds, in milliseconds. */
+  const seconds = (value: string | undefined, fallbackMs: number) =>
+    positiveNumber(value, fallbackMs / 1000) * 1000;
   const timeout = Number(env.UPSTREAM_TIMEOUT_MS ?? "5000");
   return {
     adminToken: env.ADMIN_TOKEN || undefined,
