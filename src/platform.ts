@@ -31,3 +31,17 @@ export function useDurableObjectPlatform(platform: Platform): () => void {
     forDurableObjects = PLATFORM;
   };
 }
+
+/**
+ * When the platform should fire an alarm due `at` on the Durable Objects' clock: alarms fire on the
+ * platform's own clock, so they are scheduled by the time left (at least `minDelayMs`). In
+ * production the two clocks are one and this is `at`; under a test's clock the delays stay right.
+ */
+export function alarmTime(at: number, minDelayMs = 0): number {
+  return PLATFORM.now() + Math.max(minDelayMs, at - durableObjectPlatform().now());
+}
+
+/** The inverse of alarmTime: an alarm the platform holds, on the Durable Objects' clock. */
+export function alarmDue(platformTime: number): number {
+  return platformTime - PLATFORM.now() + durableObjectPlatform().now();
+}

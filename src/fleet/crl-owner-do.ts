@@ -5,7 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { configFrom, type ConfigVars } from "../config.ts";
 import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
-import { durableObjectPlatform } from "../platform.ts";
+import { alarmTime, durableObjectPlatform } from "../platform.ts";
 import {
   CrlOwnerLogic,
   type CrlMeta,
@@ -38,8 +38,7 @@ export class CrlOwner extends DurableObject<CrlOwnerEnv> {
         put: (key, value) => storage.put(key, value),
         delete: (key) => storage.delete(key),
         // Alarms fire on the platform's clock; scheduled by the time left on the injected one.
-        setAlarm: (at) =>
-          storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
+        setAlarm: (at) => storage.setAlarm(alarmTime(at)),
       },
       fetchCrl: (url, allowPrivate) =>
         fetchCrl(url, {

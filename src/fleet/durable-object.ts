@@ -9,7 +9,7 @@ import type { UpstreamBudget } from "./budget-do.ts";
 import type { FleetLedger } from "./ledger-do.ts";
 import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
-import { durableObjectPlatform } from "../platform.ts";
+import { alarmDue, alarmTime, durableObjectPlatform } from "../platform.ts";
 import { fetchVerified } from "./upstream.ts";
 import { budgetOf } from "./budget-do.ts";
 import { ledgerOf } from "./ledger-do.ts";
@@ -86,11 +86,10 @@ function relativeAlarms(storage: DurableObjectStorage): OwnerStorage {
   return {
     get: (key) => storage.get(key),
     put: (key, value) => storage.put(key, value),
-    setAlarm: (at) =>
-      storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
+    setAlarm: (at) => storage.setAlarm(alarmTime(at)),
     getAlarm: async () => {
       const real = await storage.getAlarm();
-      return real === null ? null : real - Date.now() + durableObjectPlatform().now();
+      return real === null ? null : alarmDue(real);
     },
     deleteAlarm: () => storage.deleteAlarm(),
     deleteAll: async () => {

@@ -4,7 +4,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { webhookSender } from "../alerts/webhook.ts";
 import { configFrom, type ConfigVars } from "../config.ts";
-import { durableObjectPlatform } from "../platform.ts";
+import { alarmTime, durableObjectPlatform } from "../platform.ts";
 import type { CrlReport } from "./crl-owner.ts";
 import { LedgerLogic, type FetchReport, type LedgerSnapshot } from "./ledger.ts";
 
@@ -34,8 +34,7 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     await this.logic.reportFetch(report);
     // A guessed CertID's row goes when its owner forgets it, whether or not anyone reads /status.
     if (report.forgetAt !== undefined) {
-      const platformNow = Date.now(); // alarms fire on the platform's clock
-      const at = platformNow + Math.max(0, report.forgetAt - durableObjectPlatform().now());
+      const at = alarmTime(report.forgetAt);
       const set = await this.ctx.storage.getAlarm();
       if (set === null || set > at) await this.ctx.storage.setAlarm(at);
     }
@@ -56,9 +55,7 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     const next = await this.logic.nextForgetAt();
     if (next !== undefined) {
       // At least a minute apart: one scan of the rows forgets every guess due by then.
-      await this.ctx.storage.setAlarm(
-        Date.now() + Math.max(60_000, next - durableObjectPlatform().now()),
-      );
+      await this.ctx.storage.setAlarm(alarmTime(next, 60_000));
     }
   }
 }

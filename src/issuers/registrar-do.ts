@@ -3,7 +3,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import type { ConfigVars } from "../config.ts";
-import { durableObjectPlatform } from "../platform.ts";
+import { alarmTime, durableObjectPlatform } from "../platform.ts";
 import type { IssuerRecord } from "./issuer.ts";
 import { RegistrarLogic } from "./registrar.ts";
 
@@ -25,8 +25,7 @@ export class Registrar extends DurableObject<RegistrarEnv> {
         delete: (key) => storage.delete(key),
         list: (options) => storage.list(options),
         // Alarms run on the platform's clock; the delay is what matters.
-        setAlarm: (at) =>
-          storage.setAlarm(Date.now() + Math.max(0, at - durableObjectPlatform().now())),
+        setAlarm: (at) => storage.setAlarm(alarmTime(at)),
       },
       kv: env.OCSP_CACHE,
       now: () => durableObjectPlatform().now(),
