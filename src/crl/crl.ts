@@ -1,5 +1,6 @@
-// CertificateList decoding (RFC 5280 §5.1) under size, depth and node bounds, keeping the exact
-// tbsCertList bytes that were signed and one compact fact per revoked certificate. Pure, no I/O.
+// CertificateList decoding (RFC 5280 §5.1) under size, depth and node bounds, in two steps: the
+// signed envelope (what the signature check needs), then, once the signature holds, the tbsCertList
+// it covers, reduced to one compact fact per revoked certificate. Pure, no I/O.
 
 import * as asn1js from "asn1js";
 import {
@@ -62,7 +63,13 @@ export interface AlgorithmFacts {
   parameters: Uint8Array | undefined;
 }
 
-export interface ParsedCrl {
+/**
+ * What is read of a CertificateList before its signature is checked: the exact bytes signed, both
+ * signature algorithms, the signature value and the issuer Name that chooses the key. Finding them
+ * reads element headers and these few small fields only: a forged CRL costs a hash over its bytes,
+ * never a decode of up to 10 MiB of revokedCertificates.
+ */
+export interface SignedCrl {
   /** The whole CertificateList, byte for byte as received. */
   der: Uint8Array;
   /** DER of tbsCertList exactly as signed (a view into `der`). */
@@ -76,17 +83,30 @@ export interface ParsedCrl {
   /** DER of the issuer Name exactly as in the CRL. */
   issuer: Uint8Array;
   issuerText: string;
+}
+
+/** A CertificateList read whole: the envelope and the rest of its tbsCertList. */
+export interface ParsedCrl extends SignedCrl {
   thisUpdate: Date;
   nextUpdate: Date | undefined;
   revoked: RevokedEntry[];
   extensions: Extension[];
 }
 
-/** Decodes a DER CertificateList, or PEM "X509 CRL" text holding one. */
-export function parseCrl(bytes: Uint8Array): Result<ParsedCrl> {
+/**
+ * Decodes a DER CertificateList, or PEM "X509 CRL" text holding one, up to its signed envelope;
+ * `parseTbsCertList` reads the rest once the signature over `tbsCertList` is known to hold.
+ */
+export function parseCertificateList(bytes: Uint8Array): Result<SignedCrl> {
   const der = pemToDer(bytes);
   if (!der.ok) return der;
-  return guarded("CRL", () => parseDer(der.value));
+  return guarded("CRL", () => readCertificateList(der.value));
+}
+
+/** Both steps at once, for callers that check no signature (and for tests). */
+export function parseCrl(bytes: Uint8Array): Result<ParsedCrl> {
+  const signed = parseCertificateList(bytes);
+  return signed.ok ? parseTbsCertList(signed.value) : signed;
 }
 
 const PEM_CRL = /^\s*-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]*)-----END X509 CRL-----\s*$/;
@@ -110,7 +130,7 @@ function tooLarge(size: number) {
   });
 }
 
-function parseDer(der: Uint8Array): Result<ParsedCrl> {
+function readCertificateList(der: Uint8Array): Result<SignedCrl> {
   if (der.length > MAX_CRL_BYTES) return tooLarge(der.length);
   if (der.length === 0) return malformed("empty CRL");
   // CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }
@@ -123,9 +143,9 @@ function parseDer(der: Uint8Array): Result<ParsedCrl> {
   const tbs = tlvAt(der, outer.value.contentStart, outer.value.end);
   if (!tbs.ok) return tbs;
   if (!isSequence(tbs.value)) return malformed("tbsCertList is not a SEQUENCE");
-
-  const body = parseTbsCertList(der, tbs.value);
-  if (!body.ok) return body;
+  // Only its first fields, up to the issuer: the rest waits for the signature.
+  const head = readTbsHead(new FieldReader(der, tbs.value));
+  if (!head.ok) return head;
 
   const sigAlgTlv = tlvAt(der, tbs.value.end, outer.value.end);
   if (!sigAlgTlv.ok) return sigAlgTlv;
@@ -144,22 +164,23 @@ function parseDer(der: Uint8Array): Result<ParsedCrl> {
   return ok({
     der,
     tbsCertList: slice(der, tbs.value),
-    ...body.value,
+    ...head.value,
     signatureAlgorithm: signatureAlgorithm.value,
     signature: u8(sig.value.valueBlock.valueHexView),
   });
 }
 
-type TbsFacts = Omit<ParsedCrl, "der" | "tbsCertList" | "signatureAlgorithm" | "signature">;
+type TbsHead = Pick<SignedCrl, "version" | "innerSignatureAlgorithm" | "issuer" | "issuerText">;
 
 /**
  * TBSCertList ::= SEQUENCE { version INTEGER OPTIONAL (v2), signature, issuer, thisUpdate,
  * nextUpdate Time OPTIONAL, revokedCertificates SEQUENCE OF SEQUENCE {...} OPTIONAL,
  * crlExtensions [0] EXPLICIT Extensions OPTIONAL }
+ *
+ * Its head, read with the envelope: version, signature and issuer, what choosing and using the
+ * issuer's key needs.
  */
-function parseTbsCertList(der: Uint8Array, tbs: Tlv): Result<TbsFacts> {
-  const fields = new FieldReader(der, tbs);
-
+function readTbsHead(fields: FieldReader): Result<TbsHead> {
   let version: 1 | 2 = 1;
   let next = fields.peek();
   if (!next.ok) return next;
@@ -182,8 +203,36 @@ function parseTbsCertList(der: Uint8Array, tbs: Tlv): Result<TbsFacts> {
   const issuer = fields.take();
   const name = decodeAs(issuer, Name, CRL_LIMITS.field);
   if (!name.ok) return name;
+  return ok({
+    version,
+    innerSignatureAlgorithm: inner.value,
+    issuer,
+    issuerText: nameToText(name.value),
+  });
+}
 
-  next = fields.peek();
+/**
+ * The rest of tbsCertList, read from its signed bytes alone: thisUpdate, nextUpdate, each revoked
+ * certificate and crlExtensions. Only for a CRL whose signature was checked (or that needs none).
+ */
+export function parseTbsCertList(crl: SignedCrl): Result<ParsedCrl> {
+  return guarded("CRL", () => readTbsBody(crl));
+}
+
+function readTbsBody(crl: SignedCrl): Result<ParsedCrl> {
+  const der = crl.tbsCertList;
+  const tbs = tlvAt(der, 0, der.length);
+  if (!tbs.ok) return tbs;
+  const fields = new FieldReader(der, tbs.value);
+  const { version } = crl;
+  // Step past the head readTbsHead decoded (version only in a v2 CRL, signature, issuer).
+  for (let n = version === 2 ? 3 : 2; n > 0; n--) {
+    const field = fields.peek();
+    if (!field.ok) return field;
+    fields.takeTlv();
+  }
+
+  let next = fields.peek();
   if (!next.ok) return next;
   const thisUpdate = decodeAs(fields.take(), Time, CRL_LIMITS.field);
   if (!thisUpdate.ok) return thisUpdate;
@@ -242,10 +291,7 @@ function parseTbsCertList(der: Uint8Array, tbs: Tlv): Result<TbsFacts> {
     return malformed("a v1 CRL carries entry extensions");
   }
   return ok({
-    version,
-    innerSignatureAlgorithm: inner.value,
-    issuer,
-    issuerText: nameToText(name.value),
+    ...crl,
     thisUpdate: thisUpdate.value.getTime(),
     nextUpdate,
     revoked,

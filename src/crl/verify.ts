@@ -15,7 +15,7 @@ import { decodeAs, decodeElement } from "../ocsp/der.ts";
 import { OID } from "../ocsp/oids.ts";
 import { verifySignature } from "../ocsp/signature.ts";
 import { CLOCK_SKEW_MS } from "../ocsp/validate.ts";
-import { CRL_LIMITS, parseCrl, type ParsedCrl } from "./crl.ts";
+import { CRL_LIMITS, parseCertificateList, parseTbsCertList, type ParsedCrl } from "./crl.ts";
 
 export type CrlRejectReason =
   | "malformed"
@@ -122,35 +122,44 @@ export async function verifyCrl(input: VerifyCrlInput): Promise<CrlVerdict> {
 
 async function verifyChecked(input: VerifyCrlInput): Promise<CrlVerdict> {
   const { issuer, now } = input;
-  // 1. Decoding, under the size and DER bounds.
-  const parsed = parseCrl(input.crl);
-  if (!parsed.ok) {
-    return reject(parsed.error.kind === "tooLarge" ? "tooLarge" : "malformed", parsed.error.detail);
+  // 1. The signed envelope, under the size and DER bounds: tbsCertList's bytes, the algorithms,
+  // the signature value and the issuer name. Nothing after the issuer is decoded yet.
+  const envelope = parseCertificateList(input.crl);
+  if (!envelope.ok) {
+    const { kind, detail } = envelope.error;
+    return reject(kind === "tooLarge" ? "tooLarge" : "malformed", detail);
   }
-  const crl = parsed.value;
+  const signed = envelope.value;
 
   // 2. Who signed it (§6.3.3 (f)): the issuer's own name, key and keyUsage; a direct CRL only.
-  if (!bytesEqual(crl.issuer, issuer.subject)) {
+  if (!bytesEqual(signed.issuer, issuer.subject)) {
     return reject(
       "wrongIssuer",
-      `CRL issuer "${crl.issuerText}" is not the certificate issuer "${issuer.subjectText}"`,
+      `CRL issuer "${signed.issuerText}" is not the certificate issuer "${issuer.subjectText}"`,
     );
   }
   const usage = crlSignAllowed(issuer);
   if (usage) return usage;
-  if (!bytesEqual(crl.innerSignatureAlgorithm.der, crl.signatureAlgorithm.der)) {
+  if (!bytesEqual(signed.innerSignatureAlgorithm.der, signed.signatureAlgorithm.der)) {
     // RFC 5280 §5.1.1.2: the two MUST be identical.
     return reject("malformed", "tbsCertList.signature differs from signatureAlgorithm");
   }
   const signature = await verifySignature(
     {
-      signed: crl.tbsCertList,
-      signatureAlgorithm: crl.signatureAlgorithm,
-      signature: crl.signature,
+      signed: signed.tbsCertList,
+      signatureAlgorithm: signed.signatureAlgorithm,
+      signature: signed.signature,
     },
     issuer,
   );
   if (!signature.ok) return reject(signature.reason, signature.detail);
+
+  // The rest of tbsCertList, revokedCertificates included, only now that its signature holds:
+  // anyone on the path of an http:// CRL URL can send 10 MiB of entries, and refusing a forgery
+  // must cost one hash over it, not a decode of every entry (seconds of CPU, at every retry).
+  const parsed = parseTbsCertList(signed);
+  if (!parsed.ok) return reject("malformed", parsed.error.detail);
+  const crl = parsed.value;
 
   // 3. Extensions and scope: a complete, direct, base CRL for end-entity certificates.
   const scope = checkExtensions(crl, input.expectedUrl);

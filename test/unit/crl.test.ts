@@ -2,7 +2,12 @@
 // stored form, and the size and DER bounds.
 
 import { describe, expect, it } from "vitest";
-import { MAX_CRL_BYTES, parseCrl } from "../../src/crl/crl.ts";
+import {
+  MAX_CRL_BYTES,
+  parseCertificateList,
+  parseCrl,
+  parseTbsCertList,
+} from "../../src/crl/crl.ts";
 import {
   CRL_REJECT_REASONS,
   crlFacts,
@@ -12,7 +17,9 @@ import {
   type CrlRejectReason,
   type CrlVerdict,
 } from "../../src/crl/verify.ts";
+import { fromBase64, fromHex } from "../../src/ocsp/bytes.ts";
 import { serialHex } from "../../src/ocsp/certificate.ts";
+import { tlv } from "../support/der.ts";
 import { certificate, fixture, text } from "../support/files.ts";
 
 type Entry = [serial: string, time: string, reason: string | null];
@@ -342,5 +349,129 @@ describe("CRL number and distribution point rules", () => {
     expect(await at(thisUpdate - 5 * 60_000 - 1000)).toBe("notYetValid");
     expect(await at(nextUpdate - 1000)).toBe("ok");
     expect(await at(nextUpdate)).toBe("expired");
+  });
+});
+
+describe("a forged CRL is refused before its revoked entries are read", () => {
+  // Anyone on the path of an http:// CRL URL can serve crl-ca's name over ~10 MiB of entries: the
+  // signature is what tells that from crl-ca's own CRL, so it is checked before any entry is
+  // decoded, and a forgery costs one hash over the bytes, not a decode of every entry.
+  const ENTRY_BYTES = 37;
+  const ENTRIES = Math.floor((MAX_CRL_BYTES - 1024) / ENTRY_BYTES);
+  const utcTime = (t: number) => {
+    const iso = new Date(t).toISOString();
+    const digits = [
+      [2, 4],
+      [5, 7],
+      [8, 10],
+      [11, 13],
+      [14, 16],
+      [17, 19],
+    ] as const;
+    return new TextEncoder().encode(`${digits.map(([a, b]) => iso.slice(a, b)).join("")}Z`);
+  };
+
+  /** ENTRIES copies of `entry` (ENTRY_BYTES each), index i written at `serialAt` if given. */
+  function entries(entry: Uint8Array, serialAt?: number): Uint8Array {
+    expect(entry.length).toBe(ENTRY_BYTES);
+    const out = new Uint8Array(ENTRIES * ENTRY_BYTES);
+    for (let i = 0; i < ENTRIES; i++) {
+      const at = i * ENTRY_BYTES;
+      out.set(entry, at);
+      if (serialAt === undefined) continue;
+      out[at + serialAt] = i >>> 16;
+      out[at + serialAt + 1] = (i >>> 8) & 0xff;
+      out[at + serialAt + 2] = i & 0xff;
+    }
+    return out;
+  }
+
+  /** SEQUENCE { serial 0x10xxxxxx, revocationDate, { reasonCode keyCompromise } }. */
+  const revokedEntries = () =>
+    entries(
+      tlv(
+        0x30,
+        tlv(0x02, new Uint8Array([0x10, 0, 0, 0])),
+        tlv(0x17, utcTime(revokedAt.getTime() - 86_400_000)),
+        tlv(0x30, tlv(0x30, tlv(0x06, fromHex("551d15")!), tlv(0x04, tlv(0x0a, fromHex("01")!)))),
+      ),
+      5,
+    );
+  /** Well-formed TLVs that are no RevokedCertificate: decoding any one of them refuses the CRL. */
+  const undecodableEntries = () => entries(tlv(0x30, tlv(0x04, new Uint8Array(33))));
+
+  /** A v2 CRL under crl-ca's name listing `revoked`, signed (sha256WithRSA) with `key`. */
+  async function crlSignedWith(revoked: Uint8Array, key: CryptoKey): Promise<Uint8Array> {
+    const template = parseCrl(revokedCrl());
+    if (!template.ok) throw new Error(template.error.detail);
+    const algorithm = template.value.signatureAlgorithm.der;
+    const tbs = tlv(
+      0x30,
+      tlv(0x02, fromHex("01")!),
+      algorithm,
+      crlCa().subject,
+      tlv(0x17, utcTime(revokedAt.getTime() - 3_600_000)),
+      tlv(0x17, utcTime(revokedAt.getTime() + 7 * 86_400_000)),
+      tlv(0x30, revoked),
+    );
+    const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, tbs));
+    return tlv(0x30, tbs, algorithm, tlv(0x03, fromHex("00")!, signature));
+  }
+
+  const rsa = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+  const forgerKey = async () =>
+    (
+      (await crypto.subtle.generateKey(
+        { ...rsa, modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) },
+        false,
+        ["sign", "verify"],
+      )) as CryptoKeyPair
+    ).privateKey;
+  const crlCaKey = () => {
+    const pem = text(fixture("crls/pki/crl-ca.key"));
+    const der = fromBase64(pem.replace(/-----[^-]+-----|\s+/g, ""))!;
+    return crypto.subtle.importKey("pkcs8", der, rsa, false, ["sign"]);
+  };
+
+  it("a 10 MiB CRL under crl-ca's name signed with another key is badSignature", async () => {
+    const crl = await crlSignedWith(revokedEntries(), await forgerKey());
+    expect(crl.length).toBeGreaterThan(MAX_CRL_BYTES - 2048);
+    expect(crl.length).toBeLessThanOrEqual(MAX_CRL_BYTES);
+    const started = Date.now();
+    const v = await verifyCrl({ crl, issuer: crlCa(), now: revokedAt });
+    const ms = Date.now() - started;
+    console.log(`forged CRL: ${crl.length} bytes, ${ENTRIES} entries, refused in ${ms} ms`);
+    expect(v).toMatchObject({ ok: false, reason: "badSignature" });
+  });
+
+  it("no entry is decoded before the signature: undecodable ones still give badSignature", async () => {
+    // Control: signed by crl-ca itself, the same entries are read, and refused as malformed.
+    const signed = await crlSignedWith(undecodableEntries(), await crlCaKey());
+    expect(await verifyCrl({ crl: signed, issuer: crlCa(), now: revokedAt })).toMatchObject({
+      ok: false,
+      reason: "malformed",
+      detail: expect.stringContaining("revoked entry 1") as string,
+    });
+    // Forged: had any entry been decoded first, the verdict would be that same malformed.
+    const forged = await crlSignedWith(undecodableEntries(), await forgerKey());
+    expect(await verifyCrl({ crl: forged, issuer: crlCa(), now: revokedAt })).toMatchObject({
+      ok: false,
+      reason: "badSignature",
+    });
+  });
+
+  it("the envelope is read without the entries; the entries only by parseTbsCertList", async () => {
+    const crl = await crlSignedWith(undecodableEntries(), await forgerKey());
+    const started = Date.now();
+    const signed = parseCertificateList(crl);
+    const ms = Date.now() - started;
+    if (!signed.ok) throw new Error(signed.error.detail);
+    console.log(`forged CRL: envelope of ${crl.length} bytes read in ${ms} ms`);
+    expect(signed.value.issuer).toEqual(crlCa().subject);
+    expect(signed.value.tbsCertList.length).toBeGreaterThan(MAX_CRL_BYTES - 2048);
+    expect(parseTbsCertList(signed.value)).toMatchObject({
+      ok: false,
+      error: { kind: "malformed", detail: expect.stringContaining("revoked entry 1") as string },
+    });
   });
 });
