@@ -7,7 +7,11 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { parsePemCertificates, type CertificateFacts } from "../ocsp/certificate.ts";
+import {
+  parsePemCertificates,
+  pemCertificateBodies,
+  type CertificateFacts,
+} from "../ocsp/certificate.ts";
 
 /** A certificate together with where it was found ("served", "--ca-file roots.pem", ...). */
 export interface Sourced {
@@ -51,11 +55,7 @@ export interface RootStore {
 }
 
 /** One PEM body per certificate, whitespace removed: the key that finds the same root twice. */
-function pemBlocks(text: string): string[] {
-  return [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map(
-    (m) => (m[1] ?? "").replace(/\s+/g, ""),
-  );
-}
+const pemBlocks = pemCertificateBodies;
 
 function readText(path: string): string | undefined {
   try {

@@ -138,21 +138,43 @@ function parseChecked(der: Uint8Array): Result<CertificateFacts> {
 /** The URI schemes of distribution points a CRL can be fetched from (RFC 5280 §4.2.1.13). */
 const CRL_URL_SCHEMES = /^(https?|ldap):/i;
 
-/** Certificates from PEM text (any number of CERTIFICATE blocks, in order). */
+const PEM_BEGIN = "-----BEGIN CERTIFICATE-----";
+const PEM_END = "-----END CERTIFICATE-----";
+
+/**
+ * The base64 bodies (whitespace removed) of the CERTIFICATE blocks of PEM text, in order (RFC 7468
+ * §2: anything between blocks is ignored). One forward scan: a block's END is looked for once, from
+ * its BEGIN, so any text costs time linear in its length (a lazy regex searched to the end again
+ * from every BEGIN without an END: quadratic, issue 16).
+ */
+export function pemCertificateBodies(text: string): string[] {
+  const bodies: string[] = [];
+  for (let at = 0; ;) {
+    const begin = text.indexOf(PEM_BEGIN, at);
+    if (begin < 0) break;
+    const body = begin + PEM_BEGIN.length;
+    const end = text.indexOf(PEM_END, body);
+    // No END after this BEGIN: none after any later BEGIN either, so no more blocks.
+    if (end < 0) break;
+    at = end + PEM_END.length;
+    bodies.push(text.slice(body, end).replace(/\s+/g, ""));
+  }
+  return bodies;
+}
+
+/** Certificates from PEM text: every CERTIFICATE block, in order (pemCertificateBodies). */
 export function parsePemCertificates(text: string): Result<CertificateFacts[]> {
-  const blocks = [
-    ...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g),
-  ];
-  if (blocks.length === 0) return malformed("no PEM CERTIFICATE block found");
   const certs: CertificateFacts[] = [];
-  for (const [i, block] of blocks.entries()) {
-    const der = fromBase64((block[1] ?? "").replace(/\s+/g, ""));
-    if (!der) return malformed(`PEM block ${i + 1} is not valid base64`);
+  for (const body of pemCertificateBodies(text)) {
+    const n = certs.length + 1;
+    const der = fromBase64(body);
+    if (!der) return malformed(`PEM block ${n} is not valid base64`);
     const cert = parseCertificate(der);
     if (!cert.ok)
-      return err({ kind: "malformed", detail: `certificate ${i + 1}: ${cert.error.detail}` });
+      return err({ kind: "malformed", detail: `certificate ${n}: ${cert.error.detail}` });
     certs.push(cert.value);
   }
+  if (certs.length === 0) return malformed("no PEM CERTIFICATE block found");
   return ok(certs);
 }
 

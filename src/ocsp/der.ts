@@ -1,10 +1,11 @@
 // DER decoding with bounds, on top of asn1js and @peculiar/asn1-schema (no hand-written parser).
-// Every parse is capped in size, nesting depth and node count, and rejects trailing bytes.
+// Every parse is capped in size, nesting depth and node count, and rejects trailing bytes;
+// decodeCanonical also refuses any encoding that is not the value's DER (X.690 §10-11).
 
 import * as asn1js from "asn1js";
-import { AsnParser } from "@peculiar/asn1-schema";
+import { AsnConvert, AsnParser } from "@peculiar/asn1-schema";
 import { malformed, ok, type Result } from "../errors.ts";
-import { u8 } from "./bytes.ts";
+import { bytesEqual, toHex, u8 } from "./bytes.ts";
 
 export interface DerLimits {
   maxBytes: number;
@@ -71,6 +72,87 @@ export function decodeTyped<T>(
   } catch (e) {
     return malformed(`not a valid ${target.name} (${describe(e)})`);
   }
+}
+
+/**
+ * As `decodeTyped`, and the bytes must be the DER of the value they decode to. DER is canonical
+ * (X.690 §10, §11): one value has one encoding, so re-encoding what was decoded gives the input
+ * back unless it took a liberty the length checks cannot see: an encoded DEFAULT, a BOOLEAN other
+ * than 00 or FF, a padded OID arc, an INTEGER the schema reads as a number. What the schema keeps
+ * as raw bytes (an `ArrayBuffer` field, such as an INTEGER's content octets) re-encodes as it came,
+ * and is the caller's to check.
+ */
+export function decodeCanonical<T>(
+  bytes: Uint8Array | ArrayBuffer,
+  target: new () => T,
+  limits: DerLimits,
+): Result<{ value: T; element: asn1js.AsnType }> {
+  const decoded = decodeTyped(bytes, target, limits);
+  if (!decoded.ok) return decoded;
+  const input = u8(bytes);
+  let again: Uint8Array;
+  try {
+    again = u8(AsnConvert.serialize(decoded.value.value));
+  } catch (e) {
+    return malformed(`not DER: the ${target.name} does not re-encode (${describe(e)})`);
+  }
+  if (bytesEqual(again, input)) return decoded;
+  const canonical = asn1js.fromBER(again);
+  const root = decoded.value.element;
+  // Offsets from the start of the element: asn1js may hold its own copy of the input.
+  const origin = u8(root.valueBeforeDecodeView).byteOffset;
+  return malformed(
+    canonical.offset === -1
+      ? `not DER: the ${target.name} differs from its DER re-encoding`
+      : `not DER: ${divergence(root, canonical.result, origin)}`,
+  );
+}
+
+/** The innermost element of `input` that its DER re-encoding `canonical` encodes otherwise. */
+function divergence(input: asn1js.AsnType, canonical: asn1js.AsnType | undefined, origin: number) {
+  const mine = u8(input.valueBeforeDecodeView);
+  const where = `${tagName(input)} at byte ${mine.byteOffset - origin} (${hexOf(mine)})`;
+  if (
+    !canonical ||
+    canonical.idBlock.tagClass !== input.idBlock.tagClass ||
+    canonical.idBlock.tagNumber !== input.idBlock.tagNumber
+  ) {
+    const there = canonical ? tagName(canonical) : "nothing";
+    return `${where} is not in its DER re-encoding, which has ${there} there (a DEFAULT value encoded?)`;
+  }
+  if (canonical.idBlock.isConstructed !== input.idBlock.isConstructed) {
+    return `${where} is ${input.idBlock.isConstructed ? "constructed" : "primitive"}, not as in DER`;
+  }
+  const theirs = children(canonical);
+  for (const [i, child] of children(input).entries()) {
+    const other = theirs[i];
+    const same =
+      other && bytesEqual(u8(child.valueBeforeDecodeView), u8(other.valueBeforeDecodeView));
+    if (!same) return divergence(child, other, origin);
+  }
+  return `${where} is ${hexOf(u8(canonical.valueBeforeDecodeView))} in DER`;
+}
+
+const UNIVERSAL: Record<number, string> = {
+  1: "BOOLEAN",
+  2: "INTEGER",
+  3: "BIT STRING",
+  4: "OCTET STRING",
+  5: "NULL",
+  6: "OBJECT IDENTIFIER",
+  10: "ENUMERATED",
+  16: "SEQUENCE",
+  17: "SET",
+};
+
+function tagName(el: asn1js.AsnType): string {
+  const { tagClass, tagNumber } = el.idBlock;
+  if (tagClass === 1) return UNIVERSAL[tagNumber] ?? `universal ${tagNumber}`;
+  return tagClass === 3 ? `[${tagNumber}]` : `tag ${tagNumber} of class ${tagClass}`;
+}
+
+function hexOf(bytes: Uint8Array): string {
+  return bytes.length > 16 ? `${toHex(bytes.subarray(0, 16))}...` : toHex(bytes);
 }
 
 /**

@@ -7,7 +7,7 @@ import { AlgorithmIdentifier, Extension } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
 import { bytesEqual, digest, fromBase64, toHex, u8 } from "./bytes.ts";
 import type { CertificateFacts } from "./certificate.ts";
-import { decodeAs, DER_LIMITS, guarded } from "./der.ts";
+import { decodeAs, decodeCanonical, DER_LIMITS, guarded } from "./der.ts";
 import { OcspRequest, SingleRequest, TbsRequest } from "./request-schema.ts";
 import { HASH_OID, hashNameOf, OID, type HashName } from "./oids.ts";
 
@@ -30,6 +30,8 @@ export interface OcspRequestFacts {
   der: Uint8Array;
   certIds: CertId[];
   nonce: Uint8Array | undefined;
+  /** Extensions of the request and of its single requests (the nonce among them). */
+  extensions: number;
   signed: boolean;
 }
 
@@ -51,9 +53,12 @@ function decodeChecked(der: Uint8Array): Result<OcspRequestFacts> {
       detail: `request of ${der.length} bytes exceeds ${MAX_REQUEST_BYTES}`,
     });
   }
-  const parsed = decodeAs(der, OcspRequest, DER_LIMITS.request);
+  // Appendix A.1: the request is DER. The CA gets the CertID as the client encoded it, and a CA
+  // answers a BER one with an HTTP error, not an OCSP response (issue 16).
+  const parsed = decodeCanonical(der, OcspRequest, DER_LIMITS.request);
   if (!parsed.ok) return parsed;
-  const tbs = parsed.value.tbsRequest;
+  const request = parsed.value.value;
+  const tbs = request.tbsRequest;
   if (tbs.version !== 0) return malformed(`unsupported request version ${tbs.version}`);
   if (tbs.requestList.length === 0) return malformed("request lists no certificate");
   const certIds = tbs.requestList.map((r) => certIdFacts(r.reqCert));
@@ -63,13 +68,39 @@ function decodeChecked(der: Uint8Array): Result<OcspRequestFacts> {
       `serialNumber of ${long.serialNumber.length} octets exceeds ${MAX_SERIAL_OCTETS} (RFC 5280 §4.1.2.2 allows 20)`,
     );
   }
+  for (const id of certIds) {
+    const problem = nonMinimal(id.serialNumber);
+    if (problem) return malformed(`serialNumber ${problem}`);
+  }
   const nonceExt = tbs.requestExtensions?.find((e) => e.extnID === OID.pkixOcspNonce);
   return ok({
     der,
     certIds,
     nonce: nonceExt ? nonceValue(u8(nonceExt.extnValue.buffer)) : undefined,
-    signed: parsed.value.optionalSignature !== undefined,
+    extensions:
+      (tbs.requestExtensions?.length ?? 0) +
+      tbs.requestList.reduce((n, r) => n + (r.singleRequestExtensions?.length ?? 0), 0),
+    signed: request.optionalSignature !== undefined,
   });
+}
+
+/**
+ * Why an INTEGER's content octets are not DER (X.690 §8.3): empty, or a first octet that only
+ * repeats the sign of the next one. Any sign passes: RFC 5280 §4.1.2.2 wants serials positive, but
+ * CAs have issued certificates with negative or zero serials, and their holders still need the
+ * CA's answer. (The schema keeps a serial as raw octets, so the re-encoding cannot see this.)
+ */
+function nonMinimal(integer: Uint8Array): string | undefined {
+  if (integer.length === 0) return "INTEGER has no content octets (X.690 §8.3.1)";
+  const [first, next] = [integer[0]!, integer[1]];
+  if (next === undefined) return undefined;
+  if ((first === 0x00 && next < 0x80) || (first === 0xff && next >= 0x80)) {
+    return (
+      `INTEGER ${toHex(integer)} is not minimally encoded: a leading ${toHex(integer.subarray(0, 1))} ` +
+      `before ${toHex(integer.subarray(1, 2))} is redundant in DER (X.690 §8.3.2)`
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -1,14 +1,20 @@
 // The bounded DER decoder every parse goes through (STYLE habit 1): size, depth and node caps,
 // no trailing bytes, no indefinite lengths. Whatever the input, the answer is a typed value.
 
-import { OCSPResponse } from "@peculiar/asn1-ocsp";
-import { Certificate } from "@peculiar/asn1-x509";
+import { CertID, OCSPResponse } from "@peculiar/asn1-ocsp";
+import { AlgorithmIdentifier, Certificate, Extension } from "@peculiar/asn1-x509";
 import { describe, expect, it } from "vitest";
 import { fromHex, toHex } from "../../src/ocsp/bytes.ts";
-import { decodeAs, decodeElement, DER_LIMITS, type DerLimits } from "../../src/ocsp/der.ts";
+import {
+  decodeAs,
+  decodeCanonical,
+  decodeElement,
+  DER_LIMITS,
+  type DerLimits,
+} from "../../src/ocsp/der.ts";
 import { decodeRequest } from "../../src/ocsp/request.ts";
 import { OcspRequest } from "../../src/ocsp/request-schema.ts";
-import { fixture } from "../support/files.ts";
+import { fixture, fixturePaths, vector, vectorPaths } from "../support/files.ts";
 import { tlv } from "../support/der.ts";
 
 const hex = (s: string) => fromHex(s.replace(/\s+/g, ""))!;
@@ -182,6 +188,80 @@ describe("decodeAs", () => {
       ok: false,
       error: { kind: "malformed" },
     });
+  });
+});
+
+// DER is canonical (X.690 §10, §11): one value, one encoding. decodeCanonical checks it the general
+// way, by re-encoding what it decoded; the tree walk in decodeElement only sees lengths.
+describe("decodeCanonical", () => {
+  const REQ = DER_LIMITS.request;
+  /** Extension { basicConstraints, critical?, OCTET STRING { SEQUENCE { BOOLEAN TRUE } } } */
+  const ext = (critical: string) => tlv(0x30, hex(`0603 551d13 ${critical} 0405 3003 0101ff`));
+
+  it("accepts every request in the fixtures and the vectors: all of them are DER", () => {
+    const requests = [
+      ...fixturePaths()
+        .filter((p) => p.startsWith("requests/"))
+        .map((p) => [p, fixture(p)] as const),
+      ...vectorPaths()
+        .filter((p) => p.endsWith("-req.der"))
+        .map((p) => [p, vector(p)] as const),
+    ];
+    expect(requests.length).toBeGreaterThanOrEqual(52);
+    for (const [path, der] of requests) {
+      expect(decodeCanonical(der, OcspRequest, REQ), path).toMatchObject({ ok: true });
+    }
+  });
+
+  it("accepts an Extension without the DEFAULT critical, and with critical TRUE as FF", () => {
+    expect(decodeCanonical(ext(""), Extension, REQ)).toMatchObject({
+      ok: true,
+      value: { value: { critical: false } },
+    });
+    expect(decodeCanonical(ext("0101ff"), Extension, REQ)).toMatchObject({
+      ok: true,
+      value: { value: { critical: true } },
+    });
+  });
+
+  it.each([
+    ["critical FALSE encoded although it is the DEFAULT", ext("010100"), Extension, 7],
+    ["critical TRUE as 01 (DER says FF)", ext("010101"), Extension, 7],
+    ["an OID subidentifier padded with 80", hex("3008 0606 2b0e8003021a"), AlgorithmIdentifier, 2],
+  ] as const)("refuses %s as malformed `not DER`, saying where", (_, der, type, at) => {
+    expect(decodeCanonical(der, type as new () => unknown, REQ)).toMatchObject({
+      ok: false,
+      error: {
+        kind: "malformed",
+        detail: expect.stringMatching(new RegExp(`^not DER: .* at byte ${at}\\b`)),
+      },
+    });
+  });
+
+  it("counts the byte from the input's start, also when it is a view into a larger buffer", () => {
+    const pool = new Uint8Array(64).fill(0xee);
+    pool.set(ext("010101"), 37);
+    const view = pool.subarray(37, 37 + ext("010101").length);
+    expect(decodeCanonical(view, Extension, REQ)).toMatchObject({
+      ok: false,
+      error: { detail: "not DER: BOOLEAN at byte 7 (010101) is 0101ff in DER" },
+    });
+  });
+
+  it("refuses what decodeElement refuses (a long-form length) before re-encoding", () => {
+    expect(decodeCanonical(hex("3081 03 0101ff"), Extension, REQ)).toMatchObject({
+      ok: false,
+      error: { kind: "malformed", detail: "non-minimal length is not DER" },
+    });
+  });
+
+  // What a schema keeps as raw bytes re-encodes as it came: a CertID's serialNumber is its INTEGER
+  // content octets, so a padded serial survives the round trip (request.ts checks it itself).
+  it("cannot see a padded INTEGER that the schema keeps as bytes", () => {
+    const certId = (serial: string) =>
+      tlv(0x30, hex("3007 0605 2b0e03021a 0400 0400"), tlv(0x02, hex(serial)));
+    expect(decodeCanonical(certId("1001"), CertID, REQ)).toMatchObject({ ok: true });
+    expect(decodeCanonical(certId("001001"), CertID, REQ)).toMatchObject({ ok: true });
   });
 });
 

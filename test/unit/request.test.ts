@@ -16,7 +16,7 @@ import {
   MAX_SERIAL_OCTETS,
   type CertId,
 } from "../../src/ocsp/request.ts";
-import { certificate, fixture, fixturePaths, vector } from "../support/files.ts";
+import { certificate, fixture, fixturePaths, vector, vectorPaths } from "../support/files.ts";
 
 const rsaCa = () => certificate(fixture("pki/rsa-ca.pem"));
 const leafGood = () => certificate(fixture("pki/leaf-rsa-good.pem"));
@@ -200,6 +200,155 @@ describe("decodeGetPath and decodeRequest refuse bad input with a typed error", 
     ["random text", "malformed", () => new TextEncoder().encode("hello, OCSP")],
   ] as const)("DER %s → %s", (_, kind, der) => {
     expect(decodeRequest(der())).toMatchObject({ ok: false, error: { kind } });
+  });
+});
+
+// RFC 6960 Appendix A.1: a request is "the DER encoding of the OCSPRequest". The relay sends the
+// CA the CertID as the client encoded it, so a serial INTEGER with a redundant leading byte reached
+// the CA, which answered HTTP 400 (issue 16). Every BER liberty is refused as malformedRequest.
+describe("a request that is not DER is malformed, GET and POST alike", () => {
+  const good = fixture("requests/rsa-delegated-good.der");
+  const id = () => decoded(good).certIds[0]!;
+  const h = (s: string) => fromHex(s.replace(/\s+/g, ""))!;
+  const SHA1 = h("06052b0e03021a");
+  const serial = (octets: string) => tlv(0x02, h(octets));
+
+  /** openssl's request (rsa-delegated-good) rebuilt, with one part swapped for another encoding. */
+  function request(
+    parts: { serial?: Uint8Array; version?: Uint8Array; hash?: Uint8Array; ext?: Uint8Array } = {},
+  ): Uint8Array {
+    const certId = tlv(
+      0x30,
+      tlv(0x30, parts.hash ?? SHA1, h("0500")),
+      tlv(0x04, id().issuerNameHash),
+      tlv(0x04, id().issuerKeyHash),
+      parts.serial ?? tlv(0x02, id().serialNumber),
+    );
+    const extensions = parts.ext ? [tlv(0xa2, tlv(0x30, parts.ext))] : [];
+    const version = parts.version ? [parts.version] : [];
+    return tlv(0x30, tlv(0x30, ...version, tlv(0x30, tlv(0x30, certId)), ...extensions));
+  }
+  const nonce = (critical: string) =>
+    tlv(
+      0x30,
+      h("06092b0601050507300102"),
+      h(critical),
+      tlv(0x04, tlv(0x04, h("0102030405060708"))),
+    );
+  /** The outer SEQUENCE's length in long form (81 43 for 43), or indefinite (80 … 00 00). */
+  const longForm = (der: Uint8Array) =>
+    concat(h(`30 81 ${toHex(der.subarray(1, 2))}`), der.subarray(2));
+  const indefinite = (der: Uint8Array) => concat(concat(h("3080"), der.subarray(2)), h("0000"));
+
+  it("the builder reproduces openssl's request byte for byte (so each row changes one thing)", () => {
+    expect(toHex(request())).toBe(toHex(good));
+  });
+
+  it.each([
+    [
+      "a serial with a leading 00 (00 10 01)",
+      () => request({ serial: serial("001001") }),
+      /serialNumber INTEGER 001001 is not minimally encoded: a leading 00/,
+    ],
+    [
+      "a serial with a leading 00 before a 00 (00 00 80)",
+      () => request({ serial: serial("000080") }),
+      /serialNumber INTEGER 000080 is not minimally encoded/,
+    ],
+    [
+      "a serial that is only 00 00",
+      () => request({ serial: serial("0000") }),
+      /serialNumber INTEGER 0000 is not minimally encoded/,
+    ],
+    [
+      "a serial with a leading FF (FF 80)",
+      () => request({ serial: serial("ff80") }),
+      /serialNumber INTEGER ff80 is not minimally encoded: a leading ff/,
+    ],
+    [
+      "an empty serial INTEGER (02 00)",
+      () => request({ serial: h("0200") }),
+      /serialNumber INTEGER has no content octets/,
+    ],
+    [
+      "a long-form length where the short form suffices (30 81 43)",
+      () => longForm(good),
+      /non-minimal length is not DER/,
+    ],
+    [
+      "a long-form length on the serial INTEGER (02 81 02)",
+      () => request({ serial: h("028102 1001") }),
+      /non-minimal length is not DER/,
+    ],
+    ["an indefinite length on the request", () => indefinite(good), /indefinite length is not DER/],
+    [
+      "the DEFAULT version v1 encoded explicitly ([0] INTEGER 0)",
+      () => request({ version: h("a003 020100") }),
+      /^not DER: \[0\] at byte 4 \(a003020100\) is not in its DER re-encoding, .*\(a DEFAULT value encoded\?\)$/,
+    ],
+    [
+      "the version INTEGER 0 in two octets",
+      () => request({ version: h("a004 02020000") }),
+      /^not DER: \[0\] at byte 4 \(a00402020000\) is not in its DER re-encoding/,
+    ],
+    [
+      "a nonce extension with critical FALSE encoded explicitly",
+      () => request({ ext: nonce("010100") }),
+      /^not DER: BOOLEAN at byte 86 \(010100\) is not in its DER re-encoding/,
+    ],
+    [
+      "a nonce extension with critical TRUE as 01, not FF",
+      () => request({ ext: nonce("010101") }),
+      /^not DER: BOOLEAN at byte 86 \(010101\) is 0101ff in DER$/,
+    ],
+    [
+      "a hash OID with a padded subidentifier (2b 0e 80 03 02 1a)",
+      () => request({ hash: h("06062b0e8003021a") }),
+      /^not DER: OBJECT IDENTIFIER at byte 12 \(06062b0e8003021a\) is 06052b0e03021a in DER$/,
+    ],
+  ] as const)("%s → malformed, with the reason", (_, der, detail) => {
+    const bytes = der();
+    for (const result of [
+      decodeRequest(bytes),
+      decodeGetPath(`/${encodeURIComponent(toBase64(bytes))}`),
+    ]) {
+      expect(result).toMatchObject({
+        ok: false,
+        error: { kind: "malformed", detail: expect.stringMatching(detail) },
+      });
+    }
+  });
+
+  // RFC 5280 §4.1.2.2 wants serials positive, but CAs have issued certificates with negative and
+  // zero serials, and a client asking about one must still get the CA's answer: any sign is
+  // accepted, in its shortest form.
+  it.each([
+    ["the rsa-delegated-good serial (10 01)", "1001"],
+    ["a leading 00 that the sign needs (00 80)", "0080"],
+    ["a leading 00 before FF (00 ff 01)", "00ff01"],
+    ["zero (00)", "00"],
+    ["a negative serial (80 01)", "8001"],
+    ["a negative serial with a leading FF that the sign needs (ff 10)", "ff10"],
+    ["minus one (ff)", "ff"],
+    ["a 20-octet serial", "4a" + "11".repeat(19)],
+  ])("a minimally encoded serial decodes: %s", (_, octets) => {
+    const bytes = request({ serial: serial(octets) });
+    for (const result of [decodeRequest(bytes), decodeGetPath(`/${toBase64(bytes)}`)]) {
+      expect(result.ok && toHex(result.value.certIds[0]!.serialNumber)).toBe(octets);
+    }
+  });
+
+  it("every request in the fixtures and the third-party vectors still decodes", () => {
+    const paths = [
+      ...fixturePaths().filter((p) => p.startsWith("requests/")),
+      ...vectorPaths().filter((p) => p.endsWith("-req.der")),
+    ];
+    expect(paths.length).toBeGreaterThanOrEqual(52);
+    const refused = paths.flatMap((p) => {
+      const r = decodeRequest(p.startsWith("requests/") ? fixture(p) : vector(p));
+      return r.ok ? [] : [`${p}: ${r.error.detail}`];
+    });
+    expect(refused).toEqual([]);
   });
 });
 
