@@ -4,13 +4,15 @@
 
 export const ops = {
   requests: 0,
-  /** Requests answered by the hot path (Relay.fastAnswer), before routing. */
+  /** Requests answered by the hot path (Relay.remembered), before routing. */
   hotPathHits: 0,
   kvReads: 0,
   kvWrites: 0,
   cacheReads: 0,
   cacheWrites: 0,
   ownerCalls: 0,
+  /** Owners asked what they hold (GET /check, POST /check), never the CA. */
+  ownerInspections: 0,
   upstreamFetches: 0,
   verifications: 0,
 };

@@ -4,6 +4,7 @@
 // an OCSP response, for the hot path (a GET whose URL was answered before, before any routing)
 // and for the routed path alike, with the bookkeeping both owe: counters, touching the owner.
 
+import { isFresh } from "./cache/record.ts";
 import type { Config } from "./config.ts";
 import type { Deps } from "./deps.ts";
 import type { RelayError, Result } from "./errors.ts";
@@ -11,22 +12,29 @@ import type { OwnerAnswer, OwnerState } from "./fleet/owner.ts";
 import type { BudgetSnapshot } from "./fleet/budget.ts";
 import { budgetOf } from "./fleet/budget-do.ts";
 import { crlOwnerOf } from "./fleet/crl-owner-do.ts";
-import type { CrlRequest, CrlStatus } from "./fleet/crl-owner.ts";
+import { isComplete, type CrlInspection } from "./fleet/crl-owner.ts";
 import { ledgerOf } from "./fleet/ledger-do.ts";
 import { ocspErrorResponse } from "./http/errors.ts";
 import type { FleetKeys } from "./http/fleet-keys.ts";
 import { answerHeaders, matchesIfNoneMatch, type PreparedHeaders } from "./http/ocsp-headers.ts";
 import { ops } from "./instrumentation.ts";
+import type { IssuerRecord } from "./issuers/issuer.ts";
 import type { IssuerRegistry } from "./issuers/registry.ts";
+import {
+  crlVerdict,
+  httpCrlUrls,
+  type CertificateNames,
+  type CrlReading,
+  type CrlVerdict,
+  type RevocationSource,
+} from "./issuers/revocation.ts";
 import { log } from "./log.ts";
 import { Counters, REQUEST_SERIES } from "./metrics/counters.ts";
-import { MEMORY_LIMITS, type MemoryTier } from "./sources/memory.ts";
+import type { MemoryTier } from "./sources/memory.ts";
 import type { OwnerSource } from "./sources/owner.ts";
-import type { Lookup, Served, Source } from "./sources/source.ts";
+import type { LeafInfo, Lookup, Served, Source } from "./sources/source.ts";
 import type { Touches } from "./sources/touch.ts";
-
-/** Bound of the URL → CertID map (twice the memory tier's entry cap). */
-const MAX_PATHS = 2 * MEMORY_LIMITS.maxEntries;
+import { RememberedUrls } from "./sources/urls.ts";
 
 /** What a certificate's lookup needs besides the clock: the CertID and its registered issuer. */
 export type CertLookup = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert">;
@@ -34,6 +42,9 @@ export type CertLookup = Pick<Lookup, "key" | "certId" | "issuer" | "issuerCert"
 type Background = Lookup["background"];
 /** Where work owed after the response goes (ExecutionContext.waitUntil). */
 type AfterResponse = Pick<ExecutionContext, "waitUntil">;
+
+/** What a registered CRL's owner holds for a certificate, as its status is judged. */
+export type CrlHeld = CrlReading & CrlInspection & { fetched: boolean };
 
 /** What /check shows of a certificate without contacting the CA. */
 export interface Inspection {
@@ -65,7 +76,7 @@ export class Relay {
   private readonly touches: Touches;
   private readonly counters = new Counters();
   /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
-  private readonly paths = new Map<string, CertLookup>();
+  private readonly paths = new RememberedUrls<CertLookup>();
 
   constructor(parts: RelayParts) {
     this.deps = parts.deps;
@@ -103,7 +114,9 @@ export class Relay {
 
   /**
    * The routed path: the answer for the one CertID of a request (looked up through the chain), or
-   * the error, as an OCSP response. `getUrl`: a GET's URL, remembered once answered.
+   * the error, as an OCSP response. `getUrl`: the URL of a GET whose request is canonical (one
+   * CertID, no extensions), remembered once the CA's answer for it is `good` or `revoked` (a guessed
+   * serial's `unknown` is not: made-up serials never fill the map).
    */
   async respondTo(
     request: Request,
@@ -115,10 +128,11 @@ export class Relay {
     if (!asked.ok) return this.refuse(asked.error, now, background);
     const served = await this.answer(asked.value, { now, background });
     if (!served.ok) return this.refuse(served.error, now, background);
-    // A URL with a query is not remembered: varying it must not flush the map for everyone.
-    if (getUrl && !getUrl.includes("?")) this.remember(getUrl, asked.value);
-    const after = background ? { waitUntil: background } : undefined;
     const { answer, tier } = served.value;
+    // A URL with a query is not remembered: varying it must not fill the map.
+    if (getUrl && answer.status !== "unknown" && !getUrl.includes("?"))
+      this.paths.remember(getUrl, asked.value);
+    const after = background ? { waitUntil: background } : undefined;
     return this.respond(answer, tier, undefined, request, asked.value, now, after);
   }
 
@@ -135,14 +149,27 @@ export class Relay {
     });
   }
 
-  /** What each tier holds for a certificate, and what its owner knows; the CA is not contacted. */
-  async inspect(lookup: CertLookup): Promise<Inspection> {
-    const at = { ...lookup, now: this.deps.now() };
-    const [served, owner] = await Promise.all([
-      this.chain.inspect(at),
-      this.owners.inspectOwner(lookup.key).then((i) => i.state),
+  /**
+   * What each tier holds for a certificate, and what its owner knows (one call to it, unless
+   * `owner` is false: then only the cache tiers are read); the CA is not contacted.
+   */
+  async inspect(lookup: CertLookup, o: { owner?: boolean } = {}): Promise<Inspection> {
+    const now = this.deps.now();
+    const [cached, held] = await Promise.all([
+      this.chain.inspect({ ...lookup, now, cachedOnly: true }),
+      o.owner === false ? undefined : this.owners.inspectOwner(lookup.key),
     ]);
-    return { served, owner };
+    const owned = held?.answer ? { answer: held.answer, tier: "owner" as const } : undefined;
+    // The first current copy, else the newest expired one (as the tiers' own inspect).
+    const served =
+      cached && isFresh(cached.answer, now)
+        ? cached
+        : owned && (isFresh(owned.answer, now) || !cached)
+          ? owned
+          : cached && owned && owned.answer.thisUpdate > cached.answer.thisUpdate
+            ? owned
+            : cached;
+    return { served, owner: held?.state };
   }
 
   /** Pins a certificate (admin API) and fetches its answer unless its owner holds one. */
@@ -150,15 +177,59 @@ export class Relay {
     return this.owners.pin(lookup);
   }
 
-  /** A registered CRL's state and `req.serial`'s entry in it, fetched when none is valid. */
-  crlStatus(req: CrlRequest): Promise<Result<CrlStatus>> {
-    const owner = crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, req.issuer.id, req.url);
-    return owner.status({ ...req, allowPrivate: this.config.allowPrivateResponders });
-  }
-
-  /** What the owner of a registered CRL holds, never fetching (GET /check). */
-  crlInspect(issuerId: string, url: string, serial: string) {
-    return crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, issuerId, url).inspect(serial);
+  /**
+   * A certificate's status in its issuer's CRLs (`source`: which to consult, from
+   * issuers/revocation.ts): each fetched when none is valid (`fetch`), or only what their owners
+   * hold; `leaf` is pinned (`pin`) or watched (`watch`) by the CRLs that speak for it.
+   */
+  async crlVerdict(q: {
+    issuer: IssuerRecord;
+    source: Extract<RevocationSource, { kind: "crl" }>;
+    serial: string;
+    /** What the certificate names: undefined when only its serial is known. */
+    names: CertificateNames | undefined;
+    leaf?: LeafInfo;
+    fetch: boolean;
+    pin?: boolean;
+    watch?: boolean;
+  }): Promise<CrlVerdict<CrlHeld>> {
+    const now = this.deps.now();
+    const named = q.names ? httpCrlUrls(q.names) : undefined;
+    const problems: string[] = [];
+    const readings = await Promise.all(
+      q.source.consult.map(async (url): Promise<CrlHeld> => {
+        const owner = crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, q.issuer.id, url);
+        let fetched = false;
+        if (q.fetch) {
+          const status = await owner.status({
+            url,
+            issuer: q.issuer,
+            serial: q.serial,
+            names: named?.includes(url) ?? false,
+            allowPrivate: this.config.allowPrivateResponders,
+            ...(q.leaf ? { leaf: q.leaf } : {}),
+            ...(q.pin ? { pin: true } : {}),
+            ...(q.watch ? { watch: true } : {}),
+          });
+          if (!status.ok) problems.push(status.error.detail);
+          else fetched = status.value.fetched;
+        }
+        const held = await owner.inspect(q.serial);
+        return {
+          url,
+          current: held.crl !== undefined && now < held.crl.nextUpdate,
+          complete: held.crl !== undefined && isComplete(held.crl),
+          listed: held.revoked !== undefined,
+          fetched,
+          ...held,
+        };
+      }),
+    );
+    return crlVerdict(
+      readings,
+      named,
+      problems.length ? { fetchProblem: problems.join("; ") } : {},
+    );
   }
 
   /** Answers held in this isolate's memory. */
@@ -230,9 +301,8 @@ export class Relay {
     return ocspErrorResponse(error);
   }
 
-  /** Remembers what a GET URL asks for (bounded; forgotten wholesale when full). */
-  private remember(url: string, entry: CertLookup): void {
-    if (this.paths.size >= MAX_PATHS) this.paths.clear();
-    this.paths.set(url, entry);
+  /** The hot path's URL map: how much it holds (tests, the heap measurement). */
+  rememberedUrls(): RememberedUrls<CertLookup>["size"] {
+    return this.paths.size;
   }
 }

@@ -6,14 +6,7 @@ import { configFrom, type ConfigVars } from "../config.ts";
 import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
 import { alarmTime, durableObjectPlatform } from "../platform.ts";
-import {
-  CrlOwnerLogic,
-  type CrlMeta,
-  type CrlOwnerState,
-  type CrlRequest,
-  type CrlStatus,
-} from "./crl-owner.ts";
-import type { RevocationFacts } from "../crl/verify.ts";
+import { CrlOwnerLogic, type CrlInspection, type CrlRequest, type CrlStatus } from "./crl-owner.ts";
 import type { FleetLedger } from "./ledger-do.ts";
 import { ledgerOf } from "./ledger-do.ts";
 import { fetchCrl } from "./upstream.ts";
@@ -60,11 +53,7 @@ export class CrlOwner extends DurableObject<CrlOwnerEnv> {
     return this.logic.status(req);
   }
 
-  inspect(serial?: string): Promise<{
-    state: CrlOwnerState | undefined;
-    crl: CrlMeta | undefined;
-    revoked: RevocationFacts | undefined;
-  }> {
+  inspect(serial?: string): Promise<CrlInspection> {
     return this.logic.inspect(serial);
   }
 

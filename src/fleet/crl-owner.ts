@@ -23,8 +23,13 @@ import { refreshAt, retryAt, type ScheduleConfig } from "./schedule.ts";
 
 /** Revoked entries per storage value (a 50 000-entry CRL is 25 values of ~100 KB). */
 export const CHUNK_ENTRIES = 2_000;
-/** Certificates whose status this owner reports to the ledger on each new CRL (from /check). */
+/**
+ * Certificates checked by authenticated callers of /check whose status this owner reports to the
+ * ledger on each new CRL (first come; they never displace a pinned one, which has its own list).
+ */
 export const MAX_WATCHED = 1_000;
+/** Certificates pinned through the admin API that this owner reports (a pin beyond is refused). */
+export const MAX_PINNED = 10_000;
 /** A failure with nothing valid held is remembered this long before the CRL is fetched again. */
 export const CRL_FAILURE_MEMORY_MS = 3_000;
 
@@ -41,11 +46,18 @@ export interface CrlRequest {
   issuer: IssuerRecord;
   /** serialHex of the certificate asked about. */
   serial?: string;
-  /** The certificate itself, when a client sent it (/check): watched from then on. */
+  /** The certificate itself, when a client sent it (a pin, /check). */
   leaf?: LeafInfo;
+  /**
+   * The certificate names this CRL (its CRL distribution point). Only then, or when the CRL is
+   * complete for its issuer, is the certificate pinned or watched here (issuers/revocation.ts).
+   */
+  names?: boolean;
+  /** An authenticated caller of /check: the certificate is watched (alerts, /status rows). */
+  watch?: boolean;
   /** ALLOW_PRIVATE_RESPONDERS of the worker asking (never a client's). */
   allowPrivate?: boolean;
-  /** Registered through the admin API: refreshed even when nobody asks. */
+  /** Registered through the admin API: refreshed even when nobody asks, the leaf always watched. */
   pin?: boolean;
 }
 
@@ -61,6 +73,16 @@ export interface CrlMeta {
   revokedCount: number;
   chunks: number;
   fetchedAt: number;
+  /**
+   * The URLs its issuingDistributionPoint names: empty for a CRL complete for its issuer.
+   * Undefined in metas stored before it was kept: not taken as complete until the next fetch.
+   */
+  idpUrls?: string[];
+}
+
+/** The CRL covers every certificate of its issuer (RFC 5280 §5.2.5: no IDP distribution point). */
+export function isComplete(meta: Pick<CrlMeta, "idpUrls">): boolean {
+  return meta.idpUrls !== undefined && meta.idpUrls.length === 0;
 }
 
 export interface CrlOwnerState {
@@ -73,8 +95,13 @@ export interface CrlOwnerState {
   lastError?: string;
   lastErrorAt?: number;
   nextAttemptAt?: number;
-  /** serialHex → the certificate, for the ledger's rows and the revocation alert. */
+  /**
+   * serialHex → the certificate, for the ledger's rows and the revocation alert: checked by an
+   * authenticated caller (bounded by MAX_WATCHED).
+   */
   watched: Record<string, LeafInfo>;
+  /** serialHex → the certificate, pinned through the admin API (bounded by MAX_PINNED). */
+  pins?: Record<string, LeafInfo>;
   /** Whether the CRL URL may be private (the worker's setting at the last request). */
   allowPrivate: boolean;
   /** A certificate was registered with it: it never goes idle. */
@@ -83,6 +110,8 @@ export interface CrlOwnerState {
 
 export interface CrlStatus {
   crl: CrlMeta;
+  /** The serial is pinned or watched here (it named this CRL, or the CRL is complete). */
+  watches: boolean;
   /** The serial's entry, when it is listed (revoked); undefined: not listed (good). */
   revoked: RevocationFacts | undefined;
   /** Whether the CRL was fetched for this request. */
@@ -154,20 +183,25 @@ export class CrlOwnerLogic {
       meta = result.value;
       fetched = meta.fetchedAt >= now;
     }
-    return ok({ crl: meta, revoked: await this.lookup(meta, req.serial), fetched });
+    const watch = await this.watch(req, meta);
+    if (!watch.ok) return watch;
+    return ok({
+      crl: meta,
+      revoked: await this.lookup(meta, req.serial),
+      fetched,
+      watches: watch.value,
+    });
   }
 
   /** What is held, never fetching (GET /check). */
-  async inspect(serial?: string): Promise<{
-    state: CrlOwnerState | undefined;
-    crl: CrlMeta | undefined;
-    revoked: RevocationFacts | undefined;
-  }> {
+  async inspect(serial?: string): Promise<CrlInspection> {
     const meta = await this.meta();
+    const state = await this.state();
     return {
-      state: await this.state(),
+      state,
       crl: meta,
       revoked: meta ? await this.lookup(meta, serial) : undefined,
+      watches: serial !== undefined && state !== undefined && watching(state, serial),
     };
   }
 
@@ -197,15 +231,42 @@ export class CrlOwnerLogic {
     return this.deps.storage.get<CrlMeta>("meta");
   }
 
+  /**
+   * Pins or watches the certificate asked about, when this CRL speaks for it (it names the CRL, or
+   * the CRL is complete) and the caller may: a pin (admin) always, in its own bounded list; an
+   * authenticated /check in the watch list while it has room; an anonymous one never. True when
+   * the serial is pinned or watched here.
+   */
+  private async watch(req: CrlRequest, meta: CrlMeta): Promise<Result<boolean>> {
+    const state = await this.state();
+    if (!req.serial || !state) return ok(false);
+    const speaks = Boolean(req.names) || isComplete(meta);
+    if (speaks && req.leaf && (req.pin || req.watch)) {
+      const pins = (state.pins ??= {});
+      if (req.pin && !pins[req.serial]) {
+        if (Object.keys(pins).length >= MAX_PINNED)
+          return err({
+            kind: "tooLarge",
+            detail: `the CRL at ${state.url} already watches ${MAX_PINNED} pinned certificates`,
+          });
+        pins[req.serial] = req.leaf;
+        delete state.watched[req.serial];
+        await this.deps.storage.put("state", state);
+      } else if (
+        req.watch &&
+        !pins[req.serial] &&
+        !state.watched[req.serial] &&
+        Object.keys(state.watched).length < MAX_WATCHED
+      ) {
+        state.watched[req.serial] = req.leaf;
+        await this.deps.storage.put("state", state);
+      }
+    }
+    return ok(watching(state, req.serial));
+  }
+
   private async remember(req: CrlRequest, now: number): Promise<CrlOwnerState> {
     const prev = await this.state();
-    const watched = { ...(prev?.watched ?? {}) };
-    if (
-      req.serial &&
-      req.leaf &&
-      (watched[req.serial] || Object.keys(watched).length < MAX_WATCHED)
-    )
-      watched[req.serial] = req.leaf;
     const state: CrlOwnerState = {
       fetches: 0,
       failures: 0,
@@ -213,7 +274,7 @@ export class CrlOwnerLogic {
       url: req.url,
       issuer: req.issuer,
       lastRequestedAt: now,
-      watched,
+      watched: prev?.watched ?? {},
       allowPrivate: req.allowPrivate ?? prev?.allowPrivate ?? false,
       ...(req.pin || prev?.pinned ? { pinned: true } : {}),
     };
@@ -344,6 +405,7 @@ export class CrlOwnerLogic {
       revokedCount: facts.revoked.length,
       chunks: Math.ceil(facts.revoked.length / CHUNK_ENTRIES),
       fetchedAt: now,
+      idpUrls: facts.idpUrls,
     };
     for (let i = 0; i < meta.chunks; i++) {
       await this.deps.storage.put(
@@ -375,7 +437,7 @@ export class CrlOwnerLogic {
     if (!this.deps.report) return;
     const certificates: CrlReport["certificates"] = [];
     if (current) {
-      for (const [serial, leaf] of Object.entries(state.watched)) {
+      for (const [serial, leaf] of Object.entries({ ...state.watched, ...state.pins })) {
         const entry = await this.lookup(current, serial);
         certificates.push({
           serial,
@@ -417,4 +479,16 @@ export class CrlOwnerLogic {
       }),
     );
   }
+}
+
+export interface CrlInspection {
+  state: CrlOwnerState | undefined;
+  crl: CrlMeta | undefined;
+  revoked: RevocationFacts | undefined;
+  /** The serial is pinned or watched here. */
+  watches: boolean;
+}
+
+function watching(state: CrlOwnerState, serial: string): boolean {
+  return Boolean(state.pins?.[serial] ?? state.watched[serial]);
 }

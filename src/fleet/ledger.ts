@@ -29,6 +29,10 @@ export interface FetchReport {
   heldNextUpdate?: number;
   failures: number;
   pinned: boolean;
+  /** The CA has answered `good` or `revoked` for this CertID: a real certificate, not a guess. */
+  vouched?: boolean;
+  /** Checked by an authenticated caller of /check: alerts as a pinned certificate does. */
+  watched?: boolean;
   subject?: string;
   mustStaple?: boolean;
   /** This fetch was the first validly signed `revoked` for the CertID. */
@@ -147,8 +151,15 @@ export class LedgerLogic {
     counters[`upstream_latency_seconds_count{issuer="${r.issuerId}"}`] = 1;
     if (r.rejectReason) counters[`verification_rejections_total{reason="${r.rejectReason}"}`] = 1;
     await this.addCounters(counters);
-    const health = await this.updateHealth(r);
+    // A responder's health is judged on certificates the operator registered or the CA vouched
+    // for, never on guesses: anyone can make up a serial, or encode one in a way the CA refuses.
+    const health =
+      r.pinned || r.vouched ? await this.updateHealth(r) : await this.health(r.issuerId);
     await this.recordCertificate(r, health);
+  }
+
+  private health(issuerId: string): Promise<IssuerHealth | undefined> {
+    return this.deps.storage.get<IssuerHealth>(`issuer:${issuerId}`);
   }
 
   /**
@@ -241,7 +252,7 @@ export class LedgerLogic {
     return health;
   }
 
-  private async recordCertificate(r: FetchReport, health: IssuerHealth): Promise<void> {
+  private async recordCertificate(r: FetchReport, health: IssuerHealth | undefined): Promise<void> {
     const { storage } = this.deps;
     const prev = await storage.get<CertSummary>(`cert:${r.certIdKey}`);
     const cert: CertSummary = {
@@ -324,7 +335,7 @@ export class LedgerLogic {
     }
   }
 
-  private async alertsFor(r: FetchReport, cert: CertSummary, health: IssuerHealth) {
+  private async alertsFor(r: FetchReport, cert: CertSummary, health: IssuerHealth | undefined) {
     const at = new Date(r.at).toISOString();
     const who = {
       certIdKey: r.certIdKey,
@@ -332,10 +343,13 @@ export class LedgerLogic {
       serial: r.serial,
       subject: cert.subject ?? null,
     };
-    // Every verified revoked answer may alert; the dedupe key makes it once per certificate, and
-    // a delivery that failed is tried again with the next report.
-    if (r.ok && r.status === "revoked") {
-      await this.send(`revoked:${r.certIdKey}`, {
+    // Only what the operator registered alerts (a pinned certificate, or one an authenticated
+    // caller checked): anyone may ask about a revoked certificate. The dedupe key makes it once per
+    // certificate (whatever CertID hash it was asked with); a delivery that failed is tried again
+    // with the next report.
+    const registered = r.pinned || Boolean(r.watched);
+    if (registered && r.ok && r.status === "revoked") {
+      await this.send(`revoked:${r.issuerId}:${r.serial}`, {
         kind: "certificate.revoked",
         at,
         message: `certificate ${cert.subject ?? r.serial} is revoked${r.revocationReason ? ` (${r.revocationReason})` : ""}`,
@@ -344,7 +358,7 @@ export class LedgerLogic {
         revocationReason: r.revocationReason ?? null,
       });
     }
-    if (!r.ok && cert.mustStaple) {
+    if (registered && !r.ok && cert.mustStaple) {
       const left = r.heldNextUpdate === undefined ? 0 : r.heldNextUpdate - r.at;
       if (left < this.deps.alerts.mustStapleMarginMs) {
         await this.send(
@@ -360,7 +374,7 @@ export class LedgerLogic {
         );
       }
     }
-    await this.responderAlert(r, health);
+    if (health) await this.responderAlert(r, health);
   }
 
   private async responderAlert(

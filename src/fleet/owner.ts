@@ -53,6 +53,8 @@ export interface OwnerRequest {
   pin?: boolean;
   /** What is known of the certificate itself, when a client sent it (admin API, /check). */
   leaf?: LeafInfo;
+  /** An authenticated caller of /check asked: its revocation alerts the operator, like a pin's. */
+  watch?: boolean;
   /** The worker's policy for unpinned certificates (default: open, the default budget). */
   policy?: OwnerPolicy;
 }
@@ -68,6 +70,8 @@ export interface OwnerState {
   certId: CertId;
   issuer: IssuerRecord;
   pinned: boolean;
+  /** Checked by an authenticated caller (/check with a fleet key or the admin token). */
+  watched?: boolean;
   leaf?: LeafInfo;
   lastRequestedAt: number;
   failures: number;
@@ -137,14 +141,17 @@ export class CertOwnerLogic {
       });
     }
     const held = await this.held();
-    if (held && isFresh(held, now)) {
+    // A pin trusts only what the CA vouched for: an `unknown` held (maybe asked for before the
+    // certificate was issued, by anyone) is fetched again for it.
+    const trusted = held && !(req.pin && held.status === "unknown") ? held : undefined;
+    if (trusted && isFresh(trusted, now)) {
       const state = await this.remember(req, now);
       if (pinned && !wasPinned) {
         // Newly pinned: refreshed from now on, and readable from KV like every pinned answer.
-        await this.schedule(state, held, now);
-        await this.writeKv(state, held, now);
+        await this.schedule(state, trusted, now);
+        await this.writeKv(state, trusted, now);
       }
-      return ok({ answer: held, fetched: false });
+      return ok({ answer: trusted, fetched: false });
     }
     if (this.recentFailure && this.recentFailure.until > now) return err(this.recentFailure.error);
     const guess = !worthRefreshing({ pinned, vouched: prev?.vouched, access: policy.access });
@@ -300,6 +307,7 @@ export class CertOwnerLogic {
     state.certId = req.certId;
     state.issuer = req.issuer;
     state.pinned = Boolean(state.pinned || req.pin);
+    if (req.watch) state.watched = true;
     if (req.leaf) state.leaf = req.leaf;
     state.access = req.policy?.access ?? state.access ?? "open";
     state.lastRequestedAt = now;
@@ -400,6 +408,8 @@ export class CertOwnerLogic {
       ok: accepted.ok,
       failures: state.failures,
       pinned: state.pinned,
+      vouched: Boolean(state.vouched),
+      ...(state.watched ? { watched: true } : {}),
       ...(state.forgetAt !== undefined ? { forgetAt: state.forgetAt } : {}),
       ...(state.leaf ? { subject: state.leaf.subject, mustStaple: state.leaf.mustStaple } : {}),
       ...(a

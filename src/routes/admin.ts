@@ -7,6 +7,7 @@ import { readCapped } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
+import { httpCrlUrls, revocationSource } from "../issuers/revocation.ts";
 import { log } from "../log.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
@@ -77,11 +78,7 @@ export function adminRoutes(): Hono<AppEnv> {
     });
     // A leaf sent along is pinned and its answer fetched now, before the first handshake (or, for
     // a certificate without OCSP, its CRL fetched and its status in it looked up).
-    const warmed = !chosen.leaf
-      ? []
-      : url
-        ? [await warm(relay, chosen.leaf, record, chosen.issuer)]
-        : [await warmCrl(relay, chosen.leaf, record, crl!.url)];
+    const warmed = chosen.leaf ? [await pinLeaf(relay, chosen.leaf, record, chosen.issuer)] : [];
     return c.json({ ...describeIssuer(record), warmed }, created ? 201 : 200);
   });
 
@@ -112,23 +109,10 @@ export function adminRoutes(): Hono<AppEnv> {
     const results = [];
     for (const leaf of leaves) {
       const issuer = await findIssuerOf(leaf, index);
-      const crlUrl =
-        issuer?.record.crlUrls?.find((u) => leaf.crlUrls.includes(u)) ??
-        issuer?.record.crlUrls?.[0];
       results.push(
-        !issuer
-          ? { serial: serialHex(leaf), subject: leaf.subjectText, error: "issuer not registered" }
-          : issuer.record.responderUrl && leaf.ocspUrls.length > 0
-            ? await warm(relay, leaf, issuer.record, issuer.cert)
-            : crlUrl
-              ? await warmCrl(relay, leaf, issuer.record, crlUrl)
-              : issuer.record.responderUrl
-                ? await warm(relay, leaf, issuer.record, issuer.cert)
-                : {
-                    serial: serialHex(leaf),
-                    subject: leaf.subjectText,
-                    error: "the issuer has no responder and no CRL registered",
-                  },
+        issuer
+          ? await pinLeaf(relay, leaf, issuer.record, issuer.cert)
+          : { serial: serialHex(leaf), subject: leaf.subjectText, error: "issuer not registered" },
       );
     }
     const anyUnknown = results.some((r) => "error" in r && r.error === "issuer not registered");
@@ -173,7 +157,7 @@ type Chosen =
   | { ok: false; error: string; detail: string };
 
 /** The first http(s) CRL distribution point of a certificate (ldap and others are not fetched). */
-const httpCrlUrl = (cert: CertificateFacts) => cert.crlUrls.find((u) => /^https?:/i.test(u));
+const httpCrlUrl = (cert: CertificateFacts) => httpCrlUrls(cert)[0];
 
 /**
  * The issuer to register from the PEM: a lone CA certificate (responder from ?responder=, CRL
@@ -229,32 +213,58 @@ export async function chooseIssuer(
   return { ok: true, issuer: second, responderUrl: url, crlUrl, leaf: first };
 }
 
-/** Fetches the CRL of a certificate without OCSP and looks its serial up (it stays watched). */
-async function warmCrl(relay: Relay, leaf: CertificateFacts, record: IssuerRecord, url: string) {
-  const result = await relay.crlStatus({
-    url,
-    issuer: record,
-    serial: serialHex(leaf),
-    leaf: leafInfo(leaf),
-    pin: true,
-  });
+/**
+ * Pins a leaf of a registered issuer and gets its status now, before the first handshake: its OCSP
+ * answer, or its status in the issuer's CRLs that speak for it (issuers/revocation.ts), which
+ * then watch it.
+ */
+async function pinLeaf(
+  relay: Relay,
+  leaf: CertificateFacts,
+  record: IssuerRecord,
+  issuerCert: CertificateFacts,
+) {
+  const source = revocationSource(record, leaf);
+  if (source.kind === "ocsp") return warm(relay, leaf, record, issuerCert);
   const base = {
     serial: serialHex(leaf),
     subject: leaf.subjectText,
     revocationSource: "crl" as const,
   };
-  if (!result.ok) return { ...base, status: "unknown", crl: { url }, problem: result.error.detail };
-  const { revoked, crl } = result.value;
+  if (source.kind === "none")
+    return {
+      ...base,
+      status: "unknown",
+      crl: { url: httpCrlUrls(leaf)[0] ?? null },
+      problem: source.problem,
+    };
+  const verdict = await relay.crlVerdict({
+    issuer: record,
+    source,
+    serial: serialHex(leaf),
+    names: leaf,
+    leaf: leafInfo(leaf),
+    fetch: true,
+    pin: true,
+  });
+  if (verdict.status === "unknown")
+    return {
+      ...base,
+      status: "unknown",
+      crl: { url: verdict.shown?.url ?? httpCrlUrls(leaf)[0] ?? null },
+      problem: verdict.problem,
+    };
+  const { revoked, crl } = verdict.by;
   return {
     ...base,
-    status: revoked ? "revoked" : "good",
+    status: verdict.status,
     ...(revoked
       ? {
           revocationTime: new Date(revoked.revocationTime).toISOString(),
           revocationReason: revoked.reason ?? null,
         }
       : {}),
-    crl: describeCrl(crl),
+    crl: describeCrl(crl!),
   };
 }
 

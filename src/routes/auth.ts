@@ -31,20 +31,46 @@ export async function requireAdmin(c: Context<AppEnv>, next: Next) {
 /**
  * /check is open, unless the relay's OCSP endpoint is closed with OCSP_KEYS: then it takes a fleet
  * key (or the admin token) as its bearer token, so it cannot be used to reach the CA around the
- * closed endpoint.
+ * closed endpoint. Either way it records whether the caller is authenticated: only such a caller's
+ * certificates are watched (their revocation alerts the operator).
  */
 export async function requireFleetKeyWhenClosed(c: Context<AppEnv>, next: Next) {
+  const authenticated = await isAuthenticated(c);
+  if (!authenticated && c.get("relay").fleetKeys.closed)
+    return jsonErrorResponse({
+      kind: "unauthenticated",
+      detail:
+        "this relay is closed with OCSP_KEYS: send Authorization: Bearer <fleet key or ADMIN_TOKEN>",
+    });
+  c.set("authenticated", authenticated);
+  return next();
+}
+
+/**
+ * A fleet key (when OCSP_KEYS is set) or the admin token, always: for what shows the relay's state
+ * rather than one certificate a client holds (GET /check/<issuer>/<serial>).
+ */
+export async function requireFleetKeyOrAdmin(c: Context<AppEnv>, next: Next) {
+  if (!(await isAuthenticated(c)))
+    return jsonErrorResponse({
+      kind: "unauthenticated",
+      detail: c.get("relay").fleetKeys.closed
+        ? "send Authorization: Bearer <fleet key or ADMIN_TOKEN>"
+        : "send Authorization: Bearer <ADMIN_TOKEN>",
+    });
+  c.set("authenticated", true);
+  return next();
+}
+
+/** The bearer token is a fleet key of a closed endpoint, or the admin token. */
+async function isAuthenticated(c: Context<AppEnv>): Promise<boolean> {
   const relay = c.get("relay");
-  if (!relay.fleetKeys.closed) return next();
   const given = c.req.header("Authorization")?.match(/^Bearer\s+(.+)$/i)?.[1];
+  if (given === undefined) return false;
+  // While OCSP_KEYS is unset every key is accepted on the OCSP endpoint: none authenticates.
+  if (relay.fleetKeys.closed && (await relay.fleetKeys.accepts(given))) return true;
   const token = relay.config.adminToken;
-  if (given !== undefined && (await relay.fleetKeys.accepts(given))) return next();
-  if (given !== undefined && token && (await sameSecret(given, token))) return next();
-  return jsonErrorResponse({
-    kind: "unauthenticated",
-    detail:
-      "this relay is closed with OCSP_KEYS: send Authorization: Bearer <fleet key or ADMIN_TOKEN>",
-  });
+  return Boolean(token) && (await sameSecret(given, token!));
 }
 
 /** The admin token, unless STATUS_PUBLIC=true. */

@@ -4,8 +4,9 @@
 
 import { Hono } from "hono";
 import type { CachedAnswer } from "../cache/record.ts";
-import type { Inspection, Relay } from "../relay.ts";
-import type { CrlMeta, CrlOwnerState, CrlStatus } from "../fleet/crl-owner.ts";
+import type { CrlHeld, Inspection, Relay } from "../relay.ts";
+import type { CrlMeta } from "../fleet/crl-owner.ts";
+import { httpCrlUrls, revocationSource, type CrlVerdict } from "../issuers/revocation.ts";
 import type { OwnerState } from "../fleet/owner.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
@@ -15,7 +16,7 @@ import { HASH_NAMES } from "../ocsp/oids.ts";
 import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import type { LeafInfo, Tier } from "../sources/source.ts";
-import { requireFleetKeyWhenClosed, type AppEnv } from "./auth.ts";
+import { requireFleetKeyOrAdmin, requireFleetKeyWhenClosed, type AppEnv } from "./auth.ts";
 
 export const MAX_CHECK_BYTES = 64 * 1024;
 
@@ -71,31 +72,40 @@ export function checkRoutes(): Hono<AppEnv> {
       ocspUrls: leaf.ocspUrls,
       crlUrls: leaf.crlUrls,
     };
-    // A certificate without OCSP (or ?source=crl): its status in its issuer's registered CRL.
-    const crl = crlChoice(leaf, found.record, c.req.query("source"));
-    if (crl) {
-      // Only a CRL registered for the issuer is fetched (`problem` set: not one of them).
-      const registered = crl.problem === undefined ? crl.url : undefined;
-      const status = registered
-        ? await relay.crlStatus({
-            url: registered,
-            issuer: found.record,
-            serial: serialHex(leaf),
-            leaf: leafInfo(leaf),
-          })
-        : undefined;
-      const inspected = registered
-        ? await relay.crlInspect(found.record.id, registered, serialHex(leaf))
-        : undefined;
+    // A certificate without OCSP (or ?source=crl): its status in its issuer's registered CRLs
+    // (only those are ever fetched: a leaf's CRLDP alone is not enough, no open proxy).
+    const source = revocationSource(
+      found.record,
+      leaf,
+      c.req.query("source") === "crl" ? "crl" : undefined,
+    );
+    if (source.kind === "none")
       return c.json(
         describeFromCrl({
           now,
           issuer: found.record,
           certificate,
-          url: crl.url,
-          status: status?.ok ? status.value : undefined,
-          problem: crl.problem ?? (status && !status.ok ? status.error.detail : undefined),
-          state: inspected?.state,
+          url: httpCrlUrls(leaf)[0],
+          verdict: { status: "unknown", problem: source.problem, shown: undefined },
+        }),
+      );
+    if (source.kind === "crl") {
+      const verdict = await relay.crlVerdict({
+        issuer: found.record,
+        source,
+        serial: serialHex(leaf),
+        names: leaf,
+        leaf: leafInfo(leaf),
+        fetch: true,
+        watch: c.get("authenticated") === true,
+      });
+      return c.json(
+        describeFromCrl({
+          now,
+          issuer: found.record,
+          certificate,
+          url: httpCrlUrls(leaf)[0],
+          verdict,
         }),
       );
     }
@@ -118,16 +128,18 @@ export function checkRoutes(): Hono<AppEnv> {
     );
   });
 
-  routes.get("/:issuer/:serial", async (c) => {
+  // The relay's state of any certificate: for the operator and the fleet, not anonymous clients.
+  routes.get("/:issuer/:serial", requireFleetKeyOrAdmin, async (c) => {
     const relay = c.get("relay");
     const now = relay.now();
-    const record = (await relay.registry.index(now)).get(c.req.param("issuer"));
+    const issuerId = c.req.param("issuer") ?? "";
+    const record = (await relay.registry.index(now)).get(issuerId);
     if (!record)
       return jsonErrorResponse({
         kind: "unauthorized",
-        detail: `no issuer with id ${c.req.param("issuer")}; GET /admin/issuers lists them`,
+        detail: `no issuer with id ${issuerId}; GET /admin/issuers lists them`,
       });
-    const typed = fromHex(c.req.param("serial").replace(/:/g, ""));
+    const typed = fromHex((c.req.param("serial") ?? "").replace(/:/g, ""));
     if (!typed || typed.length === 0 || typed.length > 40)
       return jsonErrorResponse({
         kind: "malformed",
@@ -135,53 +147,36 @@ export function checkRoutes(): Hono<AppEnv> {
         detail: "give the serial number in hex, e.g. 03a1f2",
       });
     const serial = serialAsEncoded(typed);
-    if (!record.responderUrl && record.crlUrls?.length) {
-      // An issuer registered for CRLs only: what its CRL owners hold (nothing is fetched). A
-      // serial listed in any current CRL is revoked; "good" needs the issuer's only CRL (with
-      // several, partitioned CRLs, only the certificate itself says which one covers it).
-      const held = await Promise.all(
-        record.crlUrls.map(async (url) => ({
-          url,
-          ...(await relay.crlInspect(record.id, url, toHex(serial))),
-        })),
-      );
-      const current = held.filter((h) => h.crl && now < h.crl.nextUpdate);
-      const listed = current.find((h) => h.revoked);
-      const only = record.crlUrls.length === 1 ? current[0] : undefined;
-      const verdict = listed ?? only;
-      const shown = verdict ?? held.find((h) => h.crl) ?? held[0]!;
+    const revocation = revocationSource(record, undefined);
+    if (revocation.kind === "crl") {
+      // An issuer registered for CRLs only: what its CRL owners hold (nothing is fetched).
+      const verdict = await relay.crlVerdict({
+        issuer: record,
+        source: revocation,
+        serial: toHex(serial),
+        names: undefined,
+        fetch: false,
+      });
       return c.json(
         describeFromCrl({
           now,
           issuer: record,
           certificate: { serial: toHex(serial) },
-          url: shown.url,
-          status: verdict
-            ? { crl: verdict.crl!, revoked: verdict.revoked, fetched: false }
-            : undefined,
-          problem: verdict
-            ? undefined
-            : current.length > 0
-              ? `not listed in the ${current.length} current CRL(s) held, but the issuer has ${record.crlUrls.length} CRLs: POST the certificate to /check so that its own CRL is used`
-              : held.some((h) => h.crl)
-                ? "the CRL held has expired"
-                : "no CRL fetched yet for this issuer",
-          state: shown.state,
+          url: undefined,
+          verdict,
         }),
       );
     }
     const issuerCert = (await relay.registry.index(now)).certificate(record);
     // Cached state only, under each CertID hash a client may have used (SHA-1 first), through the
-    // same tiers the OCSP endpoint reads (memory, edge cache, KV, the owner). The CA is not asked.
+    // same tiers the OCSP endpoint reads (memory, edge cache, KV); the owner is asked for SHA-1
+    // alone (the CertID nginx, HAProxy and openssl use, and pins), so a request costs at most one
+    // Durable Object call. The CA is not asked.
     let found: Inspection | undefined;
     for (const hash of HASH_NAMES) {
       const certId = await certIdFor(issuerCert, { serialNumber: serial }, hash);
-      const inspected = await relay.inspect({
-        key: certIdKey(certId),
-        certId,
-        issuer: record,
-        issuerCert,
-      });
+      const lookup = { key: certIdKey(certId), certId, issuer: record, issuerCert };
+      const inspected = await relay.inspect(lookup, { owner: hash === "SHA-1" });
       found ??= inspected; // the SHA-1 owner's state when nothing is found
       if (inspected.served) {
         found = inspected;
@@ -256,41 +251,6 @@ function describe(d: {
   };
 }
 
-/**
- * The registered CRL to judge `leaf` by, when its status comes from a CRL: a leaf without an OCSP
- * URL, an issuer registered without a responder, or `?source=crl`. Only a CRL URL registered for
- * the issuer is ever fetched (a leaf's CRLDP alone is not enough: no open proxy).
- */
-function crlChoice(
-  leaf: CertificateFacts,
-  issuer: IssuerRecord,
-  asked: string | undefined,
-): { url: string | undefined; problem?: string } | undefined {
-  const wanted = asked === "crl" || leaf.ocspUrls.length === 0 || !issuer.responderUrl;
-  if (!wanted) return undefined;
-  const registered = issuer.crlUrls ?? [];
-  const own = leaf.crlUrls.filter((u) => /^https?:/i.test(u));
-  if (registered.length === 0) {
-    if (issuer.responderUrl && asked !== "crl") return undefined; // OCSP it is
-    return {
-      url: own[0],
-      problem: `no CRL is registered for this issuer${own[0] ? ` (the certificate names ${own[0]})` : ""}: register the leaf followed by its issuer (POST /admin/issuers), or the issuer with ?crl=URL`,
-    };
-  }
-  // A certificate naming no CRL is judged by its issuer's CRL only when there is just one.
-  const url =
-    own.find((u) => registered.includes(u)) ??
-    (own.length === 0 && registered.length === 1 ? registered[0] : undefined);
-  if (!url)
-    return {
-      url: own[0],
-      problem: own[0]
-        ? `the certificate's CRL ${own[0]} is not one registered for its issuer (${registered.join(", ")}): register it with POST /admin/issuers?crl=URL`
-        : `the certificate names no CRL and its issuer has ${registered.length}: none can be said to cover it`,
-    };
-  return { url };
-}
-
 export function describeCrl(crl: CrlMeta) {
   return {
     url: crl.url,
@@ -300,18 +260,20 @@ export function describeCrl(crl: CrlMeta) {
   };
 }
 
-/** /check's answer for a certificate whose status comes from its issuer's CRL. */
+/** /check's answer for a certificate whose status comes from its issuer's CRLs. */
 function describeFromCrl(d: {
   now: number;
   issuer: IssuerRecord;
   certificate: Record<string, unknown>;
+  /** The CRL the certificate names, shown when no registered one is. */
   url: string | undefined;
-  status: CrlStatus | undefined;
-  problem: string | undefined;
-  state: CrlOwnerState | undefined;
+  verdict: CrlVerdict<CrlHeld>;
 }) {
   const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
-  const s = d.status;
+  const v = d.verdict;
+  const s = v.status === "unknown" ? undefined : { ...v.by, crl: v.by.crl! };
+  const shown = v.status === "unknown" ? v.shown : v.by;
+  const state = shown?.state;
   return {
     certificate: d.certificate,
     issuer: { id: d.issuer.id, subject: d.issuer.subject },
@@ -325,15 +287,15 @@ function describeFromCrl(d: {
           revocationReason: s.revoked.reason ?? null,
         }
       : {}),
-    crl: s ? describeCrl(s.crl) : { url: d.url ?? null },
+    crl: s ? describeCrl(s.crl) : { url: shown?.url ?? d.url ?? null },
     thisUpdate: iso(s?.crl.thisUpdate),
     nextUpdate: iso(s?.crl.nextUpdate),
     secondsLeft: s ? Math.max(0, Math.floor((s.crl.nextUpdate - d.now) / 1000)) : null,
     source: s ? (s.fetched ? "crl-fetch" : "crl-owner") : null,
-    lastFetchedAt: iso(d.state?.lastFetchAt),
-    lastUpstreamError: d.state?.lastError ?? null,
-    lastUpstreamErrorAt: iso(d.state?.lastErrorAt),
-    ...(d.problem ? { problem: d.problem } : {}),
+    lastFetchedAt: iso(state?.lastFetchAt),
+    lastUpstreamError: state?.lastError ?? null,
+    lastUpstreamErrorAt: iso(state?.lastErrorAt),
+    ...(v.status === "unknown" ? { problem: v.problem } : {}),
   };
 }
 

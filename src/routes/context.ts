@@ -7,4 +7,12 @@ import type { Relay } from "../relay.ts";
 /** How a route group reports errors: JSON, or an RFC 6960 error response. */
 export type ErrorSurface = "json" | "ocsp";
 
-export type AppEnv = { Bindings: Env; Variables: { relay: Relay; surface: ErrorSurface } };
+export type AppEnv = {
+  Bindings: Env;
+  Variables: {
+    relay: Relay;
+    surface: ErrorSurface;
+    /** The caller sent a fleet key (OCSP_KEYS set) or the admin token (set by routes/auth.ts). */
+    authenticated?: boolean;
+  };
+};

@@ -28,7 +28,20 @@ export async function handleOcspGet(
     return relay.respondTo(request, keyRefused, background);
   const parsed = decodeGetPath(rest);
   const asked = parsed.ok ? await certLookup(relay, parsed.value) : parsed;
-  return relay.respondTo(request, asked, background, request.url);
+  // Only a canonical request's URL may be remembered by the hot path (relay.ts, sources/urls.ts):
+  // a nonce or any other extension makes every URL new, and would only fill the map.
+  const canonical = parsed.ok && isCanonical(parsed.value);
+  return relay.respondTo(request, asked, background, canonical ? request.url : undefined);
+}
+
+/** One CertID, no extension (no nonce), unsigned: the request nginx sends, the same every time. */
+export function isCanonical(request: OcspRequestFacts): boolean {
+  return (
+    request.certIds.length === 1 &&
+    request.nonce === undefined &&
+    request.extensions === 0 &&
+    !request.signed
+  );
 }
 
 /** POST / or POST /k/<key>/ (`key` from the route, undefined for POST /). */

@@ -27,12 +27,14 @@ export class OwnerSource implements Source {
 
   /** What the owner holds (the CA is not asked). */
   async inspect(lookup: Lookup): Promise<Served | undefined> {
-    const { answer } = await this.stub(lookup.key).inspect();
+    if (lookup.cachedOnly) return undefined;
+    const { answer } = await this.inspectOwner(lookup.key);
     return answer ? { answer, tier: "owner" } : undefined;
   }
 
   /** The owner's state and answer, as it keeps them. */
   inspectOwner(key: string) {
+    ops.ownerInspections++;
     return this.stub(key).inspect();
   }
 

@@ -27,6 +27,8 @@ export interface Lookup {
   background?: (work: Promise<unknown>) => void;
   /** The certificate itself, when the client sent it (/check): its owner remembers Must-Staple. */
   leaf?: LeafInfo;
+  /** inspect() reads the cache tiers only (Relay.inspect asks the owner itself, once). */
+  cachedOnly?: boolean;
 }
 
 /** Where an answer came from: a cache tier, the owner's storage, or the CA for this request. */

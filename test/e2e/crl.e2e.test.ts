@@ -176,7 +176,9 @@ describe("CRL status for certificates without OCSP: the relay, curl, openssl, ng
 
     // The held state, nothing fetched.
     const id = (registered.body as { id: string }).id;
-    const held = await loopbackFetch(`${relay.url}/check/${id}/${revoked.serial}`);
+    const held = await loopbackFetch(`${relay.url}/check/${id}/${revoked.serial}`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(await held.json()).toMatchObject({
       revocationSource: "crl",
       status: "revoked",

@@ -218,6 +218,7 @@ describe("what an operator sees: /check, /status in Chromium, alerts, /metrics",
     const fetches = ca.log.length;
     for (const serial of [checked.json.certificate.serial, printed, "a0:01"]) {
       const res = await fetch(`${relay.url}/check/${issuerId}/${serial}`, {
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
         signal: AbortSignal.timeout(10_000),
       });
       expect(res.status).toBe(200);

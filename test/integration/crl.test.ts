@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { encodeRequest } from "../../src/ocsp/request.ts";
+import { forgeCrl } from "../support/crl-forge.ts";
 import { fixture, text } from "../support/files.ts";
 import {
   ADMIN_TOKEN,
@@ -62,8 +63,8 @@ async function registered(der = () => crlRevoked) {
   return { d, relay, res, body: (await res.json()) as Record<string, unknown> };
 }
 
-const check = async (relay: Isolate, leaf: string, query = "") => {
-  const res = await relay.request(`/check${query}`, { method: "POST", body: pem(leaf) });
+const check = async (relay: Isolate, leaf: string, query = "", headers: HeadersInit = {}) => {
+  const res = await relay.request(`/check${query}`, { method: "POST", headers, body: pem(leaf) });
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
 };
@@ -255,7 +256,8 @@ describe("POST /check for a certificate without OCSP", () => {
     const body = await check(relay, GOOD);
     expect(body).toMatchObject({ revocationSource: "crl", status: "unknown" });
     expect(String(body.problem)).toContain("not one registered");
-    expect(d.calls).toHaveLength(0);
+    // Only the registered CRL is fetched (it might declare itself complete), never the leaf's own.
+    expect(d.calls.map((c) => c.url)).toEqual(["http://crl.ca.example/other.crl"]);
   });
 
   it("the OCSP endpoint never invents an answer for it: unauthorized, and no CA is asked", async () => {
@@ -288,9 +290,20 @@ describe("failures and partitions", () => {
 
   it("an issuer with several (partitioned) CRLs: a listed serial is revoked; another is not called good", async () => {
     const other = "http://127.0.0.1:8889/crl-ca-2.crl";
+    // Two shards, each naming itself in its issuingDistributionPoint (the fixtures' CRLs name none:
+    // each of them would be complete, and speak for every certificate of crl-ca).
+    const times = {
+      thisUpdate: new Date(CLOCK - 3_600_000),
+      nextUpdate: new Date(CLOCK + 86_400_000),
+    };
+    const revoked = [{ serial: "5002", time: new Date(CLOCK - 7_200_000), reason: 1 }];
+    const shards: Record<string, Uint8Array> = {
+      [CRL_URL]: await forgeCrl({ ...times, idpUrl: CRL_URL, number: 3, revoked }),
+      [other]: await forgeCrl({ ...times, idpUrl: other, number: 3 }),
+    };
     const d = new Deployment(CLOCK, (call) =>
-      call.url === CRL_URL || call.url === other
-        ? new Response((call.url === CRL_URL ? crlRevoked : crlEmpty).slice())
+      shards[call.url]
+        ? new Response(shards[call.url]!.slice())
         : new Response("", { status: 404 }),
     );
     const relay = d.isolate();
@@ -309,13 +322,14 @@ describe("failures and partitions", () => {
     expect(listing.issuers[0]!.crlUrls).toEqual([CRL_URL, other]);
     const id = listing.issuers[0]!.id;
     expect(await check(relay, REVOKED)).toMatchObject({ status: "revoked", crl: { url: CRL_URL } });
-    expect(await (await relay.request(`/check/${id}/5002`)).json()).toMatchObject({
+    expect(
+      await (await relay.request(`/check/${id}/5002`, { headers: bearer })).json(),
+    ).toMatchObject({
       status: "revoked",
     });
-    const unsure = (await (await relay.request(`/check/${id}/5001`)).json()) as Record<
-      string,
-      unknown
-    >;
+    const unsure = (await (
+      await relay.request(`/check/${id}/5001`, { headers: bearer })
+    ).json()) as Record<string, unknown>;
     expect(unsure.status).toBe("unknown");
     expect(String(unsure.problem)).toContain("2 CRLs");
   });
@@ -326,13 +340,17 @@ describe("what the operator sees of CRL-backed certificates", () => {
     const { d, relay, body } = await registered();
     const id = body.id as string;
     const fetches = crlFetches(d);
-    expect(await (await d.isolate().request(`/check/${id}/5002`)).json()).toMatchObject({
+    expect(
+      await (await d.isolate().request(`/check/${id}/5002`, { headers: bearer })).json(),
+    ).toMatchObject({
       revocationSource: "crl",
       status: "revoked",
       revocationReason: "keyCompromise",
       source: "crl-owner",
     });
-    expect(await (await relay.request(`/check/${id}/5001`)).json()).toMatchObject({
+    expect(
+      await (await relay.request(`/check/${id}/5001`, { headers: bearer })).json(),
+    ).toMatchObject({
       status: "good",
     });
     expect(crlFetches(d)).toBe(fetches);
@@ -340,7 +358,7 @@ describe("what the operator sees of CRL-backed certificates", () => {
 
   it("/metrics counts CRL fetches and /status lists the certificates /check asked about", async () => {
     const { relay, body } = await registered();
-    await check(relay, REVOKED);
+    await check(relay, REVOKED, "", bearer); // an authenticated caller's certificate is watched
     // A second fetch reports the watched certificates' statuses to the ledger.
     const [id] = await listDurableObjectIds(env.CRL_OWNER);
     await runDurableObjectAlarm(env.CRL_OWNER.get(id!));

@@ -392,7 +392,7 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
     const calls = d.calls.length;
     const v = verdicts.get("good")!;
 
-    const here = await relay.request(`/check/${rsa.id}/1001`);
+    const here = await relay.request(`/check/${rsa.id}/1001`, { headers: bearer });
     expect(here.status).toBe(200);
     expect(await json(here)).toMatchObject({
       certificate: {
@@ -410,12 +410,16 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
 
     // Another isolate of the location reads what an OCSP request there would: the edge cache,
     // then KV once the edge copy is gone.
-    const elsewhere = await json(await d.isolate().request(`/check/${rsa.id}/10:01`));
+    const elsewhere = await json(
+      await d.isolate().request(`/check/${rsa.id}/10:01`, { headers: bearer }),
+    );
     expect(elsewhere).toMatchObject({ status: "good", source: "edge" });
     await caches.default.delete(
       edgeKey(await certIdKeyOf("pki/rsa-ca.pem", "pki/leaf-rsa-good.pem")),
     );
-    const fromKv = await json(await d.isolate().request(`/check/${rsa.id}/10:01`));
+    const fromKv = await json(
+      await d.isolate().request(`/check/${rsa.id}/10:01`, { headers: bearer }),
+    );
     expect(fromKv).toMatchObject({ status: "good", source: "kv" });
     expect(d.calls).toHaveLength(calls);
   });
@@ -424,14 +428,14 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
     const { d, relay, ec } = await deployment();
     await check(relay, pem("pki/leaf-ec-revoked.pem"));
     const calls = d.calls.length;
-    const body = await json(await d.isolate().request(`/check/${ec.id}/2002`));
+    const body = await json(await d.isolate().request(`/check/${ec.id}/2002`, { headers: bearer }));
     expect(body).toMatchObject({ status: "revoked", revocationReason: "superseded" });
     expect(d.calls).toHaveLength(calls);
   });
 
   it("nothing cached: 'no answer', and the CA is not asked", async () => {
     const { d, relay, rsa } = await deployment();
-    const res = await relay.request(`/check/${rsa.id}/1001`);
+    const res = await relay.request(`/check/${rsa.id}/1001`, { headers: bearer });
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject({
       certificate: { serial: "1001" },
@@ -446,12 +450,16 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
   it("an OCSP request's answer (no PEM ever sent) is found by serial too", async () => {
     const { d, relay, rsa } = await deployment();
     await ocspGet(relay, "pki/rsa-ca.pem", "pki/leaf-rsa-good.pem");
-    const body = await json(await d.isolate().request(`/check/${rsa.id}/1001`));
+    const body = await json(
+      await d.isolate().request(`/check/${rsa.id}/1001`, { headers: bearer }),
+    );
     expect(body).toMatchObject({ status: "good", source: "edge" });
     await caches.default.delete(
       edgeKey(await certIdKeyOf("pki/rsa-ca.pem", "pki/leaf-rsa-good.pem")),
     );
-    const fromKv = await json(await d.isolate().request(`/check/${rsa.id}/1001`));
+    const fromKv = await json(
+      await d.isolate().request(`/check/${rsa.id}/1001`, { headers: bearer }),
+    );
     expect(fromKv).toMatchObject({ status: "good", source: "kv" });
     expect(d.calls).toHaveLength(1);
   });
@@ -464,7 +472,9 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
     expect(res.status).toBe(200);
     expect(res.headers.get("X-Cache")).toBe("MISS");
     const calls = d.calls.length;
-    const body = await json(await d.isolate().request(`/check/${rsa.id}/1001`));
+    const body = await json(
+      await d.isolate().request(`/check/${rsa.id}/1001`, { headers: bearer }),
+    );
     expect(body).toMatchObject({ status: "good" });
     expect(d.calls).toHaveLength(calls);
   });
@@ -475,7 +485,7 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
     ["a serial longer than 20 bytes", 400, "bad serial", `/check/ISSUER/${"ab".repeat(41)}`],
   ])("%s: HTTP %i, JSON error %j", async (_, status, error, path) => {
     const { d, relay, rsa } = await deployment();
-    const res = await relay.request(path.replace("ISSUER", rsa.id));
+    const res = await relay.request(path.replace("ISSUER", rsa.id), { headers: bearer });
     expect(res.status).toBe(status);
     expect((await json(res)).error).toBe(error);
     expect(d.calls).toHaveLength(0);
@@ -587,6 +597,14 @@ describe("/metrics", () => {
       "2002": answering("revoked"),
       "1003": caDown,
     });
+    // Certificates the operator registered, pinned while the CA fails: their failures judge the
+    // responder (a guess's never do).
+    const pinned = await relay.request("/admin/certificates", {
+      method: "POST",
+      headers: bearer,
+      body: pem("pki/leaf-rsa-good.pem", "pki/leaf-rsa-unknown.pem"),
+    });
+    expect(pinned.status).toBe(200);
     const forged = await ocspGet(relay, "pki/rsa-ca.pem", "pki/leaf-rsa-good.pem");
     expect(forged.headers.get("X-OCSP-Relay-Error")).toBe("tryLater");
     await ocspGet(relay, "pki/ec-ca.pem", "pki/leaf-ec-revoked.pem");
@@ -637,7 +655,7 @@ describe("/metrics", () => {
     d.reply = caDown; // whatever the owner tries next, the answer it holds is the one above
     expect((await metrics(relay)).value("cached_entries")).toBe(1);
     d.advance(10 * 60_000); // the relay serves `unknown` for 5 minutes
-    const cached = await json(await relay.request(`/check/${rsa.id}/1003`));
+    const cached = await json(await relay.request(`/check/${rsa.id}/1003`, { headers: bearer }));
     expect(cached.status).toBe("no answer");
     expect((await metrics(relay)).value("cached_entries")).toBe(0);
     // Nobody registered it and the CA never vouched for it: after its window it is forgotten.
@@ -669,7 +687,7 @@ describe("/metrics", () => {
     d.reply = caDown;
     expect((await metrics(relay)).value("cached_entries")).toBe(1);
     d.advance(10 * 60_000);
-    const cached = await json(await relay.request(`/check/${rsa.id}/1003`));
+    const cached = await json(await relay.request(`/check/${rsa.id}/1003`, { headers: bearer }));
     expect(cached.status).toBe("no answer");
     expect((await metrics(relay)).value("cached_entries")).toBe(0);
     const [row] = await select(await statusPage(relay), "tr[data-cert]");
@@ -746,7 +764,12 @@ describe("/status", () => {
     d.reply = caDown;
     const key = (await certIdOfLeaf("pki/rsa-ca.pem", "pki/leaf-rsa-muststaple.pem")).key;
     await runDurableObjectAlarm(env.CERT_OWNER.get(env.CERT_OWNER.idFromName(key)));
-    await ocspGet(relay, "pki/rsa-ca.pem", "pki/leaf-rsa-good.pem"); // nothing held: tryLater
+    // Registered while the CA is down: nothing held, and a second failure of the responder.
+    await relay.request("/admin/certificates", {
+      method: "POST",
+      headers: bearer,
+      body: pem("pki/leaf-rsa-good.pem"),
+    });
     const html = await statusPage(relay);
 
     const [issuer] = (await select(html, "tr[data-issuer]")).filter(

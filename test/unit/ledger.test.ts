@@ -71,14 +71,17 @@ function setup(
   return { ledger, storage, clock, sent };
 }
 
-/** A certificate under ISSUER; `n` makes its serial and CertID distinct. */
+/**
+ * A certificate under ISSUER; `n` makes its serial and CertID distinct. Registered by the operator
+ * (pinned) unless `extra` says otherwise: only such certificates alert and judge a responder.
+ */
 const cert = (n: number, extra: Partial<FetchReport> = {}) => ({
   certIdKey: `SHA-1:aa:bb:${n.toString(16).padStart(4, "0")}`,
   issuerId: ISSUER,
   issuerSubject: "CN=Test CA",
   responderUrl: RESPONDER,
   serial: n.toString(16).padStart(4, "0"),
-  pinned: false,
+  pinned: true,
   ...extra,
 });
 
@@ -328,6 +331,29 @@ describe("alert: certificate.revoked", () => {
     expect(kinds(sent)).toEqual(["certificate.revoked"]);
   });
 
+  it("not for a certificate nobody registered: anyone may ask about a revoked one", async () => {
+    const { ledger, sent } = setup();
+    const anonymous = { pinned: false, vouched: true, revokedFirstSeen: true };
+    await ledger.reportFetch(success(9, t0, "revoked", anonymous));
+    expect(sent).toEqual([]);
+  });
+
+  it("for a certificate an authenticated caller checked (watched), as for a pinned one", async () => {
+    const { ledger, sent } = setup();
+    const watched = { pinned: false, watched: true, vouched: true, revokedFirstSeen: true };
+    await ledger.reportFetch(success(9, t0, "revoked", watched));
+    expect(kinds(sent)).toEqual(["certificate.revoked"]);
+  });
+
+  it("once per certificate, whatever CertID hash it was asked with", async () => {
+    const { ledger, sent } = setup();
+    for (const hash of ["SHA-1", "SHA-256", "SHA-384", "SHA-512"]) {
+      const certIdKey = `${hash}:aa:bb:0009`;
+      await ledger.reportFetch(success(9, t0, "revoked", { certIdKey, revokedFirstSeen: true }));
+    }
+    expect(kinds(sent)).toEqual(["certificate.revoked"]);
+  });
+
   it("each revoked certificate gets its own alert; good ones none", async () => {
     const { ledger, sent } = setup();
     await ledger.reportFetch(success(1, t0, "good"));
@@ -472,6 +498,25 @@ describe("alert: responder.failing", () => {
     expect(sent).toEqual([
       expect.objectContaining({ kind: "responder.failing", lastError: "rejected: badSignature" }),
     ]);
+  });
+
+  it("guesses never judge a responder: a made-up or oddly encoded serial the CA refuses", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 3 } });
+    await ledger.reportFetch(success(1, t0));
+    for (let i = 0; i < 5; i++) {
+      const guess = { pinned: false, vouched: false, error: "the CA's responder failed: HTTP 400" };
+      await ledger.reportFetch(failure(100 + i, t0 + 1000 * (i + 1), 1, guess));
+    }
+    expect(sent).toEqual([]);
+    const [health] = (await ledger.snapshot()).issuers;
+    expect(health).toMatchObject({ consecutiveFailures: 0, errors: 0, fetches: 1 });
+  });
+
+  it("a certificate the CA vouched for judges it, pinned or not", async () => {
+    const { ledger, sent } = setup({ alerts: { responderFailures: 2 } });
+    await ledger.reportFetch(failure(1, t0 + 1000, 1, { pinned: false, vouched: true }));
+    await ledger.reportFetch(failure(2, t0 + 2000, 1, { pinned: false, vouched: true }));
+    expect(kinds(sent)).toEqual(["responder.failing"]);
   });
 
   it("counts per issuer: another issuer's failures do not add up", async () => {

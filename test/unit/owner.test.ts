@@ -514,15 +514,17 @@ describe("CertOwnerLogic: only what deserves it is refreshed; guesses spend the 
     expect((await kvAnswer()).metadata).toMatchObject({ status: "unknown" });
   });
 
-  it("a pin arriving while a guess's answer is held: refresh scheduled, written to KV", async () => {
+  it("a pin arriving while a guess's answer is held: asked again, refresh scheduled, written to KV", async () => {
     const { owner, upstream, request, storage, clock } = setup();
     upstream.next = caGives("unknown");
     await owner.answer(request());
     clock.now = t0 + MIN;
+    // A pin trusts only what the CA vouched for: the held `unknown` is fetched again.
     expect(await owner.answer(request(true))).toMatchObject({
       ok: true,
-      value: { fetched: false },
+      value: { fetched: true, answer: { status: "unknown" } },
     });
+    expect(upstream.calls).toEqual([t0, t0 + MIN]);
     const state = (await owner.state())!;
     expect(state.pinned).toBe(true);
     expect(state.forgetAt).toBeUndefined();
@@ -530,6 +532,36 @@ describe("CertOwnerLogic: only what deserves it is refreshed; guesses spend the 
     expect(storage.alarm).toBeLessThan(t0 + DEFAULT_SCHEDULE.unknownMaxAgeMs);
     // Pinned answers are in KV, the read path of every isolate (as a pin joining a fetch does).
     expect((await kvAnswer()).metadata).toMatchObject({ status: "unknown" });
+  });
+
+  it("an unknown planted before issuance is not what a pin gets: the CA's good is", async () => {
+    const { owner, upstream, request, clock } = setup();
+    upstream.next = caGives("unknown"); // asked for by anyone before the certificate existed
+    await owner.answer(request());
+    clock.now = t0 + MIN;
+    upstream.next = caGives("good"); // issued since
+    expect(await owner.answer(request(true))).toMatchObject({
+      ok: true,
+      value: { fetched: true, answer: { status: "good", thisUpdate: t0 + MIN } },
+    });
+    expect(await owner.answer(request())).toMatchObject({
+      ok: true,
+      value: { fetched: false, answer: { status: "good" } },
+    });
+    expect((await kvAnswer()).metadata).toMatchObject({ status: "good" });
+    expect(upstream.calls).toEqual([t0, t0 + MIN]);
+  });
+
+  it("a pin of a certificate whose good answer is held asks the CA nothing", async () => {
+    const { owner, upstream, request, clock } = setup();
+    upstream.next = caGives("good");
+    await owner.answer(request());
+    clock.now = t0 + MIN;
+    expect(await owner.answer(request(true))).toMatchObject({
+      ok: true,
+      value: { fetched: false, answer: { status: "good" } },
+    });
+    expect(upstream.calls).toEqual([t0]);
   });
 
   it("touch() on an absent owner creates no state and sets no alarm", async () => {
