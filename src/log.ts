@@ -18,6 +18,7 @@ export type LogEvent =
   | "ledger.failed"
   | "upstream.budget_exceeded"
   | "owner.forgotten"
+  | "crl.watch_reset"
   | "registry.kv_write_failed"
   | "config.invalid";
 

@@ -136,17 +136,25 @@ export class Relay {
     return this.respond(answer, tier, undefined, request, asked.value, now, after);
   }
 
-  /** The answer the OCSP endpoint serves for a certificate (through every tier, the CA last). */
-  answer(
+  /**
+   * The answer the OCSP endpoint serves for a certificate (through every tier, the CA last).
+   * `watch`: an authenticated caller asked; its owner is told even when a cache tier answered.
+   */
+  async answer(
     lookup: CertLookup,
-    o: { now?: number; background?: Background; leaf?: Lookup["leaf"] } = {},
+    o: { now?: number; background?: Background; leaf?: Lookup["leaf"]; watch?: boolean } = {},
   ): Promise<Result<Served, RelayError>> {
-    return this.chain.get({
+    const served = await this.chain.get({
       ...lookup,
       now: o.now ?? this.deps.now(),
       ...(o.background ? { background: o.background } : {}),
       ...(o.leaf ? { leaf: o.leaf } : {}),
+      ...(o.watch ? { watch: true } : {}),
     });
+    const cached = served.ok && served.value.tier !== "owner" && served.value.tier !== "upstream";
+    if (o.watch && cached)
+      await this.owners.touch({ ...lookup, watch: true, ...(o.leaf ? { leaf: o.leaf } : {}) });
+    return served;
   }
 
   /**
@@ -179,8 +187,10 @@ export class Relay {
 
   /**
    * A certificate's status in its issuer's CRLs (`source`: which to consult, from
-   * issuers/revocation.ts): each fetched when none is valid (`fetch`), or only what their owners
-   * hold; `leaf` is pinned (`pin`) or watched (`watch`) by the CRLs that speak for it.
+   * issuers/revocation.ts): each fetched when none is valid, or only what their owners hold
+   * (`fetch`: "all", "none", or "named": those the certificate names, or its issuer's only CRL,
+   * which is what an anonymous caller may make the relay fetch); `leaf` is pinned (`pin`) or
+   * watched (`watch`) there.
    */
   async crlVerdict(q: {
     issuer: IssuerRecord;
@@ -189,7 +199,7 @@ export class Relay {
     /** What the certificate names: undefined when only its serial is known. */
     names: CertificateNames | undefined;
     leaf?: LeafInfo;
-    fetch: boolean;
+    fetch: "all" | "named" | "none";
     pin?: boolean;
     watch?: boolean;
   }): Promise<CrlVerdict<CrlHeld>> {
@@ -200,7 +210,12 @@ export class Relay {
       q.source.consult.map(async (url): Promise<CrlHeld> => {
         const owner = crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, q.issuer.id, url);
         let fetched = false;
-        if (q.fetch) {
+        const fetch =
+          q.fetch === "all" ||
+          (q.fetch === "named" &&
+            (q.source.named.includes(url) ||
+              (q.source.named.length === 0 && q.source.consult.length === 1)));
+        if (fetch) {
           const status = await owner.status({
             url,
             issuer: q.issuer,

@@ -97,20 +97,30 @@ export interface CrlOwnerState {
   nextAttemptAt?: number;
   /**
    * serialHex → the certificate, for the ledger's rows and the revocation alert: checked by an
-   * authenticated caller (bounded by MAX_WATCHED).
+   * authenticated caller (bounded by MAX_WATCHED). Reported only while this CRL speaks for it.
    */
-  watched: Record<string, LeafInfo>;
+  watched: Record<string, Watched>;
   /** serialHex → the certificate, pinned through the admin API (bounded by MAX_PINNED). */
-  pins?: Record<string, LeafInfo>;
+  pins?: Record<string, Watched>;
+  /**
+   * 2: the watch lists hold only what the rule of issuers/revocation.ts lets in. Absent (stored
+   * before): `watched` may hold anonymous checks and pins of other shards, and is dropped.
+   */
+  version?: 2;
   /** Whether the CRL URL may be private (the worker's setting at the last request). */
   allowPrivate: boolean;
   /** A certificate was registered with it: it never goes idle. */
   pinned?: boolean;
 }
 
+/** A certificate a CRL owner reports, and whether it names this CRL (its CRL distribution point). */
+export interface Watched extends LeafInfo {
+  names: boolean;
+}
+
 export interface CrlStatus {
   crl: CrlMeta;
-  /** The serial is pinned or watched here (it named this CRL, or the CRL is complete). */
+  /** The serial is pinned or watched here, and this CRL speaks for it. */
   watches: boolean;
   /** The serial's entry, when it is listed (revoked); undefined: not listed (good). */
   revoked: RevocationFacts | undefined;
@@ -165,6 +175,9 @@ export class CrlOwnerLogic {
   async status(req: CrlRequest): Promise<Result<CrlStatus>> {
     const now = this.deps.now();
     const state = await this.remember(req, now);
+    // Recorded before any fetch: a pin made while the CRL cannot be fetched is not lost.
+    const recorded = await this.watch(req, state);
+    if (!recorded.ok) return recorded;
     let meta = await this.meta();
     let fetched = false;
     if (!meta || now >= meta.nextUpdate) {
@@ -183,13 +196,11 @@ export class CrlOwnerLogic {
       meta = result.value;
       fetched = meta.fetchedAt >= now;
     }
-    const watch = await this.watch(req, meta);
-    if (!watch.ok) return watch;
     return ok({
       crl: meta,
       revoked: await this.lookup(meta, req.serial),
       fetched,
-      watches: watch.value,
+      watches: req.serial !== undefined && watching(state, req.serial, meta),
     });
   }
 
@@ -201,7 +212,10 @@ export class CrlOwnerLogic {
       state,
       crl: meta,
       revoked: meta ? await this.lookup(meta, serial) : undefined,
-      watches: serial !== undefined && state !== undefined && watching(state, serial),
+      watches:
+        serial !== undefined && state !== undefined && meta !== undefined
+          ? watching(state, serial, meta)
+          : false,
     };
   }
 
@@ -223,8 +237,18 @@ export class CrlOwnerLogic {
     await this.fetchOnce(state);
   }
 
-  state(): Promise<CrlOwnerState | undefined> {
-    return this.deps.storage.get<CrlOwnerState>("state");
+  async state(): Promise<CrlOwnerState | undefined> {
+    const state = await this.deps.storage.get<CrlOwnerState>("state");
+    if (state && state.version !== 2) {
+      // Watch lists stored before version 2 were filled by anyone (and pins could land in another
+      // shard's list): dropped, not trusted. Pinned certificates are pinned again by registering
+      // them again (README, "Certificates without OCSP").
+      const dropped = Object.keys(state.watched ?? {}).length;
+      if (dropped > 0) log("crl.watch_reset", { crl: state.url, dropped });
+      state.watched = {};
+      state.version = 2;
+    }
+    return state;
   }
 
   meta(): Promise<CrlMeta | undefined> {
@@ -232,37 +256,33 @@ export class CrlOwnerLogic {
   }
 
   /**
-   * Pins or watches the certificate asked about, when this CRL speaks for it (it names the CRL, or
-   * the CRL is complete) and the caller may: a pin (admin) always, in its own bounded list; an
-   * authenticated /check in the watch list while it has room; an anonymous one never. True when
-   * the serial is pinned or watched here.
+   * Pins or watches the certificate asked about, when the caller may: a pin (admin) always, in its
+   * own bounded list; an authenticated /check in the watch list while it has room (never
+   * displacing a pin); an anonymous one never. Whether this CRL speaks for it is judged when it
+   * is read (watching), against the CRL then held.
    */
-  private async watch(req: CrlRequest, meta: CrlMeta): Promise<Result<boolean>> {
-    const state = await this.state();
-    if (!req.serial || !state) return ok(false);
-    const speaks = Boolean(req.names) || isComplete(meta);
-    if (speaks && req.leaf && (req.pin || req.watch)) {
-      const pins = (state.pins ??= {});
-      if (req.pin && !pins[req.serial]) {
-        if (Object.keys(pins).length >= MAX_PINNED)
-          return err({
-            kind: "tooLarge",
-            detail: `the CRL at ${state.url} already watches ${MAX_PINNED} pinned certificates`,
-          });
-        pins[req.serial] = req.leaf;
-        delete state.watched[req.serial];
-        await this.deps.storage.put("state", state);
-      } else if (
-        req.watch &&
-        !pins[req.serial] &&
-        !state.watched[req.serial] &&
-        Object.keys(state.watched).length < MAX_WATCHED
-      ) {
-        state.watched[req.serial] = req.leaf;
-        await this.deps.storage.put("state", state);
-      }
+  private async watch(req: CrlRequest, state: CrlOwnerState): Promise<Result<void>> {
+    if (!req.serial || !req.leaf || !(req.pin || req.watch)) return ok(undefined);
+    const entry: Watched = { ...req.leaf, names: Boolean(req.names) };
+    const pins = (state.pins ??= {});
+    if (req.pin) {
+      if (!pins[req.serial] && Object.keys(pins).length >= MAX_PINNED)
+        return err({
+          kind: "tooLarge",
+          detail: `the CRL at ${state.url} already watches ${MAX_PINNED} pinned certificates`,
+        });
+      pins[req.serial] = entry;
+      delete state.watched[req.serial];
+    } else if (
+      !pins[req.serial] &&
+      (state.watched[req.serial] || Object.keys(state.watched).length < MAX_WATCHED)
+    ) {
+      state.watched[req.serial] = entry;
+    } else {
+      return ok(undefined);
     }
-    return ok(watching(state, req.serial));
+    await this.deps.storage.put("state", state);
+    return ok(undefined);
   }
 
   private async remember(req: CrlRequest, now: number): Promise<CrlOwnerState> {
@@ -275,6 +295,7 @@ export class CrlOwnerLogic {
       issuer: req.issuer,
       lastRequestedAt: now,
       watched: prev?.watched ?? {},
+      version: 2,
       allowPrivate: req.allowPrivate ?? prev?.allowPrivate ?? false,
       ...(req.pin || prev?.pinned ? { pinned: true } : {}),
     };
@@ -438,6 +459,7 @@ export class CrlOwnerLogic {
     const certificates: CrlReport["certificates"] = [];
     if (current) {
       for (const [serial, leaf] of Object.entries({ ...state.watched, ...state.pins })) {
+        if (!watching(state, serial, current)) continue;
         const entry = await this.lookup(current, serial);
         certificates.push({
           serial,
@@ -489,6 +511,8 @@ export interface CrlInspection {
   watches: boolean;
 }
 
-function watching(state: CrlOwnerState, serial: string): boolean {
-  return Boolean(state.pins?.[serial] ?? state.watched[serial]);
+/** The serial is pinned or watched here and `meta`'s CRL speaks for it (revocation.ts's rule). */
+function watching(state: CrlOwnerState, serial: string, meta: CrlMeta): boolean {
+  const entry = state.pins?.[serial] ?? state.watched[serial];
+  return entry !== undefined && (entry.names || isComplete(meta));
 }

@@ -2,10 +2,11 @@
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
+/** Lowercase hex, as one flat string (`+=` would leave a rope of pieces that keys keep alive). */
 export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
-  return out;
+  const out = new Array<string>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = HEX[bytes[i]!]!;
+  return out.join("");
 }
 
 export function fromHex(hex: string): Uint8Array | undefined {

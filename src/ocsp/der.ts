@@ -89,21 +89,31 @@ export function decodeCanonical<T>(
 ): Result<{ value: T; element: asn1js.AsnType }> {
   const decoded = decodeTyped(bytes, target, limits);
   if (!decoded.ok) return decoded;
+  const canonical = checkCanonical(decoded.value, bytes, target.name);
+  return canonical.ok ? decoded : canonical;
+}
+
+/** That `bytes`, decoded as `decoded`, are its DER (see decodeCanonical); `name` for messages. */
+export function checkCanonical(
+  decoded: { value: unknown; element: asn1js.AsnType },
+  bytes: Uint8Array | ArrayBuffer,
+  name: string,
+): Result<void> {
   const input = u8(bytes);
   let again: Uint8Array;
   try {
-    again = u8(AsnConvert.serialize(decoded.value.value));
+    again = u8(AsnConvert.serialize(decoded.value));
   } catch (e) {
-    return malformed(`not DER: the ${target.name} does not re-encode (${describe(e)})`);
+    return malformed(`not DER: the ${name} does not re-encode (${describe(e)})`);
   }
-  if (bytesEqual(again, input)) return decoded;
+  if (bytesEqual(again, input)) return ok(undefined);
   const canonical = asn1js.fromBER(again);
-  const root = decoded.value.element;
+  const root = decoded.element;
   // Offsets from the start of the element: asn1js may hold its own copy of the input.
   const origin = u8(root.valueBeforeDecodeView).byteOffset;
   return malformed(
     canonical.offset === -1
-      ? `not DER: the ${target.name} differs from its DER re-encoding`
+      ? `not DER: the ${name} differs from its DER re-encoding`
       : `not DER: ${divergence(root, canonical.result, origin)}`,
   );
 }

@@ -7,7 +7,7 @@ import { AlgorithmIdentifier, Extension } from "@peculiar/asn1-x509";
 import { err, malformed, ok, type Result } from "../errors.ts";
 import { bytesEqual, digest, fromBase64, toHex, u8 } from "./bytes.ts";
 import type { CertificateFacts } from "./certificate.ts";
-import { decodeAs, decodeCanonical, DER_LIMITS, guarded } from "./der.ts";
+import { checkCanonical, decodeAs, decodeTyped, DER_LIMITS, guarded } from "./der.ts";
 import { OcspRequest, SingleRequest, TbsRequest } from "./request-schema.ts";
 import { HASH_OID, hashNameOf, OID, type HashName } from "./oids.ts";
 
@@ -41,12 +41,18 @@ export interface OcspRequestFacts {
  */
 export const MAX_SERIAL_OCTETS = 64;
 
-/** Decodes a DER OCSPRequest (the body of POST, RFC 6960 Appendix A.1). */
-export function decodeRequest(der: Uint8Array): Result<OcspRequestFacts> {
-  return guarded("request", () => decodeChecked(der));
+/** How strict a decode is beyond RFC 6960: the relay's endpoint takes one certificate a request. */
+export interface DecodeOptions {
+  /** RFC 5019 §2.1.1: exactly one CertID, checked before the (costlier) DER re-encoding. */
+  single?: boolean;
 }
 
-function decodeChecked(der: Uint8Array): Result<OcspRequestFacts> {
+/** Decodes a DER OCSPRequest (the body of POST, RFC 6960 Appendix A.1). */
+export function decodeRequest(der: Uint8Array, o: DecodeOptions = {}): Result<OcspRequestFacts> {
+  return guarded("request", () => decodeChecked(der, o));
+}
+
+function decodeChecked(der: Uint8Array, o: DecodeOptions): Result<OcspRequestFacts> {
   if (der.length > MAX_REQUEST_BYTES) {
     return err({
       kind: "tooLarge",
@@ -55,12 +61,16 @@ function decodeChecked(der: Uint8Array): Result<OcspRequestFacts> {
   }
   // Appendix A.1: the request is DER. The CA gets the CertID as the client encoded it, and a CA
   // answers a BER one with an HTTP error, not an OCSP response (issue 16).
-  const parsed = decodeCanonical(der, OcspRequest, DER_LIMITS.request);
+  const parsed = decodeTyped(der, OcspRequest, DER_LIMITS.request);
   if (!parsed.ok) return parsed;
   const request = parsed.value.value;
   const tbs = request.tbsRequest;
-  if (tbs.version !== 0) return malformed(`unsupported request version ${tbs.version}`);
   if (tbs.requestList.length === 0) return malformed("request lists no certificate");
+  if (o.single && tbs.requestList.length !== 1)
+    return malformed(`request asks about ${tbs.requestList.length} certificates; send one`);
+  const canonical = checkCanonical(parsed.value, der, "OCSPRequest");
+  if (!canonical.ok) return canonical;
+  if (tbs.version !== 0) return malformed(`unsupported request version ${tbs.version}`);
   const certIds = tbs.requestList.map((r) => certIdFacts(r.reqCert));
   const long = certIds.find((id) => id.serialNumber.length > MAX_SERIAL_OCTETS);
   if (long) {
@@ -108,7 +118,7 @@ function nonMinimal(integer: Uint8Array): string | undefined {
  * clients send: raw base64 with `/` and `+`, a `+` turned into a space, base64url, missing
  * padding, and the leading `//` nginx produces when its responder URL ends in `/`.
  */
-export function decodeGetPath(path: string): Result<OcspRequestFacts> {
+export function decodeGetPath(path: string, o: DecodeOptions = {}): Result<OcspRequestFacts> {
   if (path.length > MAX_GET_PATH_CHARS) {
     return err({ kind: "tooLarge", detail: `GET path of ${path.length} characters is too long` });
   }
@@ -122,7 +132,7 @@ export function decodeGetPath(path: string): Result<OcspRequestFacts> {
   if (text.length === 0) return malformed("empty GET request");
   const der = fromBase64(text);
   if (!der) return malformed("GET path is not base64");
-  return decodeRequest(der);
+  return decodeRequest(der, o);
 }
 
 /** RFC 6960 §4.1.1 CertID for `cert` issued by `issuer`, built with the given hash. */

@@ -244,7 +244,7 @@ async function pinLeaf(
     serial: serialHex(leaf),
     names: leaf,
     leaf: leafInfo(leaf),
-    fetch: true,
+    fetch: "all",
     pin: true,
   });
   if (verdict.status === "unknown")

@@ -96,7 +96,9 @@ export function checkRoutes(): Hono<AppEnv> {
         serial: serialHex(leaf),
         names: leaf,
         leaf: leafInfo(leaf),
-        fetch: true,
+        // An anonymous caller makes the relay fetch only the CRL the certificate names (or its
+        // issuer's only one): not every shard of a CA's partitioned CRL.
+        fetch: c.get("authenticated") === true ? "all" : "named",
         watch: c.get("authenticated") === true,
       });
       return c.json(
@@ -113,7 +115,11 @@ export function checkRoutes(): Hono<AppEnv> {
     const key = certIdKey(certId);
     // Exactly what the OCSP endpoint serves for it (every tier, the CA last).
     const lookup = { key, certId, issuer: found.record, issuerCert: found.cert };
-    const served = await relay.answer(lookup, { now, leaf: leafInfo(leaf) });
+    const served = await relay.answer(lookup, {
+      now,
+      leaf: leafInfo(leaf),
+      watch: c.get("authenticated") === true,
+    });
     const { owner } = await relay.inspect(lookup);
     return c.json(
       describe({
@@ -155,7 +161,7 @@ export function checkRoutes(): Hono<AppEnv> {
         source: revocation,
         serial: toHex(serial),
         names: undefined,
-        fetch: false,
+        fetch: "none",
       });
       return c.json(
         describeFromCrl({

@@ -5,6 +5,7 @@
 
 import { err, ok, type Result } from "../errors.ts";
 import { readCapped } from "../http/body.ts";
+import { toBase64 } from "../ocsp/bytes.ts";
 import {
   certIdKey,
   decodeGetPath,
@@ -26,12 +27,27 @@ export async function handleOcspGet(
   const { key, rest } = splitFleetKey(path);
   if (!(await relay.fleetKeys.accepts(key)))
     return relay.respondTo(request, keyRefused, background);
-  const parsed = decodeGetPath(rest);
+  const parsed = decodeGetPath(rest, ONE_CERTIFICATE);
   const asked = parsed.ok ? await certLookup(relay, parsed.value) : parsed;
   // Only a canonical request's URL may be remembered by the hot path (relay.ts, sources/urls.ts):
-  // a nonce or any other extension makes every URL new, and would only fill the map.
-  const canonical = parsed.ok && isCanonical(parsed.value);
-  return relay.respondTo(request, asked, background, canonical ? request.url : undefined);
+  // a nonce or any other extension, another encoding of the same bytes, or a /k/ prefix the
+  // endpoint does not check (OCSP_KEYS unset) would make new URLs at will, and only fill the map.
+  const remember =
+    parsed.ok &&
+    isCanonical(parsed.value) &&
+    (key === undefined || relay.fleetKeys.closed) &&
+    isCanonicalPath(rest, parsed.value.der);
+  return relay.respondTo(request, asked, background, remember ? request.url : undefined);
+}
+
+/**
+ * The GET path as nginx writes it: `/` (or `//`, when its responder URL ends in `/`) and the
+ * base64 of the DER with `+`, `/` and `=` percent-escaped (RFC 6960 Appendix A.1).
+ */
+export function isCanonicalPath(path: string, der: Uint8Array): boolean {
+  const encoded = encodeURIComponent(toBase64(der));
+  const start = path.startsWith("//") ? 2 : 1;
+  return path.length === start + encoded.length && path.endsWith(encoded);
 }
 
 /** One CertID, no extension (no nonce), unsigned: the request nginx sends, the same every time. */
@@ -55,7 +71,7 @@ export async function handleOcspPost(
     return relay.respondTo(request, keyRefused, background);
   const body = await readCapped(request, MAX_REQUEST_BYTES);
   const parsed: Result<OcspRequestFacts> = body.ok
-    ? decodeRequest(body.value)
+    ? decodeRequest(body.value, ONE_CERTIFICATE)
     : err({
         kind: body.tooLarge ? "tooLarge" : "malformed",
         detail: `request body: ${body.detail}`,
@@ -63,6 +79,9 @@ export async function handleOcspPost(
   const asked = parsed.ok ? await certLookup(relay, parsed.value) : parsed;
   return relay.respondTo(request, asked, background);
 }
+
+/** RFC 5019 §2.1.1: one certificate per request, refused before anything costlier is done. */
+const ONE_CERTIFICATE = { single: true } as const;
 
 const keyRefused = err({
   kind: "unauthorized" as const,
@@ -80,14 +99,8 @@ export function splitFleetKey(path: string): { key: string | undefined; rest: st
 
 /** The one certificate a request asks about, and its registered issuer. */
 async function certLookup(relay: Relay, request: OcspRequestFacts): Promise<Result<CertLookup>> {
-  // RFC 5019 §2.1.1: one certificate per request. A nonce is ignored (§2.1.2): cached answers
-  // serve every client.
-  if (request.certIds.length !== 1) {
-    return err({
-      kind: "malformed",
-      detail: `request asks about ${request.certIds.length} certificates; send one`,
-    });
-  }
+  // One certificate per request (decoded with ONE_CERTIFICATE). A nonce is ignored (§2.1.2):
+  // cached answers serve every client.
   const certId = request.certIds[0]!;
   const index = await relay.registry.index(relay.now());
   const issuer = index.find(certId);

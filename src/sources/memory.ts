@@ -13,7 +13,10 @@ export interface MemoryLimits {
   maxBytes: number;
 }
 
-/** 10 000 answers or 32 MiB of DER, whichever comes first (a Worker isolate has 128 MB). */
+/**
+ * 10 000 answers or 32 MiB of DER, whichever comes first (a Worker isolate has 128 MB); the hot
+ * path's URL map has 4 MiB of its own beside it (sources/urls.ts URL_LIMITS).
+ */
 export const MEMORY_LIMITS: MemoryLimits = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 };
 
 export interface MemoryEntry {

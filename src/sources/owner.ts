@@ -39,7 +39,7 @@ export class OwnerSource implements Source {
   }
 
   /** Tells the owner a client asked (keeps the certificate's refresh going). */
-  touch(lookup: Pick<Lookup, "key" | "certId" | "issuer">): Promise<void> {
+  touch(lookup: Pick<Lookup, "key" | "certId" | "issuer" | "leaf" | "watch">): Promise<void> {
     return this.stub(lookup.key).touch(ownerRequest(lookup, false, this.policy));
   }
 
@@ -61,7 +61,7 @@ export class OwnerSource implements Source {
 }
 
 export function ownerRequest(
-  lookup: Pick<Lookup, "key" | "certId" | "issuer" | "leaf">,
+  lookup: Pick<Lookup, "key" | "certId" | "issuer" | "leaf" | "watch">,
   pin: boolean,
   policy: OwnerPolicy,
 ): OwnerRequest {
@@ -72,5 +72,6 @@ export function ownerRequest(
     policy,
     ...(pin ? { pin } : {}),
     ...(lookup.leaf ? { leaf: lookup.leaf } : {}),
+    ...(lookup.watch ? { watch: true } : {}),
   };
 }

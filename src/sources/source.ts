@@ -27,6 +27,8 @@ export interface Lookup {
   background?: (work: Promise<unknown>) => void;
   /** The certificate itself, when the client sent it (/check): its owner remembers Must-Staple. */
   leaf?: LeafInfo;
+  /** An authenticated caller of /check asked: its owner alerts for it as for a pinned one. */
+  watch?: boolean;
   /** inspect() reads the cache tiers only (Relay.inspect asks the owner itself, once). */
   cachedOnly?: boolean;
 }

@@ -2,18 +2,19 @@
 // asks about, so that a repeat GET (nginx asks with the same URL every time) skips decoding and
 // routing. The OCSP endpoint is public, so what a client can make this map hold is bounded in bytes
 // as well as entries, and no client can empty it: only canonical requests are remembered (one
-// CertID, no extensions, a short URL), at most a few URLs per certificate (first come, kept), and
-// entries leave one by one, the least recently used first (CLOCK, as the memory tier: a hit sets a
-// bit and moves nothing). Every other URL is still served, through the routed path. No I/O.
+// CertID, no extensions, the exact encoding nginx sends, a short URL: routes/ocsp.ts), at most a
+// few URLs per certificate (first come, kept), and entries leave one by one, the least recently
+// used first (CLOCK, as the memory tier: a hit sets a bit and moves nothing). Every other URL is
+// still served, through the routed path. No I/O.
 
 export interface UrlLimits {
   /** URLs remembered at most. */
   maxEntries: number;
-  /** Bytes counted (each URL's length plus ENTRY_OVERHEAD) at most. */
+  /** Bytes counted (each URL's length plus ENTRY_OVERHEAD, each certificate's CERT_OVERHEAD). */
   maxBytes: number;
   /** Longest URL remembered, in characters (an nginx request for a SHA-1 CertID is about 150). */
   maxUrlChars: number;
-  /** URLs remembered per certificate (its encodings, fleet-key prefixes, hosts). */
+  /** URLs remembered per certificate (its hosts, fleet keys, nginx's `//` form). */
   perCertificate: number;
 }
 
@@ -29,22 +30,30 @@ export const URL_LIMITS: UrlLimits = {
 };
 
 /**
- * What one remembered URL is counted for besides its characters (one byte each: URLs are ASCII):
- * the map's slot, the entry object, its place in the certificate's list (an estimate, generous).
+ * What one remembered URL is counted for besides its characters (one byte each: URLs are ASCII),
+ * and what each certificate is counted for (its lookup: the CertID and its key; the issuer record
+ * is the registry's, shared). Measured by scripts/hostile/urls-heap.ts (Node's heap after gc, the
+ * routed path's own decoding): 1 443 bytes for a certificate with one 140-character URL, counted
+ * as 1 932, so a full map (4 MiB counted) holds about 3 MiB of heap.
  */
-export const ENTRY_OVERHEAD = 160;
+export const ENTRY_OVERHEAD = 256;
+export const CERT_OVERHEAD = 1_536;
+
+interface Cert<T> {
+  value: T;
+  urls: string[];
+}
 
 interface Entry<T> {
-  value: T;
+  cert: Cert<T>;
   /** Asked for since it was last passed over at eviction (CLOCK's second chance). */
   used: boolean;
 }
 
-/** A bounded map from URL to what it asks for, grouped by certificate (`key`). */
+/** A bounded map from URL to what it asks for, one record per certificate (`key`). */
 export class RememberedUrls<T extends { key: string }> {
   private readonly byUrl = new Map<string, Entry<T>>();
-  /** Certificate key → its remembered URLs. */
-  private readonly byKey = new Map<string, string[]>();
+  private readonly byKey = new Map<string, Cert<T>>();
   private bytes = 0;
 
   constructor(private readonly limits: UrlLimits = URL_LIMITS) {}
@@ -54,7 +63,7 @@ export class RememberedUrls<T extends { key: string }> {
     const entry = this.byUrl.get(url);
     if (!entry) return undefined;
     entry.used = true;
-    return entry.value;
+    return entry.cert.value;
   }
 
   /**
@@ -64,11 +73,17 @@ export class RememberedUrls<T extends { key: string }> {
    */
   remember(url: string, value: T): void {
     if (url.length > this.limits.maxUrlChars || this.byUrl.has(url)) return;
-    const urls = this.byKey.get(value.key);
-    if (urls && urls.length >= this.limits.perCertificate) return;
-    if (urls) urls.push(url);
-    else this.byKey.set(value.key, [url]);
-    this.byUrl.set(url, { value, used: false });
+    let cert = this.byKey.get(value.key);
+    if (cert && cert.urls.length >= this.limits.perCertificate) return;
+    if (cert) {
+      cert.value = value; // the newest lookup (a re-registered issuer's record)
+    } else {
+      cert = { value, urls: [] };
+      this.byKey.set(value.key, cert);
+      this.bytes += CERT_OVERHEAD;
+    }
+    cert.urls.push(url);
+    this.byUrl.set(url, { cert, used: false });
     this.bytes += url.length + ENTRY_OVERHEAD;
     while (this.byUrl.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) {
       const [oldestUrl, oldest] = this.byUrl.entries().next().value ?? [];
@@ -78,7 +93,7 @@ export class RememberedUrls<T extends { key: string }> {
         oldest.used = false;
         this.byUrl.set(oldestUrl, oldest); // a second chance, at the back
       } else {
-        this.dropFromKey(oldestUrl, oldest.value.key);
+        this.forget(oldestUrl, oldest.cert);
       }
     }
   }
@@ -87,12 +102,13 @@ export class RememberedUrls<T extends { key: string }> {
     return { entries: this.byUrl.size, bytes: this.bytes, certificates: this.byKey.size };
   }
 
-  private dropFromKey(url: string, key: string): void {
+  private forget(url: string, cert: Cert<T>): void {
     this.bytes -= url.length + ENTRY_OVERHEAD;
-    const urls = this.byKey.get(key);
-    if (!urls) return;
-    const at = urls.indexOf(url);
-    if (at >= 0) urls.splice(at, 1);
-    if (urls.length === 0) this.byKey.delete(key);
+    const at = cert.urls.indexOf(url);
+    if (at >= 0) cert.urls.splice(at, 1);
+    if (cert.urls.length === 0) {
+      this.byKey.delete(cert.value.key);
+      this.bytes -= CERT_OVERHEAD;
+    }
   }
 }

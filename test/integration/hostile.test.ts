@@ -13,7 +13,8 @@ import {
 } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ops } from "../../src/instrumentation.ts";
-import { encodeRequest } from "../../src/ocsp/request.ts";
+import { toBase64 } from "../../src/ocsp/bytes.ts";
+import { certIdKey, encodeRequest } from "../../src/ocsp/request.ts";
 import { fixtureCase } from "../support/cases.ts";
 import { forgeCrl, forgeLeaf, type ForgedLeaf } from "../support/crl-forge.ts";
 import { fixture, text } from "../support/files.ts";
@@ -144,6 +145,33 @@ describe("1. one rule for which CRL answers for a certificate", () => {
     ).toMatchObject({ status: "revoked" });
   });
 
+  it("an anonymous /check of a leaf naming an unregistered shard fetches no other shard", async () => {
+    const PART3 = "http://127.0.0.1:8889/part3.crl";
+    const d = new Deployment(
+      CLOCK,
+      crlServer({ [PART1]: () => shard1, [PART2]: () => shard2, [PART3]: () => shard1 }),
+    );
+    const relay = d.isolate();
+    await registerCrl(relay, PART1);
+    await registerCrl(relay, PART3);
+    const elsewhere = await forgeLeaf({
+      serial: "5009",
+      crlUrls: ["http://127.0.0.1:8889/part9.crl"],
+      notBefore: new Date(CLOCK - 24 * HOUR),
+      notAfter: new Date(CLOCK + 90 * 24 * HOUR),
+      subjectCn: "shard9.crl.test",
+    });
+    const anonymous = await json(
+      await relay.request("/check", { method: "POST", body: elsewhere.pem }),
+    );
+    expect(anonymous).toMatchObject({ revocationSource: "crl", status: "unknown" });
+    expect(String(anonymous.problem)).toContain("part9.crl is not one registered");
+    expect(d.calls).toHaveLength(0);
+    // The operator's own check may look at every registered shard (in case one is complete).
+    await relay.request("/check", { method: "POST", headers: bearer, body: elsewhere.pem });
+    expect(d.calls.map((c) => c.url).sort()).toEqual([PART1, PART3]);
+  });
+
   it("a CRL that declares itself complete (no issuingDistributionPoint) speaks for every certificate of its issuer", async () => {
     const d = new Deployment(CLOCK, crlServer({ [PART1]: () => complete }));
     const relay = d.isolate();
@@ -219,6 +247,70 @@ describe("2. the hot path's memory of URLs", () => {
     // The canonical URL nginx sends is, and is answered before any routing.
     await fetchAsRuntime(relay, plain);
     expect(ops.hotPathHits - before).toBe(1);
+    expect(d.calls).toHaveLength(1);
+  });
+});
+
+describe("2b. the server's own URL cannot be kept off the hot path", () => {
+  const good = fixtureCase("rsa-direct-good");
+
+  async function fetchAsRuntime(relay: Isolate, path: string): Promise<Response> {
+    const ctx = createExecutionContext();
+    const res = await relay.worker.fetch(new Request(ORIGIN + path), relay.env, ctx);
+    await res.arrayBuffer();
+    await waitOnExecutionContext(ctx);
+    return res;
+  }
+
+  it("variants of its URL (unchecked /k/ prefixes, other escapes) are served but never remembered", async () => {
+    const d = new Deployment(await servingClock(good), ocspReply(fixture(good.response)));
+    const relay = d.isolate();
+    await relay.registered([good.issuer]);
+    const der = encodeRequest(await certIdOf(good.issuer, good.cert!));
+    const plain = getPath(der);
+    const variants = [
+      ...["a", "b", "c", "d", "e"].map((k) => `/k/${k}${plain}`),
+      "/" + toBase64(der), // unescaped
+      plain.replace(/%2F/g, "%2f").replace(/%2B/g, "%2b"),
+    ];
+    for (const path of variants) {
+      const res = await fetchAsRuntime(relay, path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("X-OCSP-Relay-Error")).toBeNull();
+    }
+    const before = ops.hotPathHits;
+    for (const path of variants) await fetchAsRuntime(relay, path);
+    expect(ops.hotPathHits - before).toBe(0);
+    await fetchAsRuntime(relay, plain); // remembered now
+    for (let i = 0; i < 5; i++) await fetchAsRuntime(relay, plain);
+    expect(ops.hotPathHits - before).toBe(5);
+  });
+});
+
+describe("3. only what the operator registered alerts", () => {
+  const revoked = fixtureCase("ec-direct-revoked"); // leaf-ec-revoked, 2002, ec-ca
+
+  it("an authenticated /check of an OCSP certificate is watched by its owner; an anonymous one is not", async () => {
+    const d = new Deployment(await servingClock(revoked), ocspReply(fixture(revoked.response)));
+    const relay = d.isolate();
+    await relay.registered([revoked.issuer]);
+    const key = certIdKey(await certIdOf(revoked.issuer, revoked.cert!));
+    const owner = env.CERT_OWNER.get(env.CERT_OWNER.idFromName(key));
+    const watched = () =>
+      runInDurableObject(owner, async (_, state) => {
+        const s = await state.storage.get<{ watched?: boolean }>("state");
+        return s?.watched ?? false;
+      });
+    const body = text(fixture(revoked.cert!));
+    expect(await json(await relay.request("/check", { method: "POST", body }))).toMatchObject({
+      status: "revoked",
+    });
+    expect(await watched()).toBe(false);
+    // Served from this isolate's memory now: the owner is told all the same.
+    expect(
+      await json(await relay.request("/check", { method: "POST", headers: bearer, body })),
+    ).toMatchObject({ status: "revoked", source: "memory" });
+    expect(await watched()).toBe(true);
     expect(d.calls).toHaveLength(1);
   });
 });

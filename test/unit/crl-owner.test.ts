@@ -43,13 +43,20 @@ beforeAll(async () => {
   );
 });
 
-function setup(crl = () => fixture("crls/crl-ca-revoked.der")) {
+function setup(
+  crl: () => Uint8Array | undefined = () => fixture("crls/crl-ca-revoked.der"),
+  storage = new MemoryStorage(),
+  clock = { now: CLOCK },
+) {
   const reports: CrlReport[] = [];
   const owner = new CrlOwnerLogic({
-    storage: new MemoryStorage(),
-    fetchCrl: async () => ({ ok: true, value: crl() }),
+    storage,
+    fetchCrl: async () => {
+      const der = crl();
+      return der ? { ok: true, value: der } : { ok: false, error: "HTTP 503" };
+    },
     currentIssuer: async () => issuer,
-    now: () => CLOCK,
+    now: () => clock.now,
     random: () => 0.5,
     schedule: DEFAULT_SCHEDULE,
     report: async (r) => void reports.push(r),
@@ -129,5 +136,38 @@ describe("CRL watch lists", () => {
     });
     await owner.alarm();
     expect(reported(reports.at(-1))).toEqual(["5001"]);
+  });
+
+  it("watch lists stored before this rule (anyone could fill them) are dropped, not trusted", async () => {
+    const storage = new MemoryStorage();
+    const { owner: first } = setup(undefined, storage);
+    await first.status({ url: CRL_URL, issuer, serial: "5001", names: true });
+    // As the code before issue 16 stored it: no version, an anonymous check in the watch list.
+    const legacy = storage.data.get("state") as Record<string, unknown>;
+    delete legacy.version;
+    legacy.watched = { "5003": leaf(3) };
+    const { owner, reports } = setup(undefined, storage);
+    expect((await owner.inspect("5003")).watches).toBe(false);
+    await owner.alarm();
+    expect(reported(reports.at(-1))).toEqual([]);
+  });
+
+  it("a pin made while the CRL cannot be fetched is kept, and watched once it can", async () => {
+    let serving = false;
+    const clock = { now: CLOCK };
+    const { owner, reports, ask } = setup(
+      () => (serving ? fixture("crls/crl-ca-revoked.der") : undefined),
+      new MemoryStorage(),
+      clock,
+    );
+    const pinned = await ask("5002", { leaf: leaf(2), pin: true });
+    expect(pinned).toMatchObject({ ok: false });
+    serving = true;
+    clock.now += DEFAULT_SCHEDULE.backoffBaseMs;
+    await owner.alarm();
+    expect((await owner.inspect("5002")).watches).toBe(true);
+    expect(reports.at(-1)!.certificates).toEqual([
+      expect.objectContaining({ serial: "5002", status: "revoked" }),
+    ]);
   });
 });

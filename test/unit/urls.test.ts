@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import {
+  CERT_OVERHEAD,
   ENTRY_OVERHEAD,
   RememberedUrls,
   URL_LIMITS,
@@ -28,7 +29,7 @@ describe("RememberedUrls", () => {
     expect(urls.get(url(2))).toBeUndefined();
     expect(urls.size).toEqual({
       entries: 1,
-      bytes: url(1).length + ENTRY_OVERHEAD,
+      bytes: url(1).length + ENTRY_OVERHEAD + CERT_OVERHEAD,
       certificates: 1,
     });
   });
@@ -58,7 +59,7 @@ describe("RememberedUrls", () => {
     expect(urls.size.certificates).toBe(50);
     for (let n = 450; n < 500; n++) expect(urls.get(url(n))).toEqual(cert(n));
 
-    const bytesBound = 20 * (url(999).length + ENTRY_OVERHEAD);
+    const bytesBound = 20 * (url(999).length + ENTRY_OVERHEAD + CERT_OVERHEAD);
     const small = new RememberedUrls(limits({ maxEntries: 1000, maxBytes: bytesBound }));
     for (let n = 0; n < 500; n++) small.remember(url(n), cert(n));
     expect(small.size.bytes).toBeLessThanOrEqual(bytesBound);
