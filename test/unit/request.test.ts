@@ -352,6 +352,44 @@ describe("a request that is not DER is malformed, GET and POST alike", () => {
   });
 });
 
+describe("what the relay's endpoint asks of a request beyond RFC 6960", () => {
+  const id = () => decoded(fixture("requests/rsa-delegated-good.der")).certIds[0]!;
+  const certId = () =>
+    tlv(
+      0x30,
+      tlv(0x30, fromHex("06052b0e03021a")!, fromHex("0500")!),
+      tlv(0x04, id().issuerNameHash),
+      tlv(0x04, id().issuerKeyHash),
+      tlv(0x02, id().serialNumber),
+    );
+
+  it("{ single }: more than one CertID is refused first, before the DER re-encoding", () => {
+    // Two CertIDs, and the DEFAULT version encoded (not DER): the count is what is reported.
+    const version = fromHex("a003020100")!;
+    const two = tlv(0x30, tlv(0x30, version, tlv(0x30, tlv(0x30, certId()), tlv(0x30, certId()))));
+    expect(decodeRequest(two, { single: true })).toMatchObject({
+      ok: false,
+      error: { kind: "malformed", detail: "request asks about 2 certificates; send one" },
+    });
+    expect(decodeRequest(two)).toMatchObject({ ok: false, error: { kind: "malformed" } });
+    expect(String((decodeRequest(two) as { error: { detail: string } }).error.detail)).toMatch(
+      /^not DER/,
+    );
+  });
+
+  it("counts the request's extensions (a nonce is one; nginx sends none)", async () => {
+    const one = await certIdFor(rsaCa(), leafGood());
+    expect(decodeRequest(encodeRequest(one), { single: true })).toMatchObject({
+      ok: true,
+      value: { extensions: 0, nonce: undefined },
+    });
+    expect(decodeRequest(encodeRequest(one, new Uint8Array([1, 2, 3])))).toMatchObject({
+      ok: true,
+      value: { extensions: 1 },
+    });
+  });
+});
+
 describe("encodeRequest", () => {
   it("is byte for byte openssl's request (openssl ocsp -no_nonce)", async () => {
     const openssl = fixture("requests/rsa-delegated-good.der");
