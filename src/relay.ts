@@ -2,7 +2,9 @@
 // small questions routes ask of it: answer a CertID as the OCSP endpoint serves it, inspect what
 // each tier holds without contacting the CA, pin a certificate. One function turns an answer into
 // an OCSP response, for the hot path (a GET whose URL was answered before, before any routing)
-// and for the routed path alike, with the bookkeeping both owe: counters, touching the owner.
+// and for the routed path alike, with the bookkeeping both owe: counters, touching the owner. What
+// it owes depends only on what the answering tier declared (sources/source.ts TierInfo), so any
+// tier wired between memory and the owner is counted and treated without a line here.
 
 import { isFresh } from "./cache/record.ts";
 import type { Config } from "./config.ts";
@@ -29,10 +31,10 @@ import {
   type RevocationSource,
 } from "./issuers/revocation.ts";
 import { log } from "./log.ts";
-import { Counters, REQUEST_SERIES } from "./metrics/counters.ts";
-import type { MemoryTier } from "./sources/memory.ts";
-import type { OwnerSource } from "./sources/owner.ts";
-import type { LeafInfo, Lookup, Served, Source } from "./sources/source.ts";
+import { Counters, ERROR_SERIES, type TierCount } from "./metrics/counters.ts";
+import { MEMORY_TIER, type MemoryTier } from "./sources/memory.ts";
+import { OWNER_TIER, type OwnerSource } from "./sources/owner.ts";
+import { served, type LeafInfo, type Lookup, type Served, type Source } from "./sources/source.ts";
 import type { Touches } from "./sources/touch.ts";
 import { RememberedUrls } from "./sources/urls.ts";
 
@@ -58,9 +60,11 @@ export interface RelayParts {
   config: Config;
   fleetKeys: FleetKeys;
   registry: IssuerRegistry;
-  /** memory -> edge cache -> KV -> owner. */
+  /** The whole chain: memory -> the cache tiers (edge cache, KV, ...) -> owner. */
   chain: Source;
+  /** The chain's first tier, in its own role: the hot path reads its entries. */
   memory: MemoryTier;
+  /** The chain's last tier, in its own role: the owners' control operations (inspect, pin, touch). */
   owners: OwnerSource;
   touches: Touches;
 }
@@ -75,6 +79,8 @@ export class Relay {
   private readonly owners: OwnerSource;
   private readonly touches: Touches;
   private readonly counters = new Counters();
+  /** The memory tier's count, held for the hot path (counting a hit is `n++`). */
+  private readonly memoryHits: TierCount = this.counters.tier(MEMORY_TIER);
   /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
   private readonly paths = new RememberedUrls<CertLookup>();
 
@@ -109,7 +115,7 @@ export class Relay {
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
     ops.hotPathHits++;
-    return this.respond(held.answer, "memory", held.headers, request, entry, now, ctx);
+    return this.respond(held.answer, this.memoryHits, held.headers, request, entry, now, ctx);
   }
 
   /**
@@ -126,14 +132,15 @@ export class Relay {
   ): Promise<Response> {
     const now = this.deps.now();
     if (!asked.ok) return this.refuse(asked.error, now, background);
-    const served = await this.answer(asked.value, { now, background });
-    if (!served.ok) return this.refuse(served.error, now, background);
-    const { answer, tier } = served.value;
+    const answered = await this.answer(asked.value, { now, background });
+    if (!answered.ok) return this.refuse(answered.error, now, background);
+    const { answer, from } = answered.value;
     // A URL with a query is not remembered: varying it must not fill the map.
     if (getUrl && answer.status !== "unknown" && !getUrl.includes("?"))
       this.paths.remember(getUrl, asked.value);
     const after = background ? { waitUntil: background } : undefined;
-    return this.respond(answer, tier, undefined, request, asked.value, now, after);
+    const counted = this.counters.tier(from);
+    return this.respond(answer, counted, undefined, request, asked.value, now, after);
   }
 
   /**
@@ -144,17 +151,16 @@ export class Relay {
     lookup: CertLookup,
     o: { now?: number; background?: Background; leaf?: Lookup["leaf"]; watch?: boolean } = {},
   ): Promise<Result<Served, RelayError>> {
-    const served = await this.chain.get({
+    const result = await this.chain.get({
       ...lookup,
       now: o.now ?? this.deps.now(),
       ...(o.background ? { background: o.background } : {}),
       ...(o.leaf ? { leaf: o.leaf } : {}),
       ...(o.watch ? { watch: true } : {}),
     });
-    const cached = served.ok && served.value.tier !== "owner" && served.value.tier !== "upstream";
-    if (o.watch && cached)
+    if (o.watch && result.ok && result.value.from.cached)
       await this.owners.touch({ ...lookup, watch: true, ...(o.leaf ? { leaf: o.leaf } : {}) });
-    return served;
+    return result;
   }
 
   /**
@@ -167,9 +173,9 @@ export class Relay {
       this.chain.inspect({ ...lookup, now, cachedOnly: true }),
       o.owner === false ? undefined : this.owners.inspectOwner(lookup.key),
     ]);
-    const owned = held?.answer ? { answer: held.answer, tier: "owner" as const } : undefined;
+    const owned = held?.answer ? served(OWNER_TIER, held.answer) : undefined;
     // The first current copy, else the newest expired one (as the tiers' own inspect).
-    const served =
+    const shown =
       cached && isFresh(cached.answer, now)
         ? cached
         : owned && (isFresh(owned.answer, now) || !cached)
@@ -177,7 +183,7 @@ export class Relay {
           : cached && owned && owned.answer.thisUpdate > cached.answer.thisUpdate
             ? owned
             : cached;
-    return { served, owner: held?.state };
+    return { served: shown, owner: held?.state };
   }
 
   /** Pins a certificate (admin API) and fetches its answer unless its owner holds one. */
@@ -271,13 +277,15 @@ export class Relay {
   }
 
   /**
-   * The one way an answer becomes a response: counted, the owner touched when a cache tier
-   * answered, RFC 5019 headers (the hot path reuses the entry's prepared ones, max-age at most
-   * 1 % + 1 s shorter; the routed path builds them for `now`), If-None-Match, HEAD.
+   * The one way an answer becomes a response: counted in the series of the tier that answered, the
+   * owner touched when that is a cache tier (TierInfo.cached), RFC 5019 headers (the hot path
+   * reuses the entry's prepared ones, max-age at most 1 % + 1 s shorter; the routed path builds
+   * them for `now`, X-Cache: MISS for a fetch made for this request), If-None-Match, HEAD.
    */
   private respond(
     answer: Served["answer"],
-    tier: Served["tier"],
+    /** The answering tier's count (Counters.tier), which carries its declaration. */
+    tier: TierCount,
     /** The memory entry's prepared headers: the hot path's (the routed path builds its own). */
     prepared: PreparedHeaders | undefined,
     request: Request,
@@ -287,16 +295,15 @@ export class Relay {
   ): Response {
     const hot = prepared !== undefined;
     ops.requests++;
-    if (tier === "memory") this.counters.incMemoryHit();
-    else this.counters.inc(REQUEST_SERIES.hit[tier]);
+    tier.n++;
     if (after) {
       if (this.counters.due(now)) after.waitUntil(this.flushCounters(now));
-      const cached = tier !== "upstream" && tier !== "owner";
-      if (cached && this.touches.due(lookup.key, now)) this.touches.send(lookup, now, after);
+      if (tier.from.cached && this.touches.due(lookup.key, now))
+        this.touches.send(lookup, now, after);
     }
     const headers = prepared
       ? prepared.at(now)
-      : answerHeaders(answer, now, tier === "upstream" ? "MISS" : "HIT");
+      : answerHeaders(answer, now, tier.from.fetched ? "MISS" : "HIT");
     if (matchesIfNoneMatch(request.headers.get("If-None-Match"), answer.etag)) {
       const notModified = new Headers(headers); // the prepared object is shared: copy it
       notModified.delete("Content-Type");
@@ -310,7 +317,7 @@ export class Relay {
   /** An error as an OCSP response, counted. */
   private refuse(error: RelayError, now: number, background: Background): Response {
     ops.requests++;
-    this.counters.inc(REQUEST_SERIES.error[error.kind]);
+    this.counters.inc(ERROR_SERIES[error.kind]);
     if (background && this.counters.due(now)) background(this.flushCounters(now));
     if (error.kind === "internal") log("request.error", { detail: error.detail });
     return ocspErrorResponse(error);

@@ -1,10 +1,11 @@
 // Where the parts meet (after Boulder's cmd/ocsp-responder/main.go): the relay of one isolate,
 // built from the Env and the Platform, each tier wrapping the one below it. Read top to bottom,
-// wireRelay is the request path: isolate memory -> edge cache -> KV -> the certificate's owner
-// (a Durable Object, the only code that asks the CA). docs/architecture.md says how to add a tier.
+// CACHE_TIERS and wireRelay are the request path: isolate memory -> edge cache -> KV -> the
+// certificate's owner (a Durable Object, the only code that asks the CA). Adding a tier is one
+// line in CACHE_TIERS (docs/architecture.md "How to add a tier").
 
 import { configFrom } from "./config.ts";
-import { depsFrom } from "./deps.ts";
+import { depsFrom, type Deps } from "./deps.ts";
 import type { Env } from "./env.ts";
 import { FleetKeys } from "./http/fleet-keys.ts";
 import { registrarOf } from "./issuers/registrar-do.ts";
@@ -15,15 +16,32 @@ import { EdgeTier } from "./sources/edge.ts";
 import { KvTier } from "./sources/kv.ts";
 import { MemoryTier } from "./sources/memory.ts";
 import { OwnerSource } from "./sources/owner.ts";
+import type { Source } from "./sources/source.ts";
 import { Touches } from "./sources/touch.ts";
 
-export function wireRelay(env: Env, platform: Platform): Relay {
+/** A tier between isolate memory and the owner: built from the Deps, around the tier below it. */
+export type CacheTier = (deps: Deps, next: Source) => Source;
+
+/** The tiers between isolate memory and the owner, cheapest first: each asks the next on a miss. */
+export const CACHE_TIERS: readonly CacheTier[] = [
+  (deps, next) => new EdgeTier(deps.cache, next),
+  (deps, next) => new KvTier(deps.kv, next),
+];
+
+/**
+ * The relay of one isolate. `cacheTiers`: the tiers between memory and the owner (production:
+ * CACHE_TIERS; a test may wire another list to show a tier of its own end to end).
+ */
+export function wireRelay(
+  env: Env,
+  platform: Platform,
+  cacheTiers: readonly CacheTier[] = CACHE_TIERS,
+): Relay {
   const deps = depsFrom(env, platform);
   const config = configFrom(env);
   const owners = new OwnerSource(deps.owners, { access: config.access, budget: config.budget });
-  const kv = new KvTier(deps.kv, owners);
-  const edge = new EdgeTier(deps.cache, kv);
-  const memory = new MemoryTier(edge);
+  const below = cacheTiers.reduceRight<Source>((next, tier) => tier(deps, next), owners);
+  const memory = new MemoryTier(below);
   return new Relay({
     deps,
     config,
@@ -38,19 +56,23 @@ export function wireRelay(env: Env, platform: Platform): Relay {
 
 /**
  * One Relay per Env, built on first use: the runtime hands every request of an isolate the same
- * Env object, so in production this is one Relay per isolate (tests make several).
+ * Env object, so in production this is one Relay per isolate (tests make several). `cacheTiers`:
+ * as wireRelay's (production passes none).
  */
 export class Relays {
   private readonly byEnv = new WeakMap<Env, Relay>();
   private last: { env: Env; relay: Relay } | undefined;
 
-  constructor(private readonly platform: Platform) {}
+  constructor(
+    private readonly platform: Platform,
+    private readonly cacheTiers: readonly CacheTier[] = CACHE_TIERS,
+  ) {}
 
   of(env: Env): Relay {
     if (this.last?.env === env) return this.last.relay;
     let relay = this.byEnv.get(env);
     if (!relay) {
-      relay = wireRelay(env, this.platform);
+      relay = wireRelay(env, this.platform, this.cacheTiers);
       this.byEnv.set(env, relay);
     }
     this.last = { env, relay };

@@ -11,10 +11,13 @@ import {
 } from "../cache/record.ts";
 import { ok } from "../errors.ts";
 import { tierRecheckAt } from "../cache/freshness.ts";
-import type { Lookup, Served, Source } from "./source.ts";
+import { served, type Lookup, type Served, type Source, type TierInfo } from "./source.ts";
 import { ops } from "../instrumentation.ts";
 
 const FACTS_HEADER = "X-OCSP-Relay-Facts";
+
+/** The edge cache is a cache tier: a copy of what the owner fetched. */
+export const EDGE_TIER: TierInfo = { name: "edge", cached: true };
 
 /** The Cache API key: an internal URL that no client request can name. */
 export const edgeKey = (key: string) =>
@@ -28,7 +31,7 @@ export class EdgeTier implements Source {
 
   async get(lookup: Lookup) {
     const held = await this.read(lookup.key, lookup.now);
-    if (held) return ok<Served>({ answer: held, tier: "edge" });
+    if (held) return ok(served(EDGE_TIER, held));
     const result = await this.next.get(lookup);
     if (result.ok) {
       const write = this.write(result.value.answer, lookup.now);
@@ -40,7 +43,7 @@ export class EdgeTier implements Source {
 
   async inspect(lookup: Lookup): Promise<Served | undefined> {
     const held = await this.read(lookup.key, lookup.now);
-    return held ? { answer: held, tier: "edge" } : this.next.inspect(lookup);
+    return held ? served(EDGE_TIER, held) : this.next.inspect(lookup);
   }
 
   private async read(key: string, now: number): Promise<CachedAnswer | undefined> {

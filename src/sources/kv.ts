@@ -11,8 +11,11 @@ import {
   type CachedAnswer,
 } from "../cache/record.ts";
 import { ok } from "../errors.ts";
-import type { Lookup, Served, Source } from "./source.ts";
+import { served, type Lookup, type Served, type Source, type TierInfo } from "./source.ts";
 import { ops } from "../instrumentation.ts";
+
+/** KV is a cache tier: the owner's copy, written by the owner. */
+export const KV_TIER: TierInfo = { name: "kv", cached: true };
 
 export class KvTier implements Source {
   constructor(
@@ -22,20 +25,18 @@ export class KvTier implements Source {
 
   async get(lookup: Lookup) {
     const held = await readAnswer(this.kv, lookup.key);
-    if (held && isFresh(held, lookup.now)) return ok<Served>({ answer: held, tier: "kv" });
+    if (held && isFresh(held, lookup.now)) return ok(served(KV_TIER, held));
     return this.next.get(lookup);
   }
 
   async inspect(lookup: Lookup): Promise<Served | undefined> {
     const held = await readAnswer(this.kv, lookup.key);
-    if (held && isFresh(held, lookup.now)) return { answer: held, tier: "kv" };
+    if (held && isFresh(held, lookup.now)) return served(KV_TIER, held);
     const below = await this.next.inspect(lookup);
     if (below && isFresh(below.answer, lookup.now)) return below;
     // Nothing current anywhere: the newest expired copy, so /check can say it expired.
     if (!held) return below;
-    return below && below.answer.thisUpdate > held.thisUpdate
-      ? below
-      : { answer: held, tier: "kv" };
+    return below && below.answer.thisUpdate > held.thisUpdate ? below : served(KV_TIER, held);
   }
 }
 

@@ -6,7 +6,10 @@ import { type CachedAnswer } from "../cache/record.ts";
 import { tierRecheckAt } from "../cache/freshness.ts";
 import { PreparedHeaders } from "../http/ocsp-headers.ts";
 import { ok, type RelayError, type Result } from "../errors.ts";
-import type { Lookup, Served, Source } from "./source.ts";
+import { served, type Lookup, type Served, type Source, type TierInfo } from "./source.ts";
+
+/** Isolate memory is a cache tier: a copy of what the owner fetched. */
+export const MEMORY_TIER: TierInfo = { name: "memory", cached: true };
 
 export interface MemoryLimits {
   maxEntries: number;
@@ -39,7 +42,7 @@ export class MemoryTier implements Source {
 
   async get(lookup: Lookup): Promise<Result<Served, RelayError>> {
     const hit = this.peek(lookup.key, lookup.now);
-    if (hit) return ok<Served>({ answer: hit, tier: "memory" });
+    if (hit) return ok(served(MEMORY_TIER, hit));
     // Misses for one certificate that arrive together (a fleet asking after a restart) share one
     // look through the tiers below: one edge cache read, one KV read, one owner call.
     const pending = this.pending.get(lookup.key);
@@ -58,7 +61,7 @@ export class MemoryTier implements Source {
 
   async inspect(lookup: Lookup): Promise<Served | undefined> {
     const held = this.peek(lookup.key, lookup.now);
-    return held ? { answer: held, tier: "memory" } : this.next.inspect(lookup);
+    return held ? served(MEMORY_TIER, held) : this.next.inspect(lookup);
   }
 
   /** The current answer for `key`, if held. */

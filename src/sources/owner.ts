@@ -4,8 +4,13 @@
 import type { CertOwner } from "../fleet/durable-object.ts";
 import { ok, type Result } from "../errors.ts";
 import type { OwnerAnswer, OwnerPolicy, OwnerRequest } from "../fleet/owner.ts";
-import type { Lookup, Served, Source } from "./source.ts";
+import { served, type Lookup, type Served, type Source, type TierInfo } from "./source.ts";
 import { ops } from "../instrumentation.ts";
+
+/** What the owner held (its storage): not a copy, the owner saw the request. */
+export const OWNER_TIER: TierInfo = { name: "owner", cached: false };
+/** What the owner fetched from the CA for this request: a miss. */
+export const UPSTREAM_TIER: TierInfo = { name: "upstream", cached: false, fetched: true };
 
 export class OwnerSource implements Source {
   private readonly inflight = new Map<string, Promise<Result<Served>>>();
@@ -29,7 +34,7 @@ export class OwnerSource implements Source {
   async inspect(lookup: Lookup): Promise<Served | undefined> {
     if (lookup.cachedOnly) return undefined;
     const { answer } = await this.inspectOwner(lookup.key);
-    return answer ? { answer, tier: "owner" } : undefined;
+    return answer ? served(OWNER_TIER, answer) : undefined;
   }
 
   /** The owner's state and answer, as it keeps them. */
@@ -52,7 +57,7 @@ export class OwnerSource implements Source {
     ops.ownerCalls++;
     const result = await this.stub(lookup.key).answer(ownerRequest(lookup, false, this.policy));
     if (!result.ok) return result;
-    return ok({ answer: result.value.answer, tier: result.value.fetched ? "upstream" : "owner" });
+    return ok(served(result.value.fetched ? UPSTREAM_TIER : OWNER_TIER, result.value.answer));
   }
 
   private stub(key: string) {

@@ -1,7 +1,8 @@
 // The Source chain (after Boulder's ocsp/responder): a request for one CertID flows through tiers,
 // each one file, cheapest first: memory -> edge cache -> KV -> the certificate's owner (a Durable
-// Object that alone fetches from the CA). A tier answers from what it holds or asks the next one.
-// The chain is wired once per isolate, in wiring.ts.
+// Object that alone fetches from the CA). A tier answers from what it holds or asks the next one,
+// and says which tier it is (TierInfo) with each answer. The chain is wired once per isolate, in
+// wiring.ts; docs/architecture.md "How to add a tier".
 
 import type { CachedAnswer } from "../cache/record.ts";
 import type { RelayError, Result } from "../errors.ts";
@@ -33,12 +34,41 @@ export interface Lookup {
   cachedOnly?: boolean;
 }
 
-/** Where an answer came from: a cache tier, the owner's storage, or the CA for this request. */
-export type Tier = "memory" | "edge" | "kv" | "owner" | "upstream";
+/**
+ * A tier's name: the `tier` label of `requests_total` in /metrics and the `source` of /check
+ * (lowercase letters: "memory", "edge", "kv", "owner", and "upstream" for a fetch made for this
+ * request).
+ */
+export type Tier = string;
+
+/**
+ * What a tier is, declared once beside its class (`MEMORY_TIER`, `EDGE_TIER`, ...) and carried by
+ * every answer it gives: all the relay needs to count the answer, set X-Cache and keep the owner
+ * informed, for any tier wired between memory and the owner.
+ */
+export interface TierInfo {
+  readonly name: Tier;
+  /**
+   * A cache tier: it answers with a copy of what the owner fetched, so when it answers the relay
+   * touches the owner, and the certificate keeps being refreshed (sources/touch.ts). The owner's
+   * own copy and a fetch made for this request are not copies: the owner saw that request.
+   */
+  readonly cached: boolean;
+  /** Fetched from the CA for this request: `outcome="miss"` and X-Cache: MISS (else a hit). */
+  readonly fetched?: true;
+}
 
 export interface Served {
   answer: CachedAnswer;
+  /** The name of the tier that answered (`from.name`): /check's `source`. */
   tier: Tier;
+  /** That tier, as it declared itself. */
+  from: TierInfo;
+}
+
+/** An answer as `from` serves it (the one way a Served is made, so `tier` is always `from.name`). */
+export function served(from: TierInfo, answer: CachedAnswer): Served {
+  return { answer, tier: from.name, from };
 }
 
 export interface Source {
