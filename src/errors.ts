@@ -1,16 +1,21 @@
 // The one error union of ocsp-relay, for every surface. Every failure is a value of this type;
 // `src/http/errors.ts` maps each kind in one exhaustive switch per surface (STYLE habit 3): to an
 // RFC 6960 error response on the OCSP endpoint, to a JSON error on the admin API, /check and the
-// operator pages. The route decides the surface; `title` is the JSON `error` field where a kind's
-// default would say too little ("bad PEM", "no such issuer").
+// operator pages. Each surface is a sub-app (routes/surface.ts) that decides which; `title` is the
+// JSON `error` field where a kind's default would say too little ("bad PEM", "no such issuer").
 
 export type RelayError =
   /** The client's bytes are not a request we can read (OCSP malformedRequest; JSON 400). */
   | { kind: "malformed"; detail: string; title?: string }
   /** A body or path above the documented size caps (OCSP malformedRequest; JSON 413). */
   | { kind: "tooLarge"; detail: string }
-  /** The request names an issuer the relay does not serve (OCSP unauthorized; JSON 404). */
-  | { kind: "unauthorized"; detail: string }
+  /**
+   * The relay will not answer for this certificate (OCSP unauthorized; JSON 404 or 403, its `error`
+   * naming the cause): its issuer is not registered, or is registered for CRLs only (no responder
+   * to relay); the endpoint is closed with OCSP_KEYS and the request's fleet key was refused; or
+   * OCSP_ACCESS=registered and the certificate was never registered (pinned).
+   */
+  | { kind: "unauthorized"; cause: UnauthorizedCause; detail: string }
   /** Something the request names does not exist (JSON 404). */
   | { kind: "notFound"; detail: string; title: string }
   /** No or a wrong admin token (JSON 401 with WWW-Authenticate). */
@@ -31,6 +36,9 @@ export type RelayError =
     }
   /** A bug or a platform failure; never carries a stack trace to the client. */
   | { kind: "internal"; detail: string };
+
+/** Why a request is `unauthorized` (RFC 6960 has one status for all four). */
+export type UnauthorizedCause = "issuerNotRegistered" | "crlOnly" | "fleetKey" | "registeredOnly";
 
 export type Result<T, E = RelayError> = { ok: true; value: T } | { ok: false; error: E };
 

@@ -9,6 +9,12 @@ export interface Platform {
   /** Uniform in [0, 1). */
   random(): number;
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * Tests only: work a Durable Object does after its reply (its report to the ledger) is done
+   * before the reply instead, so that a test reading the ledger next sees it. Production never
+   * sets it: a client never waits for the ledger.
+   */
+  inlineBackground?: boolean;
 }
 
 export const PLATFORM: Platform = {

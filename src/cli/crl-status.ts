@@ -3,26 +3,18 @@
 // stapled (RFC 5280 §4.2.1.13 CRL distribution points; the relay verifies the CRL, RFC 5280 §6.3).
 
 import type { CertificateFacts } from "../ocsp/certificate.ts";
+import type { CheckJson, CrlJson, CrlPinJson, ErrorJson } from "../wire.ts";
 import { formatDuration, networkError } from "./args.ts";
 import { toPem } from "./pki.ts";
 
-/** The CRL fields of the relay's /check answer (revocationSource "crl"). */
-export interface CrlCheck {
-  revocationSource?: string;
-  status?: string;
-  revocationTime?: string | null;
-  revocationReason?: string | null;
-  crl?: { url?: string | null; thisUpdate?: string; nextUpdate?: string; number?: string | null };
-  problem?: string;
-  issuer?: { id?: string; subject?: string };
-  error?: string;
-  detail?: string;
-}
-
 export type CrlAnswer =
-  | { ok: true; body: CrlCheck }
+  /** The relay's /check answer (revocationSource "crl", or "ocsp" when it relays OCSP for it). */
+  | { ok: true; body: CheckJson }
   /** The relay could not be asked, or refused: `problem` says why, `next` what to do. */
-  | { ok: false; problem: string; next: string; body?: CrlCheck };
+  | { ok: false; problem: string; next: string; body?: ErrorJson };
+
+/** What the relay said of a leaf's status: its /check answer, or the pin of its registration. */
+type StatusJson = CheckJson | CrlPinJson;
 
 /** POST /check on the relay for `leaf` (followed by `issuer` when known): what its CRL says. */
 export async function askRelayCrl(
@@ -53,9 +45,9 @@ export async function askRelayCrl(
     };
   }
   const text = await res.text();
-  let body: CrlCheck;
+  let reply: unknown;
   try {
-    body = JSON.parse(text) as CrlCheck;
+    reply = JSON.parse(text);
   } catch {
     return {
       ok: false,
@@ -63,25 +55,29 @@ export async function askRelayCrl(
       next: "is --relay the relay's base URL?",
     };
   }
-  if (res.status === 404 && body.error === "issuer not registered")
+  if (res.status !== 200) return refused(res.status, reply as ErrorJson, leaf);
+  return { ok: true, body: reply as CheckJson };
+}
+
+/** A JSON error from /check, as the problem and the next step. */
+function refused(status: number, body: ErrorJson, leaf: CertificateFacts): CrlAnswer {
+  if (status === 404 && body.error === "issuer not registered")
     return {
       ok: false,
       problem: `the relay does not know the issuer "${leaf.issuerText}"`,
       next: "register it: ocsp-relay register --relay URL --token T fullchain.pem (the relay learns the CRL URL from the leaf)",
       body,
     };
-  if (res.status !== 200)
-    return {
-      ok: false,
-      problem: `the relay refused (HTTP ${res.status}): ${body.error ?? ""}${body.detail ? `: ${body.detail}` : ""}`,
-      next: "read the relay's detail; fix the input and retry",
-      body,
-    };
-  return { ok: true, body };
+  return {
+    ok: false,
+    problem: `the relay refused (HTTP ${status}): ${body.error ?? ""}${body.detail ? `: ${body.detail}` : ""}`,
+    next: "read the relay's detail; fix the input and retry",
+    body,
+  };
 }
 
 /** The one-line verdict on a /check answer: good, REVOKED at … (reason), or unknown: why. */
-export function crlVerdict(body: CrlCheck): string {
+export function crlVerdict(body: StatusJson): string {
   switch (body.status) {
     case "good":
       return "good (not listed in the CRL)";
@@ -93,14 +89,14 @@ export function crlVerdict(body: CrlCheck): string {
 }
 
 /** Where the verdict comes from: the CRL's URL, number and validity window. */
-export function crlWindow(crl: CrlCheck["crl"], now: number): string | undefined {
+export function crlWindow(crl: CrlJson | undefined, now: number): string | undefined {
   if (!crl?.thisUpdate || !crl.nextUpdate) return undefined;
   const left = Date.parse(crl.nextUpdate) - now;
   return `CRL ${crl.number != null ? `number ${crl.number}, ` : ""}thisUpdate ${crl.thisUpdate}, nextUpdate ${crl.nextUpdate}${Number.isNaN(left) ? "" : ` (${formatDuration(left)} left)`}`;
 }
 
 /** What the next step is for a status that is not good. */
-export function crlAdvice(body: CrlCheck): string | undefined {
+export function crlAdvice(body: StatusJson): string | undefined {
   switch (body.status) {
     case "good":
       return undefined;

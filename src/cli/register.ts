@@ -22,29 +22,8 @@ import {
   UsageError,
 } from "./args.ts";
 import { findIssuer, leafOf, toPem } from "./pki.ts";
-import { crlAdvice, crlVerdict, crlWindow, httpCrlUrl, type CrlCheck } from "./crl-status.ts";
-
-interface Warmed {
-  serial?: string;
-  subject?: string;
-  revocationSource?: string;
-  status?: string;
-  nextUpdate?: string;
-  revocationTime?: string | null;
-  revocationReason?: string | null;
-  crl?: CrlCheck["crl"];
-  error?: string;
-}
-
-interface Registered {
-  id?: string;
-  subject?: string;
-  responderUrl?: string | null;
-  crlUrls?: string[];
-  warmed?: Warmed[];
-  error?: string;
-  detail?: string;
-}
+import type { ErrorJson, RegisteredIssuerJson } from "../wire.ts";
+import { crlAdvice, crlVerdict, crlWindow, httpCrlUrl } from "./crl-status.ts";
 
 export async function registerCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -124,9 +103,9 @@ export async function registerCommand(args: string[]): Promise<number> {
     return 1;
   }
   const text = await res.text();
-  let body: Registered;
+  let reply: unknown;
   try {
-    body = JSON.parse(text) as Registered;
+    reply = JSON.parse(text);
   } catch {
     say(
       `ocsp-relay register: HTTP ${res.status} from ${url} is not the relay's JSON (${text.slice(0, 200)}): is --relay the relay's base URL?`,
@@ -134,11 +113,14 @@ export async function registerCommand(args: string[]): Promise<number> {
     return 1;
   }
   if (res.status !== 200 && res.status !== 201) {
-    say(`ocsp-relay register: the relay refused (HTTP ${res.status}): ${JSON.stringify(body)}`);
-    say(`  next: ${fixFor(res.status, body)}`);
-    if (values.json) process.stdout.write(`${JSON.stringify({ status: res.status, ...body })}\n`);
+    const refused = reply as ErrorJson;
+    say(`ocsp-relay register: the relay refused (HTTP ${res.status}): ${JSON.stringify(refused)}`);
+    say(`  next: ${fixFor(res.status, refused)}`);
+    if (values.json)
+      process.stdout.write(`${JSON.stringify({ status: res.status, ...refused })}\n`);
     return 1;
   }
+  const body = reply as RegisteredIssuerJson; // 200 (updated) or 201 (new)
 
   const out = values.json ? say : (line: string) => process.stdout.write(`${line}\n`);
   out(
@@ -155,7 +137,7 @@ export async function registerCommand(args: string[]): Promise<number> {
     const serial = (w.serial ?? serialHex(leaf)).toUpperCase();
     if (w.revocationSource === "crl") {
       // The leaf's status in its CA's CRL, as the relay verified it; anything but good fails.
-      const verdict = crlVerdict(w.error ? { status: "unknown", problem: w.error } : w);
+      const verdict = crlVerdict(w);
       out(`  leaf       serial ${serial}: cannot be stapled (no OCSP responder)`);
       out(`  CRL status ${verdict}`);
       const window = crlWindow(w.crl, now);
@@ -163,7 +145,7 @@ export async function registerCommand(args: string[]): Promise<number> {
       if (w.status !== "good") {
         failed = true;
         say(
-          `ocsp-relay register: the issuer is registered, but the CRL does not say good: ${crlAdvice(w.error ? { status: "unknown" } : w)}`,
+          `ocsp-relay register: the issuer is registered, but the CRL does not say good: ${crlAdvice(w)}`,
         );
       }
     } else if (w.error) {
@@ -227,7 +209,7 @@ export async function registerCommand(args: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-function fixFor(status: number, body: Registered): string {
+function fixFor(status: number, body: ErrorJson): string {
   switch (status) {
     case 401:
       return "the token is wrong: give the relay's ADMIN_TOKEN (npx wrangler secret put ADMIN_TOKEN sets it)";

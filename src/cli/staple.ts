@@ -2,6 +2,7 @@
 // GET, SHA-1 CertID as nginx and HAProxy ask), verifies it with the core against the issuer, and
 // writes it atomically where nginx's ssl_stapling_file or HAProxy's `<crt>.ocsp` reads it.
 
+import type { UnauthorizedCause } from "../errors.ts";
 import { toBase64 } from "../ocsp/bytes.ts";
 import { certIdFor, encodeRequest } from "../ocsp/request.ts";
 import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
@@ -62,6 +63,8 @@ export async function stapleCommand(args: string[]): Promise<number> {
     `asking ${relay}${key ? " (under the fleet key)" : ""} for the status of "${leaf.subjectText}" ...`,
   );
   let response: Uint8Array;
+  /** Why the relay answered with an error (X-OCSP-Relay-Cause, src/http/errors.ts). */
+  let cause: string | null = null;
   try {
     const res = await fetch(url, {
       headers: { Accept: "application/ocsp-response" },
@@ -69,6 +72,7 @@ export async function stapleCommand(args: string[]): Promise<number> {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = new Uint8Array(await res.arrayBuffer());
+    cause = res.headers.get("x-ocsp-relay-cause");
     if (res.status !== 200) {
       say(
         `ocsp-relay staple: the relay answered HTTP ${res.status}${res.headers.get("x-ocsp-relay-error") ? ` (${res.headers.get("x-ocsp-relay-error")})` : ""}; nothing written. ` +
@@ -101,7 +105,7 @@ export async function stapleCommand(args: string[]): Promise<number> {
       `  next: ${
         /unauthorized/.test(verdict.detail) && leaf.ocspUrls.length === 0
           ? `the certificate names no OCSP responder, so it cannot be stapled${leaf.crlUrls[0] ? ` (its CA publishes revocation by CRL at ${leaf.crlUrls[0]})` : ""}: turn stapling off for it (ocsp-relay config nginx|haproxy --cert … prints how); ocsp-relay check --relay URL shows its CRL status`
-          : refusalAdvice(verdict.detail)
+          : refusalAdvice(verdict.detail, cause)
       }`,
     );
     return 1;
@@ -140,7 +144,21 @@ export async function stapleCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-function refusalAdvice(detail: string): string {
+/** What to do about each cause the relay gives for `unauthorized`. */
+const UNAUTHORIZED_ADVICE: Record<UnauthorizedCause, string> = {
+  issuerNotRegistered:
+    "the relay does not know the certificate's issuer: register it (ocsp-relay register --relay URL --token T fullchain.pem)",
+  crlOnly:
+    "the relay has the issuer registered for CRLs only: register it again with its OCSP responder (ocsp-relay register --responder URL)",
+  fleetKey:
+    "the relay is closed with OCSP_KEYS: give one of its fleet keys (--fleet-key or $OCSP_RELAY_KEY)",
+  registeredOnly:
+    "the relay answers only for registered certificates (OCSP_ACCESS=registered): register this one (ocsp-relay register --relay URL --token T fullchain.pem)",
+};
+
+function refusalAdvice(detail: string, cause: string | null): string {
+  if (/unauthorized/.test(detail) && cause && Object.hasOwn(UNAUTHORIZED_ADVICE, cause))
+    return UNAUTHORIZED_ADVICE[cause as UnauthorizedCause];
   if (/unauthorized/.test(detail))
     return "the relay does not serve this certificate: register its issuer (ocsp-relay register --relay URL --token T fullchain.pem); if the relay is closed with OCSP_KEYS, give its fleet key (--fleet-key or $OCSP_RELAY_KEY); with OCSP_ACCESS=registered, register the certificate itself";
   if (/tryLater/.test(detail))

@@ -46,6 +46,8 @@ export class CrlOwner extends DurableObject<CrlOwnerEnv> {
       random: () => durableObjectPlatform().random(),
       schedule: config.schedule,
       report: (r) => ledgerOf(env).reportCrl(r),
+      background: (work) => ctx.waitUntil(work),
+      inlineBackground: () => durableObjectPlatform().inlineBackground === true,
     });
   }
 

@@ -10,6 +10,7 @@ import type { FleetLedger } from "./ledger-do.ts";
 import type { Result } from "../errors.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
 import { alarmDue, alarmTime, durableObjectPlatform } from "../platform.ts";
+import { writeAnswer } from "../sources/kv.ts";
 import { fetchVerified } from "./upstream.ts";
 import { budgetOf } from "./budget-do.ts";
 import { ledgerOf } from "./ledger-do.ts";
@@ -37,7 +38,7 @@ export class CertOwner extends DurableObject<OwnerEnv> {
     const registry = new IssuerRegistry(env.OCSP_CACHE);
     this.logic = new CertOwnerLogic({
       storage: relativeAlarms(ctx.storage),
-      kv: env.OCSP_CACHE,
+      publish: (answer, now) => writeAnswer(env.OCSP_CACHE, answer, now),
       fetchVerified: (lookup) =>
         fetchVerified(
           lookup,
@@ -56,6 +57,8 @@ export class CertOwner extends DurableObject<OwnerEnv> {
       schedule: config.schedule,
       report: (r) => ledgerOf(env).reportFetch(r),
       spendBudget: (issuerId, budget) => budgetOf(env, issuerId).take(budget),
+      background: (work) => ctx.waitUntil(work),
+      inlineBackground: () => durableObjectPlatform().inlineBackground === true,
     });
   }
 

@@ -3,6 +3,8 @@
 // backoff after failures; a short bounded life for `unknown` answers. Pure: `now` and the random
 // draw are arguments.
 
+import type { CachedAnswer } from "../cache/record.ts";
+
 export interface ScheduleConfig {
   /** Jitter around the midpoint, as a fraction of the window (0.1 → midpoint ± 10 %). */
   jitterFraction: number;
@@ -73,4 +75,18 @@ export function retryAt(
   const lastTry = w ? w.nextUpdate - c.minIntervalMs : Infinity;
   if (now < lastTry && at > lastTry) at = lastTry;
   return Math.round(at);
+}
+
+/**
+ * The window a refresh is planned in: from when the answer was fetched (or its thisUpdate, if
+ * later) to serveUntil. A CA serving pre-signed answers already past their midpoint then gets asked
+ * again half-way through what is left, not over and over.
+ */
+export function refreshWindow(
+  a: Pick<CachedAnswer, "thisUpdate" | "fetchedAt" | "serveUntil">,
+): Window {
+  return {
+    thisUpdate: Math.max(a.thisUpdate, Math.min(a.fetchedAt, a.serveUntil)),
+    nextUpdate: a.serveUntil,
+  };
 }

@@ -48,6 +48,7 @@ export async function fetchVerified(
   if (!issuer.responderUrl) {
     return err({
       kind: "unauthorized",
+      cause: "crlOnly",
       detail: "the issuer is registered for CRLs only: it has no OCSP responder to relay",
     });
   }

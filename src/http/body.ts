@@ -1,4 +1,8 @@
-// Reading a request or response body with a size cap, without reading past it.
+// Reading a request or response body with a size cap, without reading past it; and the PEM
+// certificates a route takes as its body (the admin API, /check).
+
+import { err, ok, type RelayError, type Result } from "../errors.ts";
+import { parsePemCertificates, type CertificateFacts } from "../ocsp/certificate.ts";
 
 export type BodyRead =
   { ok: true; value: Uint8Array } | { ok: false; tooLarge: boolean; detail: string };
@@ -39,4 +43,29 @@ export async function readCapped(message: Request | Response, cap: number): Prom
     offset += c.length;
   }
   return { ok: true, value: out };
+}
+
+/**
+ * The certificates of a PEM body of at most `cap` bytes, else the error to send: `tooLarge` (its
+ * detail after `hint.tooLarge`, when given), `empty body` (detail `hint.empty`: what to send), or
+ * `bad PEM`.
+ */
+export async function readPemCertificates(
+  request: Request,
+  cap: number,
+  hint: { empty: string; tooLarge?: string },
+): Promise<Result<CertificateFacts[], RelayError>> {
+  const body = await readCapped(request, cap);
+  if (!body.ok)
+    return err(
+      body.tooLarge
+        ? {
+            kind: "tooLarge",
+            detail: hint.tooLarge ? `${hint.tooLarge}: ${body.detail}` : body.detail,
+          }
+        : { kind: "malformed", title: "empty body", detail: hint.empty },
+    );
+  const certs = parsePemCertificates(new TextDecoder().decode(body.value));
+  if (!certs.ok) return err({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
+  return ok(certs.value);
 }

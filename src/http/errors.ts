@@ -6,8 +6,9 @@
 // tryLater and internalError are OCSP-level answers to a well-formed request and go out as 200, so
 // that nginx, openssl and curl log the OCSP status ("tryLater") instead of an opaque HTTP code.
 
-import type { RelayError } from "../errors.ts";
+import type { RelayError, UnauthorizedCause } from "../errors.ts";
 import { encodeErrorResponse, type ResponseStatusName } from "../ocsp/response.ts";
+import type { ErrorJson } from "../wire.ts";
 import { OCSP_RESPONSE_TYPE } from "./ocsp-headers.ts";
 
 export function ocspStatusOf(error: RelayError): Exclude<ResponseStatusName, "successful"> {
@@ -46,15 +47,27 @@ export function httpStatusOf(error: RelayError): 200 | 400 | 413 {
   }
 }
 
+/**
+ * RFC 6960 has one `unauthorized` and one `tryLater` for several causes: `X-OCSP-Relay-Cause`
+ * names the relay's (a word from the error union, never the detail), for whoever reads the headers
+ * (`curl -i`, the CLI) when nginx logs only "unauthorized".
+ */
 export function ocspErrorResponse(error: RelayError): Response {
+  const headers: Record<string, string> = {
+    "Content-Type": OCSP_RESPONSE_TYPE,
+    "Cache-Control": "max-age=0, no-cache, no-store",
+    "X-OCSP-Relay-Error": error.kind,
+  };
+  const cause = causeOf(error);
+  if (cause) headers["X-OCSP-Relay-Cause"] = cause;
   return new Response(encodeErrorResponse(ocspStatusOf(error)), {
     status: httpStatusOf(error),
-    headers: {
-      "Content-Type": OCSP_RESPONSE_TYPE,
-      "Cache-Control": "max-age=0, no-cache, no-store",
-      "X-OCSP-Relay-Error": error.kind,
-    },
+    headers,
   });
+}
+
+function causeOf(error: RelayError): string | undefined {
+  return error.kind === "unauthorized" || error.kind === "tryLater" ? error.cause : undefined;
 }
 
 /** HTTP status and `error` field of a JSON error. */
@@ -68,7 +81,7 @@ function jsonShapeOf(error: RelayError): {
     case "tooLarge":
       return { status: 413, title: "body too large" };
     case "unauthorized":
-      return { status: 404, title: "issuer not registered" };
+      return UNAUTHORIZED[error.cause];
     case "notFound":
       return { status: 404, title: error.title };
     case "unauthenticated":
@@ -84,6 +97,14 @@ function jsonShapeOf(error: RelayError): {
   }
 }
 
+/** Each cause of `unauthorized` as the JSON surface says it. */
+const UNAUTHORIZED = {
+  issuerNotRegistered: { status: 404, title: "issuer not registered" },
+  crlOnly: { status: 404, title: "issuer registered for CRLs only" },
+  fleetKey: { status: 403, title: "fleet key refused" },
+  registeredOnly: { status: 403, title: "certificate not registered" },
+} as const satisfies Record<UnauthorizedCause, { status: 403 | 404; title: string }>;
+
 /** A RelayError as the JSON error of the admin API, /check and the operator pages. */
 export function jsonErrorResponse(error: RelayError): Response {
   const { status, title } = jsonShapeOf(error);
@@ -92,5 +113,9 @@ export function jsonErrorResponse(error: RelayError): Response {
     headers["WWW-Authenticate"] = 'Bearer realm="ocsp-relay admin"';
   // internal errors say nothing of where they happened.
   const detail = error.kind === "internal" ? "" : error.detail;
-  return Response.json({ error: title, ...(detail ? { detail } : {}) }, { status, headers });
+  // An empty detail is left out of the JSON (undefined).
+  return Response.json({ error: title, detail: detail || undefined } satisfies ErrorJson, {
+    status,
+    headers,
+  });
 }

@@ -1,48 +1,51 @@
 // The admin API, behind `Authorization: Bearer <ADMIN_TOKEN>`: register, list and delete issuing
-// CAs. Without ADMIN_TOKEN configured the whole API answers 403; the OCSP endpoint is unaffected.
+// CAs, pin leaf certificates. Without ADMIN_TOKEN configured the whole API answers 403; the OCSP
+// endpoint is unaffected. Bodies are typed in src/wire.ts; errors are JSON.
 
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import { requireAdmin, type AppEnv } from "./auth.ts";
-import { readCapped } from "../http/body.ts";
+import { readPemCertificates } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
 import { httpCrlUrls, revocationSource } from "../issuers/revocation.ts";
 import { log } from "../log.ts";
-import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
+import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { describeCrl, leafInfo } from "./check.ts";
 import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
+import type {
+  CrlPinJson,
+  IssuerJson,
+  IssuerListJson,
+  OcspPinJson,
+  PinJson,
+  PinnedCertificatesJson,
+  RegisteredIssuerJson,
+  UnregisteredLeafJson,
+} from "../wire.ts";
+import { surfaceApp } from "./surface.ts";
 
 /** Largest PEM body accepted by the admin API. */
 export const MAX_PEM_BYTES = 256 * 1024;
 
 export function adminRoutes(): Hono<AppEnv> {
-  const admin = new Hono<AppEnv>();
+  const admin = surfaceApp("json");
   admin.use("*", requireAdmin);
 
   admin.get("/issuers", async (c) => {
     const relay = c.get("relay");
     const index = await relay.registry.list(relay.now()); // from the Registrar: every stored change
-    return c.json({ issuers: index.records.map(describeIssuer) });
+    return c.json({ issuers: index.records.map(describeIssuer) } satisfies IssuerListJson);
   });
 
   admin.post("/issuers", async (c) => {
     const relay = c.get("relay");
-    const body = await readCapped(c.req.raw, MAX_PEM_BYTES);
-    if (!body.ok) {
-      return body.tooLarge
-        ? jsonErrorResponse({ kind: "tooLarge", detail: body.detail })
-        : jsonErrorResponse({
-            kind: "malformed",
-            title: "empty body",
-            detail: "send the issuing CA certificate as PEM, or a leaf followed by its issuer",
-          });
-    }
-    const certs = parsePemCertificates(new TextDecoder().decode(body.value));
-    if (!certs.ok)
-      return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
+    const certs = await readPemCertificates(c.req.raw, MAX_PEM_BYTES, {
+      empty: "send the issuing CA certificate as PEM, or a leaf followed by its issuer",
+    });
+    if (!certs.ok) return jsonErrorResponse(certs.error);
     const chosen = await chooseIssuer(certs.value, c.req.query("responder"), c.req.query("crl"));
     if (!chosen.ok)
       return jsonErrorResponse({ kind: "malformed", title: chosen.error, detail: chosen.detail });
@@ -79,25 +82,19 @@ export function adminRoutes(): Hono<AppEnv> {
     // A leaf sent along is pinned and its answer fetched now, before the first handshake (or, for
     // a certificate without OCSP, its CRL fetched and its status in it looked up).
     const warmed = chosen.leaf ? [await pinLeaf(relay, chosen.leaf, record, chosen.issuer)] : [];
-    return c.json({ ...describeIssuer(record), warmed }, created ? 201 : 200);
+    return c.json(
+      { ...describeIssuer(record), warmed } satisfies RegisteredIssuerJson,
+      created ? 201 : 200,
+    );
   });
 
   // Pin and warm leaf certificates of registered issuers (PEM, any number; CA certs are skipped).
   admin.post("/certificates", async (c) => {
     const relay = c.get("relay");
-    const body = await readCapped(c.req.raw, MAX_PEM_BYTES);
-    if (!body.ok) {
-      return body.tooLarge
-        ? jsonErrorResponse({ kind: "tooLarge", detail: body.detail })
-        : jsonErrorResponse({
-            kind: "malformed",
-            title: "empty body",
-            detail: "send leaf certificates as PEM",
-          });
-    }
-    const certs = parsePemCertificates(new TextDecoder().decode(body.value));
-    if (!certs.ok)
-      return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
+    const certs = await readPemCertificates(c.req.raw, MAX_PEM_BYTES, {
+      empty: "send leaf certificates as PEM",
+    });
+    if (!certs.ok) return jsonErrorResponse(certs.error);
     const leaves = certs.value.filter((cert) => !cert.isCA);
     if (leaves.length === 0)
       return jsonErrorResponse({
@@ -106,17 +103,24 @@ export function adminRoutes(): Hono<AppEnv> {
         detail: "send the leaf certificates to pin",
       });
     const index = await relay.registry.index(relay.now());
-    const results = [];
+    const results: PinnedCertificatesJson["certificates"] = [];
     for (const leaf of leaves) {
       const issuer = await findIssuerOf(leaf, index);
       results.push(
         issuer
           ? await pinLeaf(relay, leaf, issuer.record, issuer.cert)
-          : { serial: serialHex(leaf), subject: leaf.subjectText, error: "issuer not registered" },
+          : ({
+              serial: serialHex(leaf),
+              subject: leaf.subjectText,
+              error: "issuer not registered",
+            } satisfies UnregisteredLeafJson),
       );
     }
-    const anyUnknown = results.some((r) => "error" in r && r.error === "issuer not registered");
-    return c.json({ certificates: results }, anyUnknown && results.length === 1 ? 404 : 200);
+    const anyUnknown = results.some((r) => r.error === "issuer not registered");
+    return c.json(
+      { certificates: results } satisfies PinnedCertificatesJson,
+      anyUnknown && results.length === 1 ? 404 : 200,
+    );
   });
 
   admin.delete("/issuers/:id", async (c) => {
@@ -134,7 +138,7 @@ export function adminRoutes(): Hono<AppEnv> {
   return admin;
 }
 
-export function describeIssuer(r: IssuerRecord) {
+export function describeIssuer(r: IssuerRecord): IssuerJson {
   return {
     id: r.id,
     subject: r.subject,
@@ -223,7 +227,7 @@ async function pinLeaf(
   leaf: CertificateFacts,
   record: IssuerRecord,
   issuerCert: CertificateFacts,
-) {
+): Promise<PinJson> {
   const source = revocationSource(record, leaf);
   if (source.kind === "ocsp") return warm(relay, leaf, record, issuerCert);
   const base = {
@@ -237,7 +241,7 @@ async function pinLeaf(
       status: "unknown",
       crl: { url: httpCrlUrls(leaf)[0] ?? null },
       problem: source.problem,
-    };
+    } satisfies CrlPinJson;
   const verdict = await relay.crlVerdict({
     issuer: record,
     source,
@@ -253,19 +257,16 @@ async function pinLeaf(
       status: "unknown",
       crl: { url: verdict.shown?.url ?? httpCrlUrls(leaf)[0] ?? null },
       problem: verdict.problem,
-    };
+    } satisfies CrlPinJson;
   const { revoked, crl } = verdict.by;
   return {
     ...base,
     status: verdict.status,
-    ...(revoked
-      ? {
-          revocationTime: new Date(revoked.revocationTime).toISOString(),
-          revocationReason: revoked.reason ?? null,
-        }
-      : {}),
+    // Undefined fields are left out of the JSON.
+    revocationTime: revoked ? new Date(revoked.revocationTime).toISOString() : undefined,
+    revocationReason: revoked ? (revoked.reason ?? null) : undefined,
     crl: describeCrl(crl!),
-  };
+  } satisfies CrlPinJson;
 }
 
 /** Pins the leaf's SHA-1 CertID (what nginx, HAProxy and openssl ask with) and fetches its answer. */
@@ -274,7 +275,7 @@ async function warm(
   leaf: CertificateFacts,
   record: IssuerRecord,
   issuerCert: CertificateFacts,
-) {
+): Promise<OcspPinJson> {
   const certId = await certIdFor(issuerCert, leaf, "SHA-1");
   const key = certIdKey(certId);
   const result = await relay.pin({
@@ -284,7 +285,12 @@ async function warm(
     issuerCert,
     leaf: leafInfo(leaf),
   });
-  const base = { serial: serialHex(leaf), subject: leaf.subjectText, certId: key, pinned: true };
+  const base = {
+    serial: serialHex(leaf),
+    subject: leaf.subjectText,
+    certId: key,
+    pinned: true as const,
+  };
   return result.ok
     ? {
         ...base,

@@ -1,22 +1,25 @@
 // Checks for curl: `POST /check` with a PEM leaf (optionally followed by its issuer) answers, as
 // JSON, what the relay serves for it and where that came from; `GET /check/<issuer id>/<serial
-// hex>` shows the cached state without contacting the CA. Errors are JSON.
+// hex>` shows the cached state without contacting the CA. Bodies are typed in src/wire.ts; errors
+// are JSON.
 
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import type { CachedAnswer } from "../cache/record.ts";
 import type { CrlHeld, Inspection, Relay } from "../relay.ts";
 import type { CrlMeta } from "../fleet/crl-owner.ts";
 import { httpCrlUrls, revocationSource, type CrlVerdict } from "../issuers/revocation.ts";
 import type { OwnerState } from "../fleet/owner.ts";
-import { readCapped } from "../http/body.ts";
+import { readPemCertificates } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, type IssuerRecord } from "../issuers/issuer.ts";
 import { fromHex, toHex } from "../ocsp/bytes.ts";
 import { HASH_NAMES } from "../ocsp/oids.ts";
-import { parsePemCertificates, serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
+import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import type { LeafInfo, Tier } from "../sources/source.ts";
+import type { CheckedCertificateJson, CrlCheckJson, CrlJson, OcspCheckJson } from "../wire.ts";
 import { requireFleetKeyOrAdmin, requireFleetKeyWhenClosed, type AppEnv } from "./auth.ts";
+import { surfaceApp } from "./surface.ts";
 
 export const MAX_CHECK_BYTES = 64 * 1024;
 
@@ -25,27 +28,16 @@ export function leafInfo(leaf: CertificateFacts): LeafInfo {
 }
 
 export function checkRoutes(): Hono<AppEnv> {
-  const routes = new Hono<AppEnv>();
+  const routes = surfaceApp("json");
   routes.use("*", requireFleetKeyWhenClosed);
 
   routes.post("/", async (c) => {
     const relay = c.get("relay");
-    const body = await readCapped(c.req.raw, MAX_CHECK_BYTES);
-    if (!body.ok) {
-      return body.tooLarge
-        ? jsonErrorResponse({
-            kind: "tooLarge",
-            detail: `send one leaf certificate (and its issuer): ${body.detail}`,
-          })
-        : jsonErrorResponse({
-            kind: "malformed",
-            title: "empty body",
-            detail: "send the certificate as PEM: curl --data-binary @site.pem …/check",
-          });
-    }
-    const certs = parsePemCertificates(new TextDecoder().decode(body.value));
-    if (!certs.ok)
-      return jsonErrorResponse({ kind: "malformed", title: "bad PEM", detail: certs.error.detail });
+    const certs = await readPemCertificates(c.req.raw, MAX_CHECK_BYTES, {
+      empty: "send the certificate as PEM: curl --data-binary @site.pem …/check",
+      tooLarge: "send one leaf certificate (and its issuer)",
+    });
+    if (!certs.ok) return jsonErrorResponse(certs.error);
     const leaf = certs.value.find((cert) => !cert.isCA);
     if (!leaf)
       return jsonErrorResponse({
@@ -61,10 +53,11 @@ export function checkRoutes(): Hono<AppEnv> {
     if (!found) {
       return jsonErrorResponse({
         kind: "unauthorized",
+        cause: "issuerNotRegistered",
         detail: `register the issuer of "${leaf.subjectText}" first: POST /admin/issuers with the leaf followed by its issuer`,
       });
     }
-    const certificate = {
+    const certificate: CheckedCertificateJson = {
       subject: leaf.subjectText,
       serial: serialHex(leaf),
       notAfter: leaf.notAfter.toISOString(),
@@ -143,6 +136,7 @@ export function checkRoutes(): Hono<AppEnv> {
     if (!record)
       return jsonErrorResponse({
         kind: "unauthorized",
+        cause: "issuerNotRegistered",
         detail: `no issuer with id ${issuerId}; GET /admin/issuers lists them`,
       });
     const typed = fromHex((c.req.param("serial") ?? "").replace(/:/g, ""));
@@ -227,23 +221,25 @@ export function checkRoutes(): Hono<AppEnv> {
 function describe(d: {
   now: number;
   issuer: IssuerRecord;
-  certificate: Record<string, unknown>;
+  certificate: CheckedCertificateJson;
   answer: CachedAnswer | undefined;
   source: Tier | undefined;
   problem: string | undefined;
   owner: OwnerState | undefined;
 }) {
   const a = d.answer;
+  const revoked = a?.status === "revoked" ? a : undefined;
   const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  // A field set to undefined is left out of the JSON (JSON.stringify); written out here rather
+  // than spread in, so that `satisfies` checks its name.
   return {
     certificate: d.certificate,
     issuer: { id: d.issuer.id, subject: d.issuer.subject },
     responderUrl: d.issuer.responderUrl ?? null,
     revocationSource: "ocsp",
     status: a ? a.status : "no answer",
-    ...(a?.status === "revoked"
-      ? { revocationTime: iso(a.revocationTime), revocationReason: a.revocationReason ?? null }
-      : {}),
+    revocationTime: revoked ? iso(revoked.revocationTime) : undefined,
+    revocationReason: revoked ? (revoked.revocationReason ?? null) : undefined,
     thisUpdate: iso(a?.thisUpdate),
     nextUpdate: iso(a?.nextUpdate),
     producedAt: iso(a?.producedAt),
@@ -253,8 +249,8 @@ function describe(d: {
     lastUpstreamError: d.owner?.lastError ?? null,
     lastUpstreamErrorAt: iso(d.owner?.lastErrorAt),
     pinned: d.owner?.pinned ?? false,
-    ...(d.problem ? { problem: d.problem } : {}),
-  };
+    problem: d.problem || undefined,
+  } satisfies OcspCheckJson;
 }
 
 export function describeCrl(crl: CrlMeta) {
@@ -263,14 +259,14 @@ export function describeCrl(crl: CrlMeta) {
     thisUpdate: new Date(crl.thisUpdate).toISOString(),
     nextUpdate: new Date(crl.nextUpdate).toISOString(),
     number: crl.number,
-  };
+  } satisfies CrlJson;
 }
 
 /** /check's answer for a certificate whose status comes from its issuer's CRLs. */
 function describeFromCrl(d: {
   now: number;
   issuer: IssuerRecord;
-  certificate: Record<string, unknown>;
+  certificate: CheckedCertificateJson;
   /** The CRL the certificate names, shown when no registered one is. */
   url: string | undefined;
   verdict: CrlVerdict<CrlHeld>;
@@ -287,12 +283,9 @@ function describeFromCrl(d: {
     revocationSource: "crl",
     // Only a CRL that verified is believed: without one the status is unknown, and `problem` says why.
     status: s ? (s.revoked ? "revoked" : "good") : "unknown",
-    ...(s?.revoked
-      ? {
-          revocationTime: iso(s.revoked.revocationTime),
-          revocationReason: s.revoked.reason ?? null,
-        }
-      : {}),
+    // Undefined fields are left out of the JSON (as in describe).
+    revocationTime: s?.revoked ? iso(s.revoked.revocationTime) : undefined,
+    revocationReason: s?.revoked ? (s.revoked.reason ?? null) : undefined,
     crl: s ? describeCrl(s.crl) : { url: shown?.url ?? d.url ?? null },
     thisUpdate: iso(s?.crl.thisUpdate),
     nextUpdate: iso(s?.crl.nextUpdate),
@@ -301,8 +294,8 @@ function describeFromCrl(d: {
     lastFetchedAt: iso(state?.lastFetchAt),
     lastUpstreamError: state?.lastError ?? null,
     lastUpstreamErrorAt: iso(state?.lastErrorAt),
-    ...(v.status === "unknown" ? { problem: v.problem } : {}),
-  };
+    problem: v.status === "unknown" ? v.problem : undefined,
+  } satisfies CrlCheckJson;
 }
 
 /**

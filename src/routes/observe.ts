@@ -1,15 +1,23 @@
 // What operators look at: /metrics (Prometheus) and /status (HTML), both from the fleet ledger,
-// behind the admin token unless STATUS_PUBLIC=true.
+// behind the admin token unless STATUS_PUBLIC=true; and /healthz (JSON), open. Errors are JSON.
 
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import { renderMetrics } from "../metrics/prometheus.ts";
 import { renderStatusPage } from "../status/page.ts";
+import type { HealthJson } from "../wire.ts";
 import { requireAdminUnlessPublic, type AppEnv } from "./auth.ts";
+import { surfaceApp } from "./surface.ts";
 
 export function observeRoutes(): Hono<AppEnv> {
-  const routes = new Hono<AppEnv>();
+  const routes = surfaceApp("json");
   routes.use("/metrics", requireAdminUnlessPublic);
   routes.use("/status", requireAdminUnlessPublic);
+
+  routes.get("/healthz", async (c) => {
+    const relay = c.get("relay");
+    const index = await relay.registry.index(relay.now());
+    return c.json({ ok: true, issuers: index.records.length } satisfies HealthJson);
+  });
 
   routes.get("/metrics", async (c) => {
     const relay = c.get("relay");

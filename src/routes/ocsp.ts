@@ -1,10 +1,12 @@
 // The OCSP endpoint (RFC 6960 Appendix A.1, RFC 5019 §5): GET /{base64 request} and POST / with an
 // application/ocsp-request body, or the same under /k/<fleet key>/ when OCSP_KEYS closes the
 // endpoint. Answers are the exact DER the CA signed, with RFC 5019 caching headers; errors are
-// RFC 6960 error responses (see http/errors.ts for HTTP status choices).
+// RFC 6960 error responses (see http/errors.ts for HTTP status choices), thrown ones included.
 
+import type { Context, Hono } from "hono";
 import { err, ok, type Result } from "../errors.ts";
 import { readCapped } from "../http/body.ts";
+import { jsonErrorResponse } from "../http/errors.ts";
 import { toBase64 } from "../ocsp/bytes.ts";
 import {
   certIdKey,
@@ -15,8 +17,47 @@ import {
 } from "../ocsp/request.ts";
 import type { CertLookup, Relay } from "../relay.ts";
 import type { Lookup } from "../sources/source.ts";
+import type { AppEnv } from "./context.ts";
+import { surfaceApp } from "./surface.ts";
 
 type Background = Lookup["background"];
+
+/** The OCSP endpoint, mounted last at `/`: its GET takes every path the other surfaces do not. */
+export function ocspRoutes(): Hono<AppEnv> {
+  const routes = surfaceApp("ocsp");
+  routes.get("/", (c) =>
+    c.text(
+      "ocsp-relay: send OCSP requests as GET /<base64 DER> or POST / (application/ocsp-request)\n",
+    ),
+  );
+  routes.on(["GET", "HEAD"], "*", (c) =>
+    handleOcspGet(c.get("relay"), c.req.raw, new URL(c.req.url).pathname, backgroundOf(c)),
+  );
+  routes.post("/", (c) => handleOcspPost(c.get("relay"), c.req.raw, undefined, backgroundOf(c)));
+  // POST /k/<key>/ (or /k/<key>): the OCSP endpoint under a fleet key.
+  routes.post("/k/*", (c, next) => {
+    const { key, rest } = splitFleetKey(new URL(c.req.url).pathname);
+    if (rest !== "/") return next();
+    return handleOcspPost(c.get("relay"), c.req.raw, key, backgroundOf(c));
+  });
+  routes.all("*", () =>
+    jsonErrorResponse({
+      kind: "methodNotAllowed",
+      detail: "the OCSP endpoint takes GET /<base64> and POST /",
+    }),
+  );
+  return routes;
+}
+
+/** ExecutionContext.waitUntil when there is one (not under app.request() without a context). */
+function backgroundOf(c: Context<AppEnv>): Background {
+  try {
+    const ctx = c.executionCtx;
+    return (work) => ctx.waitUntil(work);
+  } catch {
+    return undefined;
+  }
+}
 
 export async function handleOcspGet(
   relay: Relay,
@@ -85,6 +126,7 @@ const ONE_CERTIFICATE = { single: true } as const;
 
 const keyRefused = err({
   kind: "unauthorized" as const,
+  cause: "fleetKey" as const,
   detail: "this relay's OCSP endpoint answers only under /k/<fleet key>/",
 });
 
@@ -105,11 +147,16 @@ async function certLookup(relay: Relay, request: OcspRequestFacts): Promise<Resu
   const index = await relay.registry.index(relay.now());
   const issuer = index.find(certId);
   if (!issuer)
-    return err({ kind: "unauthorized", detail: "the certificate's issuer is not registered" });
+    return err({
+      kind: "unauthorized",
+      cause: "issuerNotRegistered",
+      detail: "the certificate's issuer is not registered",
+    });
   // The relay never invents an OCSP answer: an issuer registered for CRLs only has none to relay.
   if (!issuer.responderUrl)
     return err({
       kind: "unauthorized",
+      cause: "crlOnly",
       detail: "the issuer is registered for CRLs only: it has no OCSP responder",
     });
   return ok({ key: certIdKey(certId), certId, issuer, issuerCert: index.certificate(issuer) });

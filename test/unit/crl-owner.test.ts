@@ -170,4 +170,38 @@ describe("CRL watch lists", () => {
       expect.objectContaining({ serial: "5002", status: "revoked" }),
     ]);
   });
+
+  it("a pin recorded while the CRL is being fetched is not lost when the fetch writes back", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const storage = new MemoryStorage();
+    const owner = new CrlOwnerLogic({
+      storage,
+      fetchCrl: async () => {
+        await gate;
+        return { ok: true, value: fixture("crls/crl-ca-revoked.der") };
+      },
+      currentIssuer: async () => issuer,
+      now: () => CLOCK,
+      random: () => 0.5,
+      schedule: DEFAULT_SCHEDULE,
+    });
+    const first = owner.status({ url: CRL_URL, issuer, serial: "5001", names: true });
+    await new Promise((r) => setTimeout(r, 10)); // the fetch is in flight
+    const pinning = owner.status({
+      url: CRL_URL,
+      issuer,
+      serial: "5002",
+      names: true,
+      leaf: leaf(2),
+      pin: true,
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    await Promise.all([first, pinning]);
+    const held = await owner.inspect("5002");
+    expect(held.state?.pinned).toBe(true);
+    expect(held.watches).toBe(true);
+    expect((storage.data.get("state") as { pins?: object }).pins).toHaveProperty("5002");
+  });
 });

@@ -12,7 +12,34 @@ const cases: [RelayError, number, string, number, string][] = [
   [{ kind: "malformed", detail: "d" }, 400, "malformedRequest", 400, "bad request"],
   [{ kind: "malformed", title: "bad PEM", detail: "d" }, 400, "malformedRequest", 400, "bad PEM"],
   [{ kind: "tooLarge", detail: "d" }, 413, "malformedRequest", 413, "body too large"],
-  [{ kind: "unauthorized", detail: "d" }, 200, "unauthorized", 404, "issuer not registered"],
+  [
+    { kind: "unauthorized", cause: "issuerNotRegistered", detail: "d" },
+    200,
+    "unauthorized",
+    404,
+    "issuer not registered",
+  ],
+  [
+    { kind: "unauthorized", cause: "crlOnly", detail: "d" },
+    200,
+    "unauthorized",
+    404,
+    "issuer registered for CRLs only",
+  ],
+  [
+    { kind: "unauthorized", cause: "fleetKey", detail: "d" },
+    200,
+    "unauthorized",
+    403,
+    "fleet key refused",
+  ],
+  [
+    { kind: "unauthorized", cause: "registeredOnly", detail: "d" },
+    200,
+    "unauthorized",
+    403,
+    "certificate not registered",
+  ],
   [
     { kind: "notFound", title: "no such issuer", detail: "d" },
     400,
@@ -30,6 +57,7 @@ const cases: [RelayError, number, string, number, string][] = [
   ],
   [{ kind: "methodNotAllowed", detail: "d" }, 400, "malformedRequest", 405, "method not allowed"],
   [{ kind: "tryLater", detail: "d" }, 200, "tryLater", 503, "try later"],
+  [{ kind: "tryLater", cause: "budget", detail: "d" }, 200, "tryLater", 503, "try later"],
   [{ kind: "internal", detail: "stack-ish detail" }, 200, "internalError", 500, "internal error"],
 ];
 
@@ -40,6 +68,11 @@ describe("every error kind on both surfaces", () => {
     expect(ocsp.headers.get("Cache-Control")).toContain("no-store");
     const decoded = decodeResponse(new Uint8Array(await ocsp.arrayBuffer()));
     expect(decoded.ok && decoded.value.status).toBe(ocspStatus);
+    // RFC 6960 has one `unauthorized`: the header names the relay's cause, never the detail.
+    expect(ocsp.headers.get("X-OCSP-Relay-Error")).toBe(error.kind);
+    expect(ocsp.headers.get("X-OCSP-Relay-Cause")).toBe(
+      error.kind === "unauthorized" || error.kind === "tryLater" ? (error.cause ?? null) : null,
+    );
 
     const json = jsonErrorResponse(error);
     expect(json.status).toBe(jsonHttp);

@@ -19,6 +19,7 @@ import {
 } from "../../src/fleet/owner.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "../../src/fleet/budget.ts";
 import { serveUntil } from "../../src/cache/freshness.ts";
+import { writeAnswer } from "../../src/sources/kv.ts";
 import { DEFAULT_SCHEDULE } from "../../src/fleet/schedule.ts";
 import type { IssuerRecord } from "../../src/issuers/issuer.ts";
 import { toBase64 } from "../../src/ocsp/bytes.ts";
@@ -96,7 +97,12 @@ class MemoryStorage implements OwnerStorage {
 
 /** An owner whose CA answers from `script` (one entry per fetch; a function gets the clock). */
 function setup(
-  opts: { random?: number; registered?: boolean; spendBudget?: OwnerDeps["spendBudget"] } = {},
+  opts: {
+    random?: number;
+    registered?: boolean;
+    spendBudget?: OwnerDeps["spendBudget"];
+    report?: OwnerDeps["report"];
+  } = {},
 ) {
   const clock = { now: t0 };
   const storage = new MemoryStorage();
@@ -106,7 +112,7 @@ function setup(
   };
   const owner = new CertOwnerLogic({
     storage,
-    kv: env.OCSP_CACHE,
+    publish: (answer, now) => writeAnswer(env.OCSP_CACHE, answer, now),
     fetchVerified: async (lookup) => {
       upstream.calls.push(lookup.now);
       return upstream.next(lookup.now);
@@ -116,6 +122,7 @@ function setup(
     random: () => opts.random ?? 0.5,
     schedule: DEFAULT_SCHEDULE,
     ...(opts.spendBudget ? { spendBudget: opts.spendBudget } : {}),
+    ...(opts.report ? { report: opts.report } : {}),
   });
   const request = (pin = false) => ({
     certIdKey: KEY,
@@ -562,6 +569,22 @@ describe("CertOwnerLogic: only what deserves it is refreshed; guesses spend the 
       value: { fetched: false, answer: { status: "good" } },
     });
     expect(upstream.calls).toEqual([t0]);
+  });
+
+  it("a miss is answered before its report to the ledger is delivered (the ledger may hang)", async () => {
+    const reported: number[] = [];
+    const { owner, upstream, request } = setup({
+      report: (r) => {
+        reported.push(r.at);
+        return new Promise<void>(() => {}); // a ledger that never answers
+      },
+    });
+    upstream.next = caGives("good");
+    expect(await owner.answer(request(true))).toMatchObject({
+      ok: true,
+      value: { fetched: true, answer: { status: "good" } },
+    });
+    expect(reported).toEqual([t0]);
   });
 
   it("touch() on an absent owner creates no state and sets no alarm", async () => {

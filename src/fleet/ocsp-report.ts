@@ -1,0 +1,54 @@
+// What a CertID's owner tells the fleet ledger about each fetch (metrics, /status, alerts): its
+// FetchReport, built from the owner after the OCSP rules took the CA's answer. Pure.
+
+import type { CachedAnswer } from "../cache/record.ts";
+import type { Result } from "../errors.ts";
+import { toHex } from "../ocsp/bytes.ts";
+import type { FetchReport } from "./ledger.ts";
+import type { OcspOwner } from "./owner-types.ts";
+
+/** What the owner tells the fleet ledger about a fetch (metrics, status page, alerts). */
+export function report(
+  o: OcspOwner,
+  at: number,
+  ms: number,
+  accepted: Result<CachedAnswer>,
+  fetched: Result<CachedAnswer>,
+  stillValid: CachedAnswer | undefined,
+): FetchReport {
+  const state = o.state!;
+  const a = accepted.ok ? accepted.value : undefined;
+  return {
+    certIdKey: state.certIdKey,
+    issuerId: state.issuer.id,
+    issuerSubject: state.issuer.subject,
+    responderUrl: state.issuer.responderUrl ?? "",
+    serial: toHex(state.certId.serialNumber),
+    at,
+    ms,
+    ok: accepted.ok,
+    failures: state.failures,
+    pinned: state.pinned,
+    vouched: Boolean(state.vouched),
+    ...(state.watched ? { watched: true } : {}),
+    ...(state.forgetAt !== undefined ? { forgetAt: state.forgetAt } : {}),
+    ...(state.leaf ? { subject: state.leaf.subject, mustStaple: state.leaf.mustStaple } : {}),
+    ...(a
+      ? {
+          status: a.status,
+          thisUpdate: a.thisUpdate,
+          nextUpdate: a.nextUpdate,
+          serveUntil: a.serveUntil,
+          ...(a.revocationTime !== undefined ? { revocationTime: a.revocationTime } : {}),
+          ...(a.revocationReason ? { revocationReason: a.revocationReason } : {}),
+        }
+      : {}),
+    ...(!accepted.ok ? { error: accepted.error.detail } : {}),
+    ...(!fetched.ok && fetched.error.kind === "tryLater" && fetched.error.reason
+      ? { rejectReason: fetched.error.reason }
+      : {}),
+    ...(!accepted.ok && stillValid ? { heldNextUpdate: stillValid.serveUntil } : {}),
+    ...(!o.memory.revokedBefore && state.revokedSeen ? { revokedFirstSeen: true } : {}),
+    ...(fetched.ok && a && fetched.value.status !== a.status ? { inconsistent: true } : {}),
+  };
+}

@@ -1,0 +1,134 @@
+// The one host of an owner's rules (fleet/kernel.ts), for both rule sets: it reads the owner once
+// per object life and then holds the one in-place object every path changes, runs one fetch at a
+// time that every waiting request shares, and performs the effects each step returns, in order:
+// the state saved once per step (where the step last changed it), the alarm, the issuer looked up,
+// logs, and the ledger after the reply (a client never waits for it). What only one rule set does
+// (keep an answer or a CRL, publish to KV, spend the budget) is its subclass's.
+
+import type { Result } from "../errors.ts";
+import type { IssuerRecord } from "../issuers/issuer.ts";
+import { log } from "../log.ts";
+import type { Effect, KernelEvent } from "./kernel.ts";
+import type { ScheduleConfig } from "./schedule.ts";
+
+export interface RunnerStorage {
+  put<T>(key: string, value: T): Promise<void>;
+  setAlarm(scheduledTime: number): Promise<void>;
+  getAlarm?(): Promise<number | null>;
+  deleteAll?(): Promise<void>;
+}
+
+/** What every owner's host is given. */
+export interface RunnerDeps {
+  /** The issuer as registered now (undefined once deleted: refresh stops). */
+  currentIssuer: (issuerId: string) => Promise<IssuerRecord | undefined>;
+  now: () => number;
+  random: () => number;
+  schedule: ScheduleConfig;
+  /** Runs work after the reply (the Durable Object's waitUntil); default: not awaited. */
+  background?: (work: Promise<unknown>) => void;
+  /** Tests only (Platform.inlineBackground): that work is awaited before the reply instead. */
+  inlineBackground?: () => boolean;
+}
+
+/** A step of a rule set: its effects, and what the request that caused it gets. */
+export interface Stepped<Held, Draft, Reply> {
+  effects: Effect<Held, Draft>[];
+  reply?: Reply;
+}
+
+export abstract class Runner<
+  O extends { state: { issuer: IssuerRecord } | undefined },
+  Held,
+  Draft,
+  Event extends { on: string },
+  Reply,
+  Settled,
+> {
+  private owner: O | undefined;
+  private loading: Promise<O> | undefined;
+  /** The fetch in flight, which every request that needs it joins. */
+  protected inflight: Promise<Result<Settled>> | undefined;
+
+  constructor(
+    private readonly host: RunnerDeps,
+    private readonly storage: RunnerStorage,
+  ) {}
+
+  /** Reads the owner from storage (once per object life). */
+  protected abstract read(): Promise<O>;
+  /** One step of the rule set. */
+  protected abstract step(o: O, e: Event, now: number, random: number): Stepped<Held, Draft, Reply>;
+  /** Asks the source once; performs what its answer means (through `run`). */
+  protected abstract refresh(o: O): Promise<Result<Settled>>;
+  /** The rule set's own effects: keep, publish, spend. */
+  protected abstract own(f: Effect<Held, Draft>, now: number): Promise<void>;
+  /** Delivers a report to the ledger (never throws). */
+  protected abstract deliver(o: O, draft: Draft): Promise<void>;
+
+  protected load(): Promise<O> {
+    if (this.owner) return Promise.resolve(this.owner);
+    this.loading ??= this.read().then((o) => (this.owner = o));
+    return this.loading;
+  }
+
+  /** One step, its effects performed in order; what the request gets. */
+  protected async run(
+    o: O,
+    e: Event | KernelEvent<never>,
+    now: number,
+  ): Promise<Reply | undefined> {
+    const { effects, reply } = this.step(o, e as Event, now, this.host.random());
+    let lastSave = -1;
+    effects.forEach((f, i) => {
+      if (f.do === "save") lastSave = i;
+    });
+    for (const [i, f] of effects.entries()) {
+      switch (f.do) {
+        case "save":
+          if (i === lastSave && o.state) await this.storage.put("state", o.state);
+          break;
+        case "alarm":
+          if (!f.ifNone || (await this.storage.getAlarm?.()) === null)
+            await this.storage.setAlarm(f.at);
+          break;
+        case "forget":
+          await this.storage.deleteAll?.();
+          break;
+        case "fetch":
+          this.inflight ??= this.refresh(o).finally(() => {
+            this.inflight = undefined;
+          });
+          break;
+        case "lookupIssuer":
+          if (o.state) {
+            const issuer = await this.host.currentIssuer(o.state.issuer.id);
+            await this.run(o, { on: "issuer", issuer }, now);
+          }
+          break;
+        case "report":
+          if (this.host.inlineBackground?.()) await this.deliver(o, f.report);
+          else if (this.host.background) this.host.background(this.deliver(o, f.report));
+          else void this.deliver(o, f.report);
+          break;
+        case "log":
+          log(f.event, f.fields);
+          break;
+        default:
+          await this.own(f, now);
+      }
+    }
+    return reply;
+  }
+
+  /** Settles a pending alarm's work: the fetch it started, if any. */
+  protected async settle(): Promise<void> {
+    if (this.inflight) await this.inflight;
+  }
+
+  protected now(): number {
+    return this.host.now();
+  }
+}
+
+export const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
