@@ -24,6 +24,7 @@ import type { IssuerRecord } from "./issuers/issuer.ts";
 import type { IssuerRegistry } from "./issuers/registry.ts";
 import {
   crlVerdict,
+  relaysOcsp,
   httpCrlUrls,
   type CertificateNames,
   type CrlReading,
@@ -110,8 +111,8 @@ export class Relay {
     if (!entry) return undefined;
     const now = this.deps.now();
     const index = this.registry.forHotPath(now, ctx);
-    // Deleted, or registered for CRLs only now: the routed path answers.
-    if (!index?.get(entry.issuer.id)?.responderUrl) return undefined;
+    // Deleted, or registered for CRLs only now (issuers/revocation.ts): the routed path answers.
+    if (!relaysOcsp(index?.get(entry.issuer.id))) return undefined;
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
     ops.hotPathHits++;

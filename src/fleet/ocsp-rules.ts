@@ -9,6 +9,7 @@
 
 import { isFresh, type CachedAnswer } from "../cache/record.ts";
 import { err, ok, type RelayError, type Result } from "../errors.ts";
+import { relaysOcsp } from "../issuers/revocation.ts";
 import {
   attempting,
   failed,
@@ -139,7 +140,7 @@ export function step(
     case "issuer": {
       const state = o.state;
       if (!state) return out();
-      if (!e.issuer || !e.issuer.responderUrl) {
+      if (!e.issuer || !relaysOcsp(e.issuer)) {
         const reason = e.issuer
           ? "the issuer has no OCSP responder now"
           : "issuer no longer registered";

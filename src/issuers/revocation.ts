@@ -25,6 +25,16 @@ export type RevocationSource =
   | { kind: "none"; problem: string };
 
 /**
+ * Whether an OCSP request (a CertID: nothing else is known of the certificate) is relayed to the
+ * issuer's responder. The relay never invents an OCSP answer: an issuer registered for CRLs only has
+ * none to relay. The same rule as revocationSource's for a certificate known by its serial alone,
+ * without an allocation (the hot path asks it on every hit).
+ */
+export function relaysOcsp(issuer: Pick<IssuerRecord, "responderUrl"> | undefined): boolean {
+  return Boolean(issuer?.responderUrl);
+}
+
+/**
  * The source for a certificate of `issuer` (`leaf` undefined: only its serial is known). OCSP when
  * the issuer has a responder and the certificate names one (unless `prefer` is "crl"); otherwise
  * its issuer's registered CRLs: those it names, or else all of them (only a complete one may then
@@ -36,9 +46,9 @@ export function revocationSource(
   prefer?: "crl",
 ): RevocationSource {
   const registered = issuer.crlUrls ?? [];
-  const wantsCrl = prefer === "crl" || !issuer.responderUrl || leaf?.ocspUrls.length === 0;
-  if (!wantsCrl || (registered.length === 0 && issuer.responderUrl && prefer !== "crl"))
-    return { kind: "ocsp" };
+  const ocsp = relaysOcsp(issuer);
+  const wantsCrl = prefer === "crl" || !ocsp || leaf?.ocspUrls.length === 0;
+  if (!wantsCrl || (registered.length === 0 && ocsp && prefer !== "crl")) return { kind: "ocsp" };
   if (registered.length === 0) {
     const own = leaf ? httpCrlUrls(leaf)[0] : undefined;
     return {

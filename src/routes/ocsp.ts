@@ -7,6 +7,7 @@ import type { Context, Hono } from "hono";
 import { err, ok, type Result } from "../errors.ts";
 import { readCapped } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
+import { relaysOcsp } from "../issuers/revocation.ts";
 import { toBase64 } from "../ocsp/bytes.ts";
 import {
   certIdKey,
@@ -153,7 +154,7 @@ async function certLookup(relay: Relay, request: OcspRequestFacts): Promise<Resu
       detail: "the certificate's issuer is not registered",
     });
   // The relay never invents an OCSP answer: an issuer registered for CRLs only has none to relay.
-  if (!issuer.responderUrl)
+  if (!relaysOcsp(issuer))
     return err({
       kind: "unauthorized",
       cause: "crlOnly",
