@@ -19,6 +19,7 @@ import { nameToText } from "../ocsp/certificate.ts";
 import { fromBase64, toHex, u8 } from "../ocsp/bytes.ts";
 import { decodeAs, decodeElement, guarded, type DerLimits } from "../ocsp/der.ts";
 import { OID } from "../ocsp/oids.ts";
+import { FieldReader, isSequence, isUniversal, slice, tlvAt, type Tlv } from "./tlv.ts";
 
 /**
  * Largest CRL accepted, in DER bytes: 10 MiB. Real CRLs run from a few hundred bytes (a
@@ -355,92 +356,4 @@ function algorithm(der: Uint8Array): Result<AlgorithmFacts & { der: Uint8Array }
     parameters: alg.value.parameters ? u8(alg.value.parameters) : undefined,
     der,
   });
-}
-
-// --- element headers, read with asn1js's identifier and length blocks ----------------------
-
-interface Tlv {
-  tagClass: number;
-  tagNumber: number;
-  constructed: boolean;
-  start: number;
-  contentStart: number;
-  end: number;
-}
-
-/**
- * The header of the element at `offset`, which must end by `limit`. Only the header is read (by
- * asn1js); the contents are decoded later, bounded, by whoever needs them. DER only: a definite,
- * minimal length.
- */
-function tlvAt(buf: Uint8Array, offset: number, limit: number): Result<Tlv> {
-  if (offset >= limit) return malformed("truncated CRL: an element is missing");
-  const block = new asn1js.BaseBlock();
-  const afterId = block.idBlock.fromBER(buf, offset, limit - offset);
-  if (afterId === -1) return malformed(`undecodable tag at byte ${offset}`);
-  const afterLen = block.lenBlock.fromBER(buf, afterId, limit - afterId);
-  if (afterLen === -1) return malformed(`undecodable length at byte ${offset}`);
-  const len = block.lenBlock;
-  if (len.isIndefiniteForm) return malformed("indefinite length is not DER");
-  if (len.longFormUsed) {
-    let minimal = 1;
-    while (len.length >= 256 ** minimal) minimal++;
-    if (len.length < 128 || afterLen - afterId - 1 !== minimal) {
-      return malformed("non-minimal length is not DER");
-    }
-  }
-  const end = afterLen + len.length;
-  if (end > limit) {
-    return malformed(`truncated CRL: an element at byte ${offset} runs past its container`);
-  }
-  return ok({
-    tagClass: block.idBlock.tagClass,
-    tagNumber: block.idBlock.tagNumber,
-    constructed: block.idBlock.isConstructed,
-    start: offset,
-    contentStart: afterLen,
-    end,
-  });
-}
-
-/** Steps through the children of a constructed element, one header at a time. */
-class FieldReader {
-  private at: number;
-  private current: Tlv | undefined;
-  constructor(
-    private readonly buf: Uint8Array,
-    private readonly parent: Tlv,
-  ) {
-    this.at = parent.contentStart;
-  }
-  more(): boolean {
-    return this.at < this.parent.end;
-  }
-  peek(): Result<Tlv> {
-    const t = tlvAt(this.buf, this.at, this.parent.end);
-    if (t.ok) this.current = t.value;
-    return t;
-  }
-  /** The exact bytes of the element last peeked at, stepping past it. */
-  take(): Uint8Array {
-    return slice(this.buf, this.takeTlv());
-  }
-  takeTlv(): Tlv {
-    const t = this.current!;
-    this.current = undefined;
-    this.at = t.end;
-    return t;
-  }
-}
-
-function slice(buf: Uint8Array, t: Tlv): Uint8Array {
-  return buf.subarray(t.start, t.end);
-}
-
-function isUniversal(t: Tlv, tagNumber: number): boolean {
-  return t.tagClass === 1 && t.tagNumber === tagNumber;
-}
-
-function isSequence(t: Tlv): boolean {
-  return isUniversal(t, 16) && t.constructed;
 }
