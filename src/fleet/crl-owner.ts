@@ -77,13 +77,13 @@ export class CrlOwnerLogic extends Runner<
   async status(req: CrlRequest): Promise<Result<CrlStatus>> {
     const o = await this.load();
     const now = this.now();
-    const reply = await this.run(o, { on: "request", req }, now);
+    const { reply, fetch } = await this.run(o, { on: "request", req }, now);
     if (reply && "reply" in reply) return reply.reply;
     let meta: CrlMeta;
     let fetched = false;
     if (reply && "serve" in reply) meta = reply.serve;
     else {
-      const result = await this.inflight!;
+      const result = await fetch!;
       if (!result.ok) return result;
       meta = result.value;
       fetched = meta.fetchedAt >= now;
@@ -109,8 +109,8 @@ export class CrlOwnerLogic extends Runner<
 
   /** The scheduled refresh (or retry). */
   async alarm(): Promise<void> {
-    await this.run(await this.load(), { on: "alarm" }, this.now());
-    await this.settle();
+    const { fetch } = await this.run(await this.load(), { on: "alarm" }, this.now());
+    if (fetch) await fetch;
   }
 
   async state(): Promise<CrlOwnerState | undefined> {
@@ -142,12 +142,13 @@ export class CrlOwnerLogic extends Runner<
   }
 
   /** Fetches and verifies the CRL once, and performs what it means. */
-  protected async refresh(o: CrlOwner): Promise<Result<CrlMeta>> {
+  protected async refresh(o: CrlOwner, restore: () => void): Promise<Result<CrlMeta>> {
     const state = o.state!;
     const startedAt = this.now();
     await this.run(o, { on: "fetching" }, startedAt);
     const result = await this.fetchAndVerify(state, o.meta, startedAt);
-    const reply = await this.run(o, { on: "fetched", result, startedAt }, this.now());
+    restore();
+    const { reply } = await this.run(o, { on: "fetched", result, startedAt }, this.now());
     return reply && "settled" in reply
       ? reply.settled
       : err({ kind: "internal", detail: "the CRL owner settled nothing" });

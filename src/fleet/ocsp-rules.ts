@@ -103,11 +103,7 @@ export function step(
     }
     case "admitted": {
       if (!e.admitted) {
-        effects.push({
-          do: "log",
-          event: "upstream.budget_exceeded",
-          fields: { issuer: e.req.issuer.id, certId: e.req.certIdKey },
-        });
+        // (The host logs upstream.budget_exceeded once per token refused.)
         return out({
           reply: err({
             kind: "tryLater",

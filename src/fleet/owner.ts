@@ -80,20 +80,20 @@ export class CertOwnerLogic extends Runner<
   async answer(req: OwnerRequest): Promise<Result<OwnerAnswer>> {
     const o = await this.load();
     const now = this.now();
-    let reply = await this.run(o, { on: "request", req, fetching: this.fetching() }, now);
-    if (reply && "spend" in reply) {
+    let step = await this.run(o, { on: "request", req, fetching: this.fetching() }, now);
+    if (step.reply && "spend" in step.reply) {
       this.admitting ??= this.spend(req).finally(() => {
         this.admitting = undefined;
       });
       const admitted = await this.admitting;
-      reply = await this.run(
+      step = await this.run(
         o,
         { on: "admitted", req, admitted, fetching: this.fetching(), requestedAt: now },
         this.now(),
       );
     }
-    if (reply && "reply" in reply) return reply.reply;
-    const result = await this.inflight!;
+    if (step.reply && "reply" in step.reply) return step.reply.reply;
+    const result = await step.fetch!;
     return result.ok
       ? ok({ answer: result.value, fetched: result.value.fetchedAt >= now })
       : result;
@@ -106,8 +106,8 @@ export class CertOwnerLogic extends Runner<
 
   /** The scheduled refresh (or retry), or the end of a guessed CertID's window. */
   async alarm(): Promise<void> {
-    await this.run(await this.load(), { on: "alarm" }, this.now());
-    await this.settle();
+    const { fetch } = await this.run(await this.load(), { on: "alarm" }, this.now());
+    if (fetch) await fetch; // the refresh this alarm started (or joined), not a client's
   }
 
   /** This owner's state: read from storage once, then the one object every path changes. */
@@ -142,7 +142,7 @@ export class CertOwnerLogic extends Runner<
   }
 
   /** Asks the CA once, and performs what its answer means. */
-  protected async refresh(o: OcspOwner): Promise<Result<CachedAnswer>> {
+  protected async refresh(o: OcspOwner, restore: () => void): Promise<Result<CachedAnswer>> {
     const state = o.state!;
     const cert = parseCertificate(fromBase64(state.issuer.certificate) ?? new Uint8Array());
     if (!cert.ok)
@@ -156,7 +156,8 @@ export class CertOwnerLogic extends Runner<
       issuerCert: cert.value,
       now: startedAt,
     });
-    const reply = await this.run(o, { on: "fetched", result, startedAt }, this.now());
+    restore();
+    const { reply } = await this.run(o, { on: "fetched", result, startedAt }, this.now());
     return reply && "settled" in reply ? reply.settled : result;
   }
 
@@ -171,10 +172,13 @@ export class CertOwnerLogic extends Runner<
   }
 
   /** Spends a token of the issuer's upstream budget for a guessed CertID; false: over budget. */
-  private spend(req: OwnerRequest): Promise<boolean> {
+  private async spend(req: OwnerRequest): Promise<boolean> {
     const policy = req.policy ?? OPEN_POLICY;
-    return this.deps.spendBudget
-      ? this.deps.spendBudget(req.issuer.id, policy.budget)
-      : Promise.resolve(true);
+    if (!this.deps.spendBudget) return true;
+    const admitted = await this.deps.spendBudget(req.issuer.id, policy.budget);
+    // Once per token refused, however many requests shared it.
+    if (!admitted)
+      log("upstream.budget_exceeded", { issuer: req.issuer.id, certId: req.certIdKey });
+    return admitted;
   }
 }

@@ -59,8 +59,11 @@ export abstract class Runner<
   protected abstract read(): Promise<O>;
   /** One step of the rule set. */
   protected abstract step(o: O, e: Event, now: number, random: number): Stepped<Held, Draft, Reply>;
-  /** Asks the source once; performs what its answer means (through `run`). */
-  protected abstract refresh(o: O): Promise<Result<Settled>>;
+  /**
+   * Asks the source once and performs what its answer means (through `run`), calling `restore`
+   * just before: the state the fetch started with is back if the owner was forgotten meanwhile.
+   */
+  protected abstract refresh(o: O, restore: () => void): Promise<Result<Settled>>;
   /** The rule set's own effects: keep, publish, spend. */
   protected abstract own(f: Effect<Held, Draft>, now: number): Promise<void>;
   /** Delivers a report to the ledger (never throws). */
@@ -68,17 +71,46 @@ export abstract class Runner<
 
   protected load(): Promise<O> {
     if (this.owner) return Promise.resolve(this.owner);
-    this.loading ??= this.read().then((o) => (this.owner = o));
+    this.loading ??= this.read().then(
+      (o) => (this.owner = o),
+      (e: unknown) => {
+        this.loading = undefined; // a storage read that failed is tried again by the next call
+        throw e;
+      },
+    );
     return this.loading;
   }
 
-  /** One step, its effects performed in order; what the request gets. */
+  /**
+   * One step, its effects performed in order: what the request gets, and the fetch the step
+   * started or joined (its own, not whatever is in flight when the caller looks). If an effect
+   * throws (storage failed), the in-memory owner is dropped: the next call reads storage again,
+   * so nothing that was not stored is ever served.
+   */
   protected async run(
     o: O,
     e: Event | KernelEvent<never>,
     now: number,
-  ): Promise<Reply | undefined> {
+  ): Promise<{ reply?: Reply; fetch?: Promise<Result<Settled>> }> {
     const { effects, reply } = this.step(o, e as Event, now, this.host.random());
+    let fetch: Promise<Result<Settled>> | undefined;
+    try {
+      // (Wrapped: an async function would adopt a returned promise, not hand it over.)
+      ({ fetch } = await this.perform(o, effects, now));
+    } catch (error) {
+      this.owner = undefined;
+      this.loading = undefined;
+      throw error;
+    }
+    return { ...(reply !== undefined ? { reply } : {}), ...(fetch ? { fetch } : {}) };
+  }
+
+  private async perform(
+    o: O,
+    effects: Effect<Held, Draft>[],
+    now: number,
+  ): Promise<{ fetch: Promise<Result<Settled>> | undefined }> {
+    let fetch: Promise<Result<Settled>> | undefined;
     let lastSave = -1;
     effects.forEach((f, i) => {
       if (f.do === "save") lastSave = i;
@@ -96,14 +128,12 @@ export abstract class Runner<
           await this.storage.deleteAll?.();
           break;
         case "fetch":
-          this.inflight ??= this.refresh(o).finally(() => {
-            this.inflight = undefined;
-          });
+          fetch = this.inflight ??= this.fetchOnce(o);
           break;
         case "lookupIssuer":
           if (o.state) {
             const issuer = await this.host.currentIssuer(o.state.issuer.id);
-            await this.run(o, { on: "issuer", issuer }, now);
+            fetch = (await this.run(o, { on: "issuer", issuer }, now)).fetch ?? fetch;
           }
           break;
         case "report":
@@ -118,12 +148,22 @@ export abstract class Runner<
           await this.own(f, now);
       }
     }
-    return reply;
+    return { fetch };
   }
 
-  /** Settles a pending alarm's work: the fetch it started, if any. */
-  protected async settle(): Promise<void> {
-    if (this.inflight) await this.inflight;
+  /**
+   * One fetch: the state it started with is the one its result is recorded in, even if the owner
+   * was forgotten meanwhile (a guess's forget alarm firing while a client's fetch is in flight).
+   */
+  private async fetchOnce(o: O): Promise<Result<Settled>> {
+    const state = o.state;
+    try {
+      return await this.refresh(o, () => {
+        o.state ??= state;
+      });
+    } finally {
+      this.inflight = undefined;
+    }
   }
 
   protected now(): number {

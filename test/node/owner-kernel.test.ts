@@ -143,7 +143,7 @@ const rows: Row[] = [
       [
         0,
         { on: "admitted", req: req(), admitted: false, fetching: false, requestedAt: T },
-        ["log:upstream.budget_exceeded"],
+        [],
         "reply:tryLater/budget",
       ],
     ],

@@ -204,4 +204,26 @@ describe("CRL watch lists", () => {
     expect(held.watches).toBe(true);
     expect((storage.data.get("state") as { pins?: object }).pins).toHaveProperty("5002");
   });
+
+  it("a CRL whose storing failed is never served from memory: the next check fetches it again", async () => {
+    const storage = new MemoryStorage();
+    const put = storage.put.bind(storage);
+    let failing = "chunk:0";
+    storage.put = async <T>(key: string, value: T) => {
+      if (key === failing) {
+        failing = "";
+        throw new Error("storage put failed");
+      }
+      return put(key, value);
+    };
+    const { ask } = setup(undefined, storage);
+    await ask("5002").then(
+      () => undefined,
+      () => undefined,
+    );
+    expect(await ask("5002")).toMatchObject({
+      ok: true,
+      value: { revoked: { reason: "keyCompromise" }, fetched: true },
+    });
+  });
 });

@@ -5,7 +5,7 @@
 // KV is the real (simulated) binding.
 
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { KV_KEYS, type CachedAnswer } from "../../src/cache/record.ts";
 import { err, ok, type Result } from "../../src/errors.ts";
 import {
@@ -760,5 +760,103 @@ describe("CertOwnerLogic: an idle revoked certificate", () => {
     upstream.next = caGives("good");
     const later = await owner.answer(request());
     expect(later).toMatchObject({ ok: false, error: { kind: "tryLater", cause: "rule" } });
+  });
+});
+
+describe("CertOwnerLogic: the runner's edges (review of the kernel, issue 17)", () => {
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      (value) => ({ value }),
+      (e: unknown) => ({ threw: e instanceof Error ? e.message : String(e) }),
+    );
+
+  it("a stored issuer that does not parse is an internal error, not an exception", async () => {
+    const { owner, request } = setup();
+    const broken = { ...request(true), issuer: { ...issuer(), certificate: "AAAA" } };
+    expect(await outcome(owner.answer(broken))).toMatchObject({
+      value: { ok: false, error: { kind: "internal" } },
+    });
+  });
+
+  it("a guess's forget alarm firing while a client's fetch is in flight breaks neither", async () => {
+    const { owner, request, upstream, clock, storage } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    clock.now = storage.alarm! + 1; // its window is over: the forget alarm is due
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    upstream.next = async (now) => {
+      await gate;
+      return ok(answer("unknown", now, 60 * MIN, now));
+    };
+    const asked = outcome(owner.answer(request()));
+    await new Promise((r) => setTimeout(r, 0));
+    const alarmed = outcome(owner.alarm());
+    await new Promise((r) => setTimeout(r, 0));
+    release();
+    expect(await alarmed).toEqual({ value: undefined });
+    expect(await asked).toMatchObject({
+      value: { ok: true, value: { fetched: true, answer: { status: "unknown" } } },
+    });
+    // The fetch recorded its result in the state it started with: nothing half-forgotten.
+    expect((await owner.state())?.forgetAt).toBeGreaterThan(clock.now);
+    expect(await outcome(owner.answer(request()))).toMatchObject({ value: { ok: true } });
+  });
+
+  it("one storage read that fails is tried again by the next call, not kept", async () => {
+    const { owner, request, upstream, storage } = setup();
+    upstream.next = caGives("good");
+    const get = storage.get.bind(storage);
+    let fail = 1;
+    storage.get = async <T>(key: string) => {
+      if (fail-- > 0) throw new Error("storage get failed (transient)");
+      return get<T>(key);
+    };
+    expect(await outcome(owner.answer(request(true)))).toMatchObject({
+      threw: "storage get failed (transient)",
+    });
+    expect(await outcome(owner.answer(request(true)))).toMatchObject({ value: { ok: true } });
+  });
+
+  it("twenty requests sharing one refused budget token log it once", async () => {
+    let answerBudget!: () => void;
+    const spendBudget = async () => {
+      await new Promise<void>((r) => (answerBudget = r));
+      return false;
+    };
+    const { owner, request } = setup({ spendBudget });
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+    const all = Promise.all(Array.from({ length: 20 }, () => owner.answer(request())));
+    await new Promise((r) => setTimeout(r, 0));
+    answerBudget();
+    const results = await all;
+    const lines = logged.mock.calls.filter((c) =>
+      String(c[0]).includes("upstream.budget_exceeded"),
+    );
+    logged.mockRestore();
+    expect(results.every((r) => !r.ok && r.error.kind === "tryLater")).toBe(true);
+    expect(lines).toHaveLength(1);
+  });
+
+  it("an alarm that decides nothing does not wait for a client's fetch", async () => {
+    const { owner, request, upstream, clock } = setup();
+    upstream.next = caGives("unknown");
+    await owner.answer(request());
+    clock.now = t0 + 6 * MIN; // the unknown is over; the client asks again
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    upstream.next = async (now) => {
+      await gate;
+      return ok(answer("good", now, 60 * MIN, now));
+    };
+    const asked = owner.answer(request());
+    await new Promise((r) => setTimeout(r, 0));
+    (await owner.state())!.forgetAt = t0 + 60 * MIN; // the alarm only re-arms its forgetting
+    let alarmDone = false;
+    const alarmed = owner.alarm().then(() => (alarmDone = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(alarmDone).toBe(true);
+    release();
+    await Promise.all([asked, alarmed]);
   });
 });
