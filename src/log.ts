@@ -19,6 +19,8 @@ export type LogEvent =
   | "upstream.budget_exceeded"
   | "owner.forgotten"
   | "crl.watch_reset"
+  | "certificate.unpinned"
+  | "alarm.failed"
   | "registry.kv_write_failed"
   | "config.invalid";
 

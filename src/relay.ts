@@ -192,6 +192,15 @@ export class Relay {
     return this.owners.pin(lookup);
   }
 
+  /** Unpins a certificate from its owner (OCSP) or its issuer's CRL owners; false: not pinned. */
+  async unpin(issuer: IssuerRecord, key: string | undefined, serial: string): Promise<boolean> {
+    const crls = (issuer.crlUrls ?? []).map((url) =>
+      crlOwnerOf({ CRL_OWNER: this.deps.crlOwners }, issuer.id, url).unpin(serial),
+    );
+    const found = await Promise.all([key ? this.owners.unpin(key) : false, ...crls]);
+    return found.some(Boolean);
+  }
+
   /**
    * A certificate's status in its issuer's CRLs (`source`: which to consult, from
    * issuers/revocation.ts): each fetched when none is valid, or only what their owners hold

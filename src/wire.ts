@@ -53,6 +53,16 @@ export interface RegisteredIssuerJson extends IssuerJson {
 /** POST /admin/certificates: one result per leaf sent (404 when the only one is unknown). */
 export interface PinnedCertificatesJson {
   certificates: (PinJson | UnregisteredLeafJson)[];
+  /** With ?replaces=<serial>: the certificate the pinned one renews, unpinned. */
+  replaced?: UnpinnedJson;
+}
+
+/** DELETE /admin/certificates/<issuer id>/<serial>: the certificate is no longer pinned. */
+export interface UnpinnedJson {
+  issuer: string;
+  serial: string;
+  /** It was pinned (by its owner or one of its issuer's CRLs); false: nothing to unpin. */
+  unpinned: boolean;
 }
 
 /** A leaf of a registered issuer, pinned: its OCSP answer, or its status in a CRL. */

@@ -8,6 +8,7 @@ import { registerCommand } from "./register.ts";
 import { checkCommand } from "./check.ts";
 import { stapleCommand } from "./staple.ts";
 import { configCommand } from "./config.ts";
+import { unpinCommand } from "./unpin.ts";
 import { UsageError } from "./args.ts";
 
 const USAGE = `usage: ocsp-relay <command> [options]
@@ -38,6 +39,12 @@ setting up stapling (progress and advice on stderr):
            status instead (the relay learns the CRL from the leaf's CRL distribution point, or
            --crl URL) and the leaf's status in that CRL is printed. Exit 0 only when the answer
            (OCSP or CRL) says good; 1 when revoked, unknown, or the fetch or CRL failed.
+  unpin    --relay URL --token T <fullchain.pem>
+           Tell the relay a certificate is no longer served (replaced or retired): it is unpinned
+           and refreshed from then on only while clients ask (DELETE /admin/certificates/<issuer
+           id>/<serial>). Exit 0 when it was pinned, 1 when not (or the relay refused).
+           To pin a renewal and retire the old one at once: POST /admin/certificates?replaces=<old
+           serial> with the new leaf.
   check    <host:port> [--servername NAME] [--ca-file roots.pem] [--relay URL] [--json]
            One handshake asking for a staple: is it there, does it verify, good/revoked/unknown,
            time to nextUpdate, Must-Staple. Exit 0 only for a valid staple saying good.
@@ -73,9 +80,10 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   check: checkCommand,
   staple: stapleCommand,
   config: configCommand,
+  unpin: unpinCommand,
 };
 
-const OPERATOR_COMMANDS = new Set(["chain", "register", "check", "staple", "config"]);
+const OPERATOR_COMMANDS = new Set(["chain", "register", "check", "staple", "config", "unpin"]);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

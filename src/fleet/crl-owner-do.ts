@@ -59,6 +59,10 @@ export class CrlOwner extends DurableObject<CrlOwnerEnv> {
     return this.logic.inspect(serial);
   }
 
+  unpin(serial: string): Promise<boolean> {
+    return this.logic.unpin(serial);
+  }
+
   override async alarm(): Promise<void> {
     await this.logic.alarm();
   }

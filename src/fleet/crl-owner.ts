@@ -107,10 +107,18 @@ export class CrlOwnerLogic extends Runner<
     };
   }
 
+  /** The operator unpinned a certificate: no longer watched here; false: it was not pinned. */
+  async unpin(serial: string): Promise<boolean> {
+    const { reply } = await this.run(await this.load(), { on: "unpin", serial }, this.now());
+    return Boolean(reply && "unpinned" in reply && reply.unpinned);
+  }
+
   /** The scheduled refresh (or retry). */
   async alarm(): Promise<void> {
-    const { fetch } = await this.run(await this.load(), { on: "alarm" }, this.now());
-    if (fetch) await fetch;
+    await this.alarmed(async () => {
+      const { fetch } = await this.run(await this.load(), { on: "alarm" }, this.now());
+      if (fetch) await fetch;
+    });
   }
 
   async state(): Promise<CrlOwnerState | undefined> {

@@ -58,11 +58,20 @@ export interface CrlReportDraft {
 
 export type CrlEffect = Effect<{ meta: CrlMeta; revoked: RevokedTuple[] }, CrlReportDraft>;
 
-export type CrlEvent = { on: "request"; req: CrlRequest } | KernelEvent<VerifiedCrl>;
+export type CrlEvent =
+  | { on: "request"; req: CrlRequest }
+  /** The operator unpinned a certificate (DELETE /admin/certificates, or its renewal). */
+  | { on: "unpin"; serial: string }
+  | KernelEvent<VerifiedCrl>;
 
 export type CrlReply =
   /** Serve this CRL (the host looks the serial up in it). */
-  { serve: CrlMeta } | { reply: Result<never> } | { join: true } | { settled: Result<CrlMeta> };
+  | { serve: CrlMeta }
+  | { reply: Result<never> }
+  | { join: true }
+  | { settled: Result<CrlMeta> }
+  /** For "unpin": whether it was pinned here. */
+  | { unpinned: boolean };
 
 export interface CrlStep {
   effects: CrlEffect[];
@@ -102,6 +111,13 @@ export function crlStep(
         });
       effects.push({ do: "fetch" });
       return out({ join: true });
+    }
+    case "unpin": {
+      const pins = o.state?.pins;
+      if (!pins?.[e.serial]) return out({ unpinned: false });
+      delete pins[e.serial];
+      effects.push({ do: "save" });
+      return out({ unpinned: true });
     }
     case "alarm": {
       const state = o.state;
@@ -202,6 +218,7 @@ function fetched(
     failed(state, o.memory, accepted.error, startedAt, window, schedule);
     effects.push(refreshFailed({ crl: state.url }, state, true));
   }
+  ended(state, startedAt);
   effects.push({ do: "save" }, { do: "alarm", at: state.nextAttemptAt! });
   const current = accepted.ok ? accepted.value : stillValid;
   effects.push({
@@ -237,6 +254,13 @@ function fetched(
 }
 
 const rule = (detail: string): RelayError => ({ kind: "tryLater", cause: "rule", detail });
+
+/** Certificates that have ended (their notAfter passed) are watched no more. */
+function ended(state: CrlOwnerState, now: number): void {
+  for (const list of [state.watched, state.pins ?? {}])
+    for (const [serial, leaf] of Object.entries(list))
+      if (leaf.notAfter !== undefined && leaf.notAfter <= now) delete list[serial];
+}
 
 /** Records a request in the one state object of this owner, changed in place. */
 function remember(o: CrlOwner, req: CrlRequest, now: number, effects: CrlEffect[]): CrlOwnerState {

@@ -70,6 +70,10 @@ export class CertOwner extends DurableObject<OwnerEnv> {
     return this.logic.touch(req);
   }
 
+  unpin(): Promise<boolean> {
+    return this.logic.unpin();
+  }
+
   /** What the owner knows (for /check and the status page). */
   async inspect(): Promise<{ state: OwnerState | undefined; answer: CachedAnswer | undefined }> {
     return { state: await this.logic.state(), answer: await this.logic.held() };

@@ -38,11 +38,15 @@ export type OcspEvent =
   | { on: "admitted"; req: OwnerRequest; admitted: boolean; fetching: boolean; requestedAt: number }
   /** A client was served from a cache tier. */
   | { on: "touch"; req: OwnerRequest }
+  /** The operator unpinned it (DELETE /admin/certificates, or its renewal replaced it). */
+  | { on: "unpin" }
   | KernelEvent<CachedAnswer>;
 
 /** What a request gets: its answer now, the fetch to join, or the budget to ask first. */
 export type Reply =
   | { reply: Result<OwnerAnswer> }
+  /** For "unpin": whether it was pinned. */
+  | { unpinned: boolean }
   | { join: true }
   | { spend: true }
   /** For "fetched": what every request waiting on the fetch gets. */
@@ -131,6 +135,15 @@ export function step(
       effects.push({ do: "alarm", at: now, ifNone: true });
       return out();
     }
+    case "unpin": {
+      const state = o.state;
+      if (!state?.pinned) return out({ unpinned: false });
+      state.pinned = false;
+      // Refreshed from now on only while clients ask (or, never vouched for, forgotten).
+      if (!worthRefreshing(state)) plan(state, o.held, now, random, schedule, effects);
+      else effects.push({ do: "save" });
+      return out({ unpinned: true });
+    }
     case "alarm":
       return out(alarm(o, now, schedule, effects));
     case "issuer": {
@@ -171,6 +184,14 @@ function alarm(
     const at = state.forgetAt ?? now;
     if (now >= at) forget(o, "not worth refreshing, window over", effects);
     else effects.push({ do: "alarm", at });
+    return undefined;
+  }
+  const ended = state.leaf?.notAfter;
+  if (ended !== undefined && now >= ended) {
+    // The certificate has ended (its notAfter passed): nobody can use an answer for it any more,
+    // pinned or not. Nothing is kept of it, but for a revocation seen.
+    if (state.revokedSeen) effects.push(stopped(state, "the certificate has expired"));
+    else forget(o, "the certificate has expired", effects);
     return undefined;
   }
   if (now - state.lastRequestedAt > schedule.idleAfterMs && !state.pinned) {
@@ -216,6 +237,7 @@ function fetched(
     failed(state, o.memory, accepted.error, startedAt, window, schedule);
     if (worthRefreshing(state)) {
       delete state.forgetAt;
+      untilEnd(state, startedAt);
       effects.push({ do: "save" }, { do: "alarm", at: state.nextAttemptAt! });
     } else {
       plan(state, stillValid, startedAt, random, schedule, effects); // no retry: forgotten later
@@ -296,6 +318,7 @@ function plan(
   state.nextAttemptAt = held
     ? refreshAt(refreshWindow(held), now, random, schedule)
     : retryAt(Math.max(1, state.failures), now, undefined, schedule);
+  untilEnd(state, now);
   effects.push({ do: "save" }, { do: "alarm", at: state.nextAttemptAt });
 }
 
@@ -324,6 +347,13 @@ function remember(o: OcspOwner, req: OwnerRequest, now: number, effects: OcspEff
   state.lastRequestedAt = now;
   effects.push({ do: "save" });
   return state;
+}
+
+/** No refresh or retry after the certificate ends: the alarm then is its end (alarm() stops). */
+function untilEnd(state: OwnerState, now: number): void {
+  const ended = state.leaf?.notAfter;
+  if (ended !== undefined && state.nextAttemptAt !== undefined && ended < state.nextAttemptAt)
+    state.nextAttemptAt = Math.max(ended, now);
 }
 
 /** Deletes the owner's storage and alarm: a guessed CertID leaves nothing behind. */

@@ -104,10 +104,18 @@ export class CertOwnerLogic extends Runner<
     await this.run(await this.load(), { on: "touch", req }, this.now());
   }
 
+  /** The operator unpinned it; false: it was not pinned. */
+  async unpin(): Promise<boolean> {
+    const { reply } = await this.run(await this.load(), { on: "unpin" }, this.now());
+    return Boolean(reply && "unpinned" in reply && reply.unpinned);
+  }
+
   /** The scheduled refresh (or retry), or the end of a guessed CertID's window. */
   async alarm(): Promise<void> {
-    const { fetch } = await this.run(await this.load(), { on: "alarm" }, this.now());
-    if (fetch) await fetch; // the refresh this alarm started (or joined), not a client's
+    await this.alarmed(async () => {
+      const { fetch } = await this.run(await this.load(), { on: "alarm" }, this.now());
+      if (fetch) await fetch; // the refresh this alarm started (or joined), not a client's
+    });
   }
 
   /** This owner's state: read from storage once, then the one object every path changes. */

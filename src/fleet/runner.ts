@@ -9,7 +9,7 @@ import type { Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import { log } from "../log.ts";
 import type { Effect, KernelEvent } from "./kernel.ts";
-import type { ScheduleConfig } from "./schedule.ts";
+import { retryAt, type ScheduleConfig } from "./schedule.ts";
 
 export interface RunnerStorage {
   put<T>(key: string, value: T): Promise<void>;
@@ -47,6 +47,8 @@ export abstract class Runner<
 > {
   private owner: O | undefined;
   private loading: Promise<O> | undefined;
+  /** Alarms in a row whose work threw (each re-armed its own retry). */
+  private alarmFailures = 0;
   /** The fetch in flight, which every request that needs it joins. */
   protected inflight: Promise<Result<Settled>> | undefined;
 
@@ -168,6 +170,28 @@ export abstract class Runner<
 
   protected now(): number {
     return this.host.now();
+  }
+
+  /**
+   * Runs an alarm's work; if it throws (a KV read of the registry, storage), the alarm re-arms
+   * itself with the owners' backoff instead of leaving it to the platform, whose retries give up
+   * after a few: a pinned certificate nobody asks about never stops refreshing because of one
+   * failed read.
+   */
+  protected async alarmed(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+      this.alarmFailures = 0;
+    } catch (e) {
+      this.alarmFailures += 1;
+      const at = retryAt(this.alarmFailures, this.now(), undefined, this.host.schedule);
+      log("alarm.failed", {
+        failures: this.alarmFailures,
+        retryAt: new Date(at).toISOString(),
+        detail: message(e),
+      });
+      await this.storage.setAlarm(at);
+    }
   }
 }
 

@@ -8,11 +8,13 @@ import { readPemCertificates } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
-import { httpCrlUrls, revocationSource } from "../issuers/revocation.ts";
+import { httpCrlUrls, relaysOcsp, revocationSource } from "../issuers/revocation.ts";
 import { log } from "../log.ts";
 import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
-import { describeCrl, leafInfo } from "./check.ts";
+import { describeCrl, leafInfo, serialAsEncoded } from "./check.ts";
+import { err, ok, type Result } from "../errors.ts";
+import { fromHex, toHex } from "../ocsp/bytes.ts";
 import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
 import type {
@@ -24,6 +26,7 @@ import type {
   PinnedCertificatesJson,
   RegisteredIssuerJson,
   UnregisteredLeafJson,
+  UnpinnedJson,
 } from "../wire.ts";
 import { surfaceApp } from "./surface.ts";
 
@@ -104,8 +107,10 @@ export function adminRoutes(): Hono<AppEnv> {
       });
     const index = await relay.registry.index(relay.now());
     const results: PinnedCertificatesJson["certificates"] = [];
+    const issuers = [];
     for (const leaf of leaves) {
       const issuer = await findIssuerOf(leaf, index);
+      issuers.push(issuer);
       results.push(
         issuer
           ? await pinLeaf(relay, leaf, issuer.record, issuer.cert)
@@ -117,10 +122,44 @@ export function adminRoutes(): Hono<AppEnv> {
       );
     }
     const anyUnknown = results.some((r) => r.error === "issuer not registered");
+    // A server's renewed certificate retires the one it replaces (?replaces=<serial hex>): that
+    // one is unpinned, so it stops being refreshed now rather than when it ends.
+    const replaces = c.req.query("replaces");
+    const renewed = leaves.length === 1 ? issuers[0] : undefined;
+    const replaced =
+      replaces !== undefined && renewed
+        ? await unpin(relay, renewed.record, renewed.cert, replaces)
+        : undefined;
+    if (replaced && !replaced.ok) return jsonErrorResponse(replaced.error);
     return c.json(
-      { certificates: results } satisfies PinnedCertificatesJson,
+      {
+        certificates: results,
+        ...(replaced ? { replaced: replaced.value } : {}),
+      } satisfies PinnedCertificatesJson,
       anyUnknown && results.length === 1 ? 404 : 200,
     );
+  });
+
+  // Unpin a certificate: it is refreshed from then on only while clients ask for it.
+  admin.delete("/certificates/:issuer/:serial", async (c) => {
+    const relay = c.get("relay");
+    const index = await relay.registry.index(relay.now());
+    const record = index.get(c.req.param("issuer") ?? "");
+    if (!record)
+      return jsonErrorResponse({
+        kind: "notFound",
+        title: "no such issuer",
+        detail: c.req.param("issuer") ?? "",
+      });
+    const done = await unpin(relay, record, index.certificate(record), c.req.param("serial") ?? "");
+    if (!done.ok) return jsonErrorResponse(done.error);
+    return done.value.unpinned
+      ? c.json(done.value satisfies UnpinnedJson)
+      : jsonErrorResponse({
+          kind: "notFound",
+          title: "not pinned",
+          detail: `serial ${done.value.serial} of issuer ${record.id} is not pinned`,
+        });
   });
 
   admin.delete("/issuers/:id", async (c) => {
@@ -298,4 +337,26 @@ async function warm(
         nextUpdate: new Date(result.value.answer.nextUpdate).toISOString(),
       }
     : { ...base, error: result.error.detail };
+}
+
+/** Unpins the certificate of `issuer` with serial `hex` (its SHA-1 CertID's owner, its CRLs). */
+async function unpin(
+  relay: Relay,
+  issuer: IssuerRecord,
+  issuerCert: CertificateFacts,
+  hex: string,
+): Promise<Result<UnpinnedJson>> {
+  const typed = fromHex(hex.replace(/:/g, ""));
+  if (!typed || typed.length === 0 || typed.length > 40)
+    return err({
+      kind: "malformed",
+      title: "bad serial",
+      detail: "give the serial number in hex, e.g. 03a1f2",
+    });
+  const serialNumber = serialAsEncoded(typed);
+  const certId = await certIdFor(issuerCert, { serialNumber }, "SHA-1");
+  const key = relaysOcsp(issuer) ? certIdKey(certId) : undefined;
+  const unpinned = await relay.unpin(issuer, key, toHex(serialNumber));
+  if (unpinned) log("certificate.unpinned", { issuer: issuer.id, serial: toHex(serialNumber) });
+  return ok({ issuer: issuer.id, serial: toHex(serialNumber), unpinned });
 }

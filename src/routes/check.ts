@@ -24,7 +24,11 @@ import { surfaceApp } from "./surface.ts";
 export const MAX_CHECK_BYTES = 64 * 1024;
 
 export function leafInfo(leaf: CertificateFacts): LeafInfo {
-  return { subject: leaf.subjectText, mustStaple: leaf.mustStaple };
+  return {
+    subject: leaf.subjectText,
+    mustStaple: leaf.mustStaple,
+    notAfter: leaf.notAfter.getTime(),
+  };
 }
 
 export function checkRoutes(): Hono<AppEnv> {

@@ -53,6 +53,11 @@ export class OwnerSource implements Source {
     return this.stub(lookup.key).answer(ownerRequest(lookup, true, this.policy));
   }
 
+  /** Unpins a certificate (admin API); false: it was not pinned. */
+  unpin(key: string): Promise<boolean> {
+    return this.stub(key).unpin();
+  }
+
   private async ask(lookup: Lookup): Promise<Result<Served>> {
     ops.ownerCalls++;
     const result = await this.stub(lookup.key).answer(ownerRequest(lookup, false, this.policy));

@@ -14,6 +14,8 @@ import type { CertId } from "../ocsp/request.ts";
 export interface LeafInfo {
   subject: string;
   mustStaple: boolean;
+  /** The certificate's notAfter (epoch ms): its owner stops refreshing it then. */
+  notAfter?: number;
 }
 
 export interface Lookup {

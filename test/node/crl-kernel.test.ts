@@ -101,6 +101,7 @@ function said(reply: CrlReply | undefined): string | undefined {
   if (!reply) return undefined;
   if ("join" in reply) return "join";
   if ("serve" in reply) return `serve:${reply.serve.number}`;
+  if ("unpinned" in reply) return reply.unpinned ? "unpinned" : "not pinned";
   const r = "reply" in reply ? reply.reply : reply.settled;
   const tag = "reply" in reply ? "reply" : "settled";
   return r.ok ? `${tag}:${r.value.number}` : `${tag}:${r.error.kind}`;
@@ -244,6 +245,35 @@ const rows: Row[] = [
     name: "refresh stops when the CRL is no longer registered for its issuer",
     owner: () => owner({ pinned: true }, held5),
     steps: [[0, { on: "issuer", issuer: { ...issuer, crlUrls: [] } }, ["log:refresh.stopped"]]],
+  },
+  {
+    name: "unpinned: no longer reported by this CRL",
+    owner: () => owner({ pinned: true, pins: { "02": { ...leaf, names: true } } }, held5),
+    steps: [
+      [0, { on: "unpin", serial: "02" }, ["save"], "unpinned"],
+      [0, { on: "unpin", serial: "02" }, [], "not pinned"],
+    ],
+    then: (o) => expect(o.state?.pins).toEqual({}),
+  },
+  {
+    name: "certificates that have ended are watched no more",
+    owner: () =>
+      owner({
+        pins: { "01": { ...leaf, names: true, notAfter: T - MIN }, "02": { ...leaf, names: true } },
+        watched: { "03": { ...leaf, names: true, notAfter: T } },
+      }),
+    steps: [
+      [
+        0,
+        { on: "fetched", result: ok(crl(T)), startedAt: T },
+        ["keep", "log:upstream.fetch", "save", `alarm@${refreshMin(crl(T), T)}`, "report"],
+        "settled:5",
+      ],
+    ],
+    then: (o) => {
+      expect(Object.keys(o.state?.pins ?? {})).toEqual(["02"]);
+      expect(o.state?.watched).toEqual({});
+    },
   },
 ];
 

@@ -97,6 +97,7 @@ function said(reply: Reply | undefined): string | undefined {
   if (!reply) return undefined;
   if ("join" in reply) return "join";
   if ("spend" in reply) return "spend";
+  if ("unpinned" in reply) return reply.unpinned ? "unpinned" : "not pinned";
   const r = "reply" in reply ? reply.reply : reply.settled;
   const tag = "reply" in reply ? "reply" : "settled";
   if (!r.ok)
@@ -391,6 +392,52 @@ const rows: Row[] = [
         "settled:tryLater/upstream",
       ],
     ],
+  },
+  {
+    name: "a certificate that ends: its refresh is planned no later than its notAfter",
+    owner: () =>
+      owner({ pinned: true, leaf: { subject: "CN=a", mustStaple: false, notAfter: T + 10 * MIN } }),
+    steps: [
+      [0, fetched(ok(good)), ["keep", "publish", "save", "alarm@10", "report"], "settled:good"],
+    ],
+  },
+  {
+    name: "at its notAfter a pinned certificate is forgotten: the CA is asked no more",
+    owner: () =>
+      owner(
+        { pinned: true, leaf: { subject: "CN=a", mustStaple: false, notAfter: T + 10 * MIN } },
+        good,
+      ),
+    steps: [[10, { on: "alarm" }, ["forget", "log:owner.forgotten"]]],
+    then: (o) => expect(o.state).toBeUndefined(),
+  },
+  {
+    name: "an ended certificate whose revocation was seen keeps it (no later good), refresh stopped",
+    owner: () =>
+      owner(
+        {
+          pinned: true,
+          leaf: { subject: "CN=a", mustStaple: false, notAfter: T },
+          revokedSeen: { revocationTime: T, seenAt: T },
+        },
+        revoked,
+      ),
+    steps: [[1, { on: "alarm" }, ["log:refresh.stopped"]]],
+    then: (o) => expect(o.state?.revokedSeen).toBeDefined(),
+  },
+  {
+    name: "unpinned: a certificate the CA vouched for is refreshed only while clients ask",
+    owner: () => owner({ pinned: true, vouched: true }, good),
+    steps: [
+      [1, { on: "unpin" }, ["save"], "unpinned"],
+      [2, { on: "unpin" }, [], "not pinned"],
+    ],
+    then: (o) => expect(o.state?.pinned).toBe(false),
+  },
+  {
+    name: "unpinned, never vouched for (its unknown): forgotten at the end of its window",
+    owner: () => owner({ pinned: true }, unknown),
+    steps: [[1, { on: "unpin" }, ["save", `alarm@${(unknown.serveUntil - T) / MIN}`], "unpinned"]],
   },
 ];
 

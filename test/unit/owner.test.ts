@@ -102,6 +102,7 @@ function setup(
     registered?: boolean;
     spendBudget?: OwnerDeps["spendBudget"];
     report?: OwnerDeps["report"];
+    currentIssuer?: OwnerDeps["currentIssuer"];
   } = {},
 ) {
   const clock = { now: t0 };
@@ -117,7 +118,8 @@ function setup(
       upstream.calls.push(lookup.now);
       return upstream.next(lookup.now);
     },
-    currentIssuer: async () => ((opts.registered ?? true) ? issuer() : undefined),
+    currentIssuer:
+      opts.currentIssuer ?? (async () => ((opts.registered ?? true) ? issuer() : undefined)),
     now: () => clock.now,
     random: () => opts.random ?? 0.5,
     schedule: DEFAULT_SCHEDULE,
@@ -858,5 +860,59 @@ describe("CertOwnerLogic: the runner's edges (review of the kernel, issue 17)", 
     expect(alarmDone).toBe(true);
     release();
     await Promise.all([asked, alarmed]);
+  });
+});
+
+describe("CertOwnerLogic: certificates end (issue 18)", () => {
+  it("a pinned certificate past its notAfter: the CA is asked no more, whatever the refresh periods", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good", 20 * MIN);
+    const notAfter = t0 + 25 * MIN;
+    const leaf = { subject: "CN=ending.example", mustStaple: false, notAfter };
+    await owner.answer({ ...request(true), leaf });
+    // Refresh every 10 min or so until the end; the alarm is never set past notAfter.
+    for (let i = 0; i < 12 && storage.alarm !== null; i++) {
+      expect(storage.alarm).toBeLessThanOrEqual(notAfter);
+      clock.now = storage.alarm;
+      await owner.alarm();
+    }
+    const calls = upstream.calls.length;
+    expect(upstream.calls.every((at) => at < notAfter)).toBe(true);
+    expect(await owner.state()).toBeUndefined(); // forgotten at its end
+    for (const later of [30, 60, 120]) {
+      clock.now = notAfter + later * MIN;
+      await owner.alarm();
+    }
+    expect(upstream.calls).toHaveLength(calls);
+  });
+
+  it("unpin: a pinned certificate then goes idle like any other; unpinning twice says so", async () => {
+    const { owner, upstream, request } = setup();
+    upstream.next = caGives("good");
+    await owner.answer(request(true));
+    expect(await owner.unpin()).toBe(true);
+    expect((await owner.state())?.pinned).toBe(false);
+    expect(await owner.unpin()).toBe(false);
+  });
+
+  it("an alarm whose work throws (a registry read failing) re-arms its own retry", async () => {
+    let registryDown = false;
+    const { owner, upstream, request, storage, clock } = setup({
+      currentIssuer: async () => {
+        if (registryDown) throw new Error("KV read failed");
+        return issuer();
+      },
+    });
+    upstream.next = caGives("good");
+    await owner.answer(request(true));
+    registryDown = true;
+    clock.now = storage.alarm!;
+    await owner.alarm(); // resolves: the platform's retries are not relied on
+    expect(storage.alarm).toBe(clock.now + DEFAULT_SCHEDULE.backoffBaseMs);
+    registryDown = false;
+    const calls = upstream.calls.length;
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    expect(upstream.calls).toHaveLength(calls + 1);
   });
 });
