@@ -191,3 +191,13 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     // Some filesystems refuse fsync on a directory; the rename itself is still atomic.
   }
 }
+
+/** The relay's ADMIN_TOKEN, from --token or $OCSP_RELAY_TOKEN (kept out of the process list). */
+export function adminToken(given: string | undefined): string {
+  const token = given ?? process.env.OCSP_RELAY_TOKEN;
+  if (!token)
+    throw new UsageError(
+      "--token is required (the relay's ADMIN_TOKEN; or set OCSP_RELAY_TOKEN to keep it out of the process list)",
+    );
+  return token;
+}

@@ -5,6 +5,7 @@
 import { bytesEqual, toBase64 } from "../ocsp/bytes.ts";
 import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { loadRoots, type RootStore, type Sourced } from "./roots.ts";
+import { readCertificates, UsageError } from "./args.ts";
 
 export { issuedBy as issued } from "../ocsp/signature.ts";
 import { issuedBy as issued } from "../ocsp/signature.ts";
@@ -73,6 +74,27 @@ export function rootStore(): RootStore {
 /** Every root of rootStore(), each with where it was found ("Node's root store", "system store /etc/ssl/..."). */
 export function systemRoots(): Sourced[] {
   return rootStore().roots;
+}
+
+/** The leaf of a fullchain file and its issuer, found in the same file (or a usage error). */
+export async function leafAndIssuer(
+  file: string,
+): Promise<{ leaf: CertificateFacts; issuer: Sourced; certs: CertificateFacts[] }> {
+  const certs = readCertificates(file, "chain file");
+  const leaf = leafOf(certs);
+  if (!leaf)
+    throw new UsageError(
+      `${file} holds only CA certificates: give the leaf followed by its issuer (fullchain.pem)`,
+    );
+  const issuer = await findIssuer(
+    leaf,
+    certs.map((cert) => ({ cert, source: file })),
+  );
+  if (!issuer)
+    throw new UsageError(
+      `the issuer of "${leaf.subjectText}" ("${leaf.issuerText}") is not in ${file}: use the fullchain file (leaf, then intermediates)`,
+    );
+  return { leaf, issuer, certs };
 }
 
 /** The first certificate that is not a CA: the leaf of a fullchain file. */

@@ -10,18 +10,18 @@ import { toBase64 } from "../ocsp/bytes.ts";
 import { certIdFor, encodeRequest } from "../ocsp/request.ts";
 import { decodeResponse } from "../ocsp/response.ts";
 import {
+  adminToken,
   fleetKey,
   formatDuration,
   networkError,
   ocspBase,
   parse,
   parseDuration,
-  readCertificates,
   relayUrl,
   say,
   UsageError,
 } from "./args.ts";
-import { findIssuer, leafOf, toPem } from "./pki.ts";
+import { leafAndIssuer, toPem } from "./pki.ts";
 import type { ErrorJson, RegisteredIssuerJson } from "../wire.ts";
 import { crlAdvice, crlVerdict, crlWindow, httpCrlUrl } from "./crl-status.ts";
 
@@ -37,31 +37,14 @@ export async function registerCommand(args: string[]): Promise<number> {
   });
   const relay = relayUrl(values.relay);
   const key = fleetKey(values["fleet-key"]);
-  const token = values.token ?? process.env.OCSP_RELAY_TOKEN;
-  if (!token)
-    throw new UsageError(
-      "--token is required (the relay's ADMIN_TOKEN; or set OCSP_RELAY_TOKEN to keep it out of the process list)",
-    );
+  const token = adminToken(values.token);
   if (positionals.length !== 1)
     throw new UsageError(
       "give one chain file: ocsp-relay register --relay URL --token T fullchain.pem",
     );
   const file = positionals[0]!;
   const timeoutMs = parseDuration(values.timeout!, "--timeout");
-  const certs = readCertificates(file, "chain file");
-  const leaf = leafOf(certs);
-  if (!leaf)
-    throw new UsageError(
-      `${file} holds only CA certificates: give the leaf followed by its issuer (fullchain.pem)`,
-    );
-  const issuer = await findIssuer(
-    leaf,
-    certs.map((cert) => ({ cert, source: file })),
-  );
-  if (!issuer)
-    throw new UsageError(
-      `the issuer of "${leaf.subjectText}" ("${leaf.issuerText}") is not in ${file}: use the fullchain file (leaf, then intermediates)`,
-    );
+  const { leaf, issuer } = await leafAndIssuer(file);
   // No OCSP responder to relay: the certificate cannot be stapled, and its status comes from a CRL.
   const byCrl = !values.responder && leaf.ocspUrls.length === 0;
   const crlUrl = values.crl ?? httpCrlUrl(leaf);

@@ -6,15 +6,15 @@ import { issuerId } from "../issuers/issuer.ts";
 import { serialHex } from "../ocsp/certificate.ts";
 import type { ErrorJson, UnpinnedJson } from "../wire.ts";
 import {
+  adminToken,
   networkError,
   parse,
   parseDuration,
-  readCertificates,
   relayUrl,
   say,
   UsageError,
 } from "./args.ts";
-import { findIssuer, leafOf } from "./pki.ts";
+import { leafAndIssuer } from "./pki.ts";
 
 export async function unpinCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
@@ -23,27 +23,12 @@ export async function unpinCommand(args: string[]): Promise<number> {
     timeout: { type: "string", default: "30s" },
   });
   const relay = relayUrl(values.relay);
-  const token = values.token ?? process.env.OCSP_RELAY_TOKEN;
-  if (!token)
-    throw new UsageError(
-      "--token is required (the relay's ADMIN_TOKEN; or set OCSP_RELAY_TOKEN to keep it out of the process list)",
-    );
+  const token = adminToken(values.token);
   if (positionals.length !== 1)
     throw new UsageError(
       "give one chain file: ocsp-relay unpin --relay URL --token T fullchain.pem",
     );
-  const file = positionals[0]!;
-  const certs = readCertificates(file, "chain file");
-  const leaf = leafOf(certs);
-  if (!leaf) throw new UsageError(`${file} holds only CA certificates: give the leaf first`);
-  const issuer = await findIssuer(
-    leaf,
-    certs.map((cert) => ({ cert, source: file })),
-  );
-  if (!issuer)
-    throw new UsageError(
-      `the issuer of "${leaf.subjectText}" is not in ${file}: use the fullchain file (leaf, then intermediates)`,
-    );
+  const { leaf, issuer } = await leafAndIssuer(positionals[0]!);
   const url = `${relay}/admin/certificates/${await issuerId(issuer.cert)}/${serialHex(leaf)}`;
   let res: Response;
   try {

@@ -7,7 +7,7 @@
 // one they name, or complete: issuers/revocation.ts; partitioned CRLs speak for their own only).
 // Pure: a step changes the owner in place and returns the effects for its host (fleet/crl-owner.ts).
 
-import type { RevocationFacts, RevokedTuple } from "../crl/verify.ts";
+import type { CrlFacts, RevocationFacts, RevokedTuple } from "../crl/verify.ts";
 import { err, ok, type RelayError, type Result } from "../errors.ts";
 import {
   CHUNK_ENTRIES,
@@ -33,14 +33,7 @@ import {
 import { refreshAt, type ScheduleConfig } from "./schedule.ts";
 
 /** What a verified CRL gives its owner: its facts (crl/verify.ts crlFacts), entries sorted. */
-export interface VerifiedCrl {
-  thisUpdate: number;
-  nextUpdate: number;
-  number: string | null;
-  signatureAlgorithm: string;
-  idpUrls: string[];
-  revoked: RevokedTuple[];
-}
+export type VerifiedCrl = Omit<CrlFacts, "version">;
 
 /** One CRL's owner as its rules see it: the persisted state and CRL (without entries), its memory. */
 export interface CrlOwner {

@@ -76,37 +76,23 @@ export function checkRoutes(): Hono<AppEnv> {
       leaf,
       c.req.query("source") === "crl" ? "crl" : undefined,
     );
-    if (source.kind === "none")
-      return c.json(
-        describeFromCrl({
-          now,
-          issuer: found.record,
-          certificate,
-          url: httpCrlUrls(leaf)[0],
-          verdict: { status: "unknown", problem: source.problem, shown: undefined },
-        }),
-      );
-    if (source.kind === "crl") {
-      const verdict = await relay.crlVerdict({
-        issuer: found.record,
-        source,
-        serial: serialHex(leaf),
-        names: leaf,
-        leaf: leafInfo(leaf),
-        // An anonymous caller makes the relay fetch only the CRL the certificate names (or its
-        // issuer's only one): not every shard of a CA's partitioned CRL.
-        fetch: c.get("authenticated") === true ? "all" : "named",
-        watch: c.get("authenticated") === true,
-      });
-      return c.json(
-        describeFromCrl({
-          now,
-          issuer: found.record,
-          certificate,
-          url: httpCrlUrls(leaf)[0],
-          verdict,
-        }),
-      );
+    if (source.kind !== "ocsp") {
+      const verdict: CrlVerdict<CrlHeld> =
+        source.kind === "none"
+          ? { status: "unknown", problem: source.problem, shown: undefined }
+          : await relay.crlVerdict({
+              issuer: found.record,
+              source,
+              serial: serialHex(leaf),
+              names: leaf,
+              leaf: leafInfo(leaf),
+              // An anonymous caller makes the relay fetch only the CRL the certificate names (or
+              // its issuer's only one): not every shard of a CA's partitioned CRL.
+              fetch: c.get("authenticated") === true ? "all" : "named",
+              watch: c.get("authenticated") === true,
+            });
+      const url = httpCrlUrls(leaf)[0];
+      return c.json(describeFromCrl({ now, issuer: found.record, certificate, url, verdict }));
     }
     const certId = await certIdFor(found.cert, leaf, "SHA-1");
     const key = certIdKey(certId);

@@ -89,6 +89,15 @@ async function registerCrl(relay: Isolate, url: string): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
+/** A GET as the runtime makes it (with an ExecutionContext, so the hot path is taken). */
+async function fetchAsRuntime(relay: Isolate, path: string): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await relay.worker.fetch(new Request(ORIGIN + path), relay.env, ctx);
+  await res.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
 const json = async (res: Response) => (await res.json()) as Record<string, unknown>;
 
 describe("1. one rule for which CRL answers for a certificate", () => {
@@ -216,14 +225,6 @@ describe("2. the hot path's memory of URLs", () => {
     clock = await servingClock(good);
   });
 
-  async function fetchAsRuntime(relay: Isolate, path: string): Promise<Response> {
-    const ctx = createExecutionContext();
-    const res = await relay.worker.fetch(new Request(ORIGIN + path), relay.env, ctx);
-    await res.arrayBuffer();
-    await waitOnExecutionContext(ctx);
-    return res;
-  }
-
   it("a GET padded with a nonce is answered but never remembered; the server's own URL is", async () => {
     const d = new Deployment(clock, ocspReply(fixture(good.response)));
     const relay = d.isolate();
@@ -253,14 +254,6 @@ describe("2. the hot path's memory of URLs", () => {
 
 describe("2b. the server's own URL cannot be kept off the hot path", () => {
   const good = fixtureCase("rsa-direct-good");
-
-  async function fetchAsRuntime(relay: Isolate, path: string): Promise<Response> {
-    const ctx = createExecutionContext();
-    const res = await relay.worker.fetch(new Request(ORIGIN + path), relay.env, ctx);
-    await res.arrayBuffer();
-    await waitOnExecutionContext(ctx);
-    return res;
-  }
 
   it("variants of its URL (unchecked /k/ prefixes, other escapes) are served but never remembered", async () => {
     const d = new Deployment(await servingClock(good), ocspReply(fixture(good.response)));
