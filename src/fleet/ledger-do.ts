@@ -1,12 +1,23 @@
 // FleetLedger: the singleton Durable Object (named "ledger") holding the fleet-wide view behind
-// /metrics and /status, and sending alerts. A thin shell around LedgerLogic.
+// /metrics and /status, and sending alerts. A thin shell around LedgerLogic: /metrics and /status
+// get what their renderers' digests keep of one pass over the rows, never every row.
 
 import { DurableObject } from "cloudflare:workers";
 import { webhookSender } from "../alerts/webhook.ts";
 import { configFrom, type ConfigVars } from "../config.ts";
+import { MetricsDigest } from "../metrics/prometheus.ts";
 import { alarmTime, durableObjectPlatform } from "../platform.ts";
+import { StatusDigest } from "../status/page.ts";
 import type { CrlReport } from "./crl-owner.ts";
-import { LedgerLogic, type FetchReport, type LedgerSnapshot } from "./ledger.ts";
+import {
+  LedgerLogic,
+  type FetchReport,
+  type LedgerMetrics,
+  type LedgerSnapshot,
+  type LedgerStatus,
+  type MetricsQuery,
+  type StatusQuery,
+} from "./ledger.ts";
 
 /** Certificates whose answer expired this long ago drop off the status page. */
 const PRUNE_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
@@ -44,9 +55,26 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     return this.logic.reportCrl(report);
   }
 
-  async snapshot(): Promise<LedgerSnapshot> {
-    await this.logic.prune(PRUNE_AFTER_MS);
-    return this.logic.snapshot();
+  /**
+   * Every row, each certificate's included (one pass, pruning on the way): tests and small fleets.
+   * About 470 bytes a certificate cross the RPC, whose 32 MiB limit 70 000 certificates reach.
+   */
+  snapshot(): Promise<LedgerSnapshot> {
+    return this.logic.snapshot(PRUNE_AFTER_MS);
+  }
+
+  /**
+   * What /metrics shows: the counters, and one pass over the certificate rows (pruning on the way)
+   * kept to counts per issuer and a bounded list of series. What crosses to the caller does not
+   * grow with the fleet unless every certificate's series is asked for.
+   */
+  metricsView(query: MetricsQuery): Promise<LedgerMetrics> {
+    return this.logic.view(new MetricsDigest(query), PRUNE_AFTER_MS);
+  }
+
+  /** What /status shows: the counts, the at-risk list and one page of certificates. */
+  statusView(query: StatusQuery): Promise<LedgerStatus> {
+    return this.logic.view(new StatusDigest(query), PRUNE_AFTER_MS);
   }
 
   override async alarm(): Promise<void> {

@@ -1,5 +1,6 @@
 // What the fleet ledger takes and keeps (fleet/ledger.ts): the owners' fetch reports, its
-// per-certificate and per-issuer summaries, the alerts it sends, and what it is given. Types only.
+// per-certificate and per-issuer summaries, the alerts it sends, what it is given, and what it
+// gives /metrics and /status. Types only.
 
 /** What an owner reports after each attempt to fetch from the CA. Times are epoch ms. */
 export interface FetchReport {
@@ -87,11 +88,33 @@ export interface FailureEntry {
   error: string;
 }
 
-export interface LedgerSnapshot {
+/** The ledger's rows other than certificates: a few per issuer, read whole. */
+export interface LedgerHead {
   counters: Record<string, number>;
   issuers: IssuerHealth[];
-  certs: CertSummary[];
   failures: FailureEntry[];
+}
+
+/** Everything the ledger holds, every certificate row included (tests, small fleets). */
+export interface LedgerSnapshot extends LedgerHead {
+  certs: CertSummary[];
+}
+
+/** The head and what one pass over the certificate rows kept of them (`LedgerLogic.view`). */
+export type LedgerView<R> = LedgerHead & { certificates: R };
+
+/** A certificate's last status as the pages count it: `none` when it was never answered. */
+export type StatusLabel = NonNullable<CertSummary["status"]> | "none";
+
+/**
+ * What one pass over the certificate rows feeds, one row at a time: /metrics and /status each
+ * keep only what they show (metrics/prometheus.ts, status/page.ts), so a pass holds one batch of
+ * rows and a bounded digest, never the whole fleet.
+ */
+export interface CertificateVisitor {
+  add(cert: CertSummary): void;
+  /** Asked after a pass (`LedgerLogic.view`): true for one more over the same rows. */
+  again?(): boolean;
 }
 
 export type AlertKind = "certificate.revoked" | "mustStaple.atRisk" | "responder.failing";
@@ -114,7 +137,15 @@ export interface LedgerStorage {
   get<T>(key: string): Promise<T | undefined>;
   put<T>(key: string, value: T): Promise<void>;
   delete(key: string): Promise<boolean>;
-  list<T>(options: { prefix: string }): Promise<Map<string, T>>;
+  /**
+   * Rows under `prefix` in key order, as Durable Object storage lists them: after `startAfter`, at
+   * most `limit` (the ledger reads its certificate rows a batch at a time).
+   */
+  list<T>(options: {
+    prefix: string;
+    startAfter?: string;
+    limit?: number;
+  }): Promise<Map<string, T>>;
 }
 
 export interface LedgerDeps {
@@ -126,3 +157,87 @@ export interface LedgerDeps {
   /** Keeps work alive after the call returns (DurableObjectState.waitUntil). */
   background?: (work: Promise<unknown>) => void;
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the ledger gives /metrics and /status: what their digests (metrics/prometheus.ts
+// MetricsDigest, status/page.ts StatusDigest) keep of a pass over the certificate rows.
+
+export interface MetricsQuery {
+  now: number;
+  /** A Must-Staple certificate is at risk below this much validity left (and failing refresh). */
+  mustStapleMarginMs: number;
+  /** `troubled` (default): per-certificate series only for those at risk or failing, capped. */
+  certificates: "troubled" | "all";
+}
+
+/** One issuer's certificates, counted. */
+export interface IssuerCertificateMetrics {
+  issuerId: string;
+  byStatus: Record<StatusLabel, number>;
+  atRisk: number;
+  failing: number;
+  /** Valid answers per bucket of TIME_LEFT_BUCKETS_S (not cumulative), then those above the last. */
+  buckets: number[];
+  /** Valid answers and the sum of their seconds left (the histogram's _count and _sum). */
+  valid: number;
+  leftSecondsSum: number;
+}
+
+/**
+ * The per-certificate series, column by column: ?certificates=all sends one entry per valid answer
+ * from the ledger, and columns take about 45 bytes each across the RPC where an object each takes
+ * 120 (whose 32 MiB limit they would reach near 280 000 certificates). `issuer` indexes `issuers`.
+ */
+export interface CertificateSeries {
+  issuer: number[];
+  serial: string[];
+  servedUntil: number[];
+}
+
+/** What /metrics shows of the certificate rows: bounded unless every series was asked for. */
+export interface CertificateMetrics {
+  valid: number;
+  soonestServedUntil?: number;
+  issuers: IssuerCertificateMetrics[];
+  series: CertificateSeries;
+  omitted: number;
+}
+
+export type LedgerMetrics = LedgerView<CertificateMetrics>;
+
+export interface StatusQuery {
+  now: number;
+  /** A Must-Staple certificate is at risk below this much validity left. */
+  mustStapleMarginMs: number;
+  /** Shows only certificates whose serial (hex, colons ignored) or subject holds this, any case. */
+  q?: string;
+  /** 1-based; past the last page, the last page. */
+  page?: number;
+  pageSize?: number;
+}
+
+/** One issuer's certificates, counted (and the whole fleet's, as issuerId "all"). */
+export interface CertificateCounts {
+  issuerId: string;
+  total: number;
+  valid: number;
+  byStatus: Record<StatusLabel, number>;
+  atRisk: number;
+  failing: number;
+}
+
+/** What /status shows of the certificate rows: counts, the at-risk list, one page. */
+export interface CertificateStatus {
+  all: CertificateCounts;
+  issuers: CertificateCounts[];
+  /** The first AT_RISK_LISTED (status/page.ts) certificates at risk, soonest expiry first. */
+  atRisk: CertSummary[];
+  q: string;
+  page: number;
+  pageSize: number;
+  /** Certificates the search matched (all of them without one). */
+  matched: number;
+  rows: CertSummary[];
+}
+
+export type LedgerStatus = LedgerView<CertificateStatus>;

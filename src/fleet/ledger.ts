@@ -6,17 +6,22 @@ import { log } from "../log.ts";
 import type { CrlReport } from "./crl-types.ts";
 import type {
   Alert,
+  CertificateVisitor,
   CertSummary,
   FailureEntry,
   FetchReport,
   IssuerHealth,
   LedgerDeps,
+  LedgerHead,
   LedgerSnapshot,
+  LedgerView,
 } from "./ledger-types.ts";
 
 export * from "./ledger-types.ts";
 
 const MAX_FAILURES_KEPT = 50;
+/** Rows read per storage call: a pass over 100 000 certificates holds one batch at a time. */
+export const LIST_BATCH = 1000;
 
 export class LedgerLogic {
   constructor(private readonly deps: LedgerDeps) {}
@@ -187,23 +192,69 @@ export class LedgerLogic {
     await this.deps.storage.put("failures", failures.slice(0, MAX_FAILURES_KEPT));
   }
 
-  async snapshot(): Promise<LedgerSnapshot> {
+  /** The counters, each issuer's health and the recent failures: a few rows, read whole. */
+  async head(): Promise<LedgerHead> {
     const { storage } = this.deps;
+    const issuers: IssuerHealth[] = [];
+    for await (const batch of this.rows<IssuerHealth>("issuer:"))
+      for (const [, health] of batch) issuers.push(health);
     return {
       counters: (await storage.get<Record<string, number>>("counters")) ?? {},
-      issuers: [...(await storage.list<IssuerHealth>({ prefix: "issuer:" })).values()],
-      certs: [...(await storage.list<CertSummary>({ prefix: "cert:" })).values()],
+      issuers,
       failures: (await storage.get<FailureEntry[]>("failures")) ?? [],
     };
+  }
+
+  /**
+   * Everything, every certificate row in one array: for tests and small fleets. /metrics and
+   * /status read `view` instead, which keeps only what they show.
+   */
+  async snapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
+    const certs: CertSummary[] = [];
+    const { counters, issuers, failures } = await this.head();
+    await this.eachCertificate({ add: (cert) => certs.push(cert) }, pruneOlderThanMs);
+    return { counters, issuers, certs, failures };
+  }
+
+  /**
+   * The head and a pass over the certificate rows fed to `digest` (what a page keeps of them),
+   * pruning on the way, and another (not pruning) each time the digest asks for one: linear in
+   * the rows, holding one batch of them and the digest at a time.
+   */
+  async view<R>(
+    digest: CertificateVisitor & { result(): R },
+    pruneOlderThanMs?: number,
+  ): Promise<LedgerView<R>> {
+    const head = await this.head();
+    await this.eachCertificate(digest, pruneOlderThanMs);
+    while (digest.again?.()) await this.eachCertificate(digest);
+    return { ...head, certificates: digest.result() };
+  }
+
+  /**
+   * Each certificate row in key order, a batch at a time, given to `visitor`. With
+   * `pruneOlderThanMs`, the rows `prune` forgets are deleted on the way instead of given.
+   */
+  async eachCertificate(visitor: CertificateVisitor, pruneOlderThanMs?: number): Promise<void> {
+    const now = this.deps.now();
+    for await (const batch of this.rows<CertSummary>("cert:")) {
+      for (const [key, cert] of batch) {
+        if (pruneOlderThanMs !== undefined && prunable(cert, now, pruneOlderThanMs))
+          await this.deps.storage.delete(key);
+        else visitor.add(cert);
+      }
+    }
   }
 
   /** The soonest time a guessed CertID's row is to go, if any is listed. */
   async nextForgetAt(): Promise<number | undefined> {
     let next: number | undefined;
-    for (const cert of (await this.deps.storage.list<CertSummary>({ prefix: "cert:" })).values()) {
-      if (cert.forgetAt !== undefined && (next === undefined || cert.forgetAt < next))
-        next = cert.forgetAt;
-    }
+    await this.eachCertificate({
+      add(cert) {
+        if (cert.forgetAt !== undefined && (next === undefined || cert.forgetAt < next))
+          next = cert.forgetAt;
+      },
+    });
     return next;
   }
 
@@ -212,11 +263,32 @@ export class LedgerLogic {
    * CertIDs once their owner forgot them (their window is over).
    */
   async prune(olderThanMs: number): Promise<void> {
-    const now = this.deps.now();
-    for (const [key, cert] of await this.deps.storage.list<CertSummary>({ prefix: "cert:" })) {
-      const gone = cert.forgetAt !== undefined ? cert.forgetAt <= now : false;
-      if (gone || (cert.nextUpdate ?? cert.lastFetchAt) < now - olderThanMs)
-        await this.deps.storage.delete(key);
+    await this.eachCertificate({ add() {} }, olderThanMs);
+  }
+
+  /**
+   * The rows under `prefix` in key order, LIST_BATCH per storage call. A storage that ignores
+   * `limit` or `startAfter` gives everything at once: keys already seen end the listing.
+   */
+  private async *rows<T>(prefix: string): AsyncGenerator<[string, T][]> {
+    let after: string | undefined;
+    for (;;) {
+      const listed = await this.deps.storage.list<T>({
+        prefix,
+        limit: LIST_BATCH,
+        ...(after !== undefined ? { startAfter: after } : {}),
+      });
+      const batch: [string, T][] = [];
+      let last = after;
+      for (const [key, value] of listed) {
+        if (after !== undefined && key <= after) continue;
+        batch.push([key, value]);
+        if (last === undefined || key > last) last = key;
+      }
+      if (batch.length === 0) return;
+      yield batch;
+      if (listed.size < LIST_BATCH) return;
+      after = last;
     }
   }
 
@@ -304,4 +376,21 @@ export class LedgerLogic {
 /** Until when the relay serves a certificate's answer: nextUpdate, or sooner for `unknown`. */
 export function servedUntil(c: Pick<CertSummary, "serveUntil" | "nextUpdate">): number | undefined {
   return c.serveUntil ?? c.nextUpdate;
+}
+
+/** A row `prune` forgets: a guess its owner forgot, or an answer expired `olderThanMs` ago. */
+function prunable(cert: CertSummary, now: number, olderThanMs: number): boolean {
+  const gone = cert.forgetAt !== undefined ? cert.forgetAt <= now : false;
+  return gone || (cert.nextUpdate ?? cert.lastFetchAt) < now - olderThanMs;
+}
+
+/**
+ * A Must-Staple certificate a TLS server may soon have nothing to staple for: no valid answer, or
+ * less than `marginMs` left while its refresh fails (counted by /metrics, listed by /status).
+ */
+export function atRisk(c: CertSummary, now: number, marginMs: number): boolean {
+  if (!c.mustStaple) return false;
+  const end = servedUntil(c);
+  const left = end === undefined ? -1 : end - now;
+  return left <= 0 || (left < marginMs && c.failures > 0);
 }

@@ -1,12 +1,32 @@
 // What operators look at: /metrics (Prometheus) and /status (HTML), both from the fleet ledger,
 // behind the admin token unless STATUS_PUBLIC=true; and /healthz (JSON), open. Errors are JSON.
+// The ledger sends each only what it shows (FleetLedger.metricsView, statusView): bounded whatever
+// the number of certificates, but for /metrics?certificates=all.
 
 import type { Hono } from "hono";
+import { jsonErrorResponse } from "../http/errors.ts";
 import { renderMetrics } from "../metrics/prometheus.ts";
-import { renderStatusPage } from "../status/page.ts";
+import { MAX_QUERY_CHARS, renderStatusPage } from "../status/page.ts";
 import type { HealthJson } from "../wire.ts";
 import { requireAdminUnlessPublic, type AppEnv } from "./auth.ts";
 import { surfaceApp } from "./surface.ts";
+
+/** Highest page number /status accepts (10 000 000 certificates). */
+export const MAX_PAGE = 100_000;
+
+/** `?q=` and `?page=` as /status takes them; an error says what is wrong with them. */
+export function statusQuery(params: {
+  q?: string | undefined;
+  page?: string | undefined;
+}): { ok: true; q: string; page: number } | { ok: false; detail: string } {
+  const q = (params.q ?? "").trim();
+  if (q.length > MAX_QUERY_CHARS)
+    return { ok: false, detail: `q is longer than ${MAX_QUERY_CHARS} characters` };
+  const page = params.page === undefined || params.page === "" ? 1 : Number(params.page);
+  if (!/^\d*$/.test(params.page ?? "") || !Number.isInteger(page) || page < 1 || page > MAX_PAGE)
+    return { ok: false, detail: `page is a whole number from 1 to ${MAX_PAGE}` };
+  return { ok: true, q, page };
+}
 
 export function observeRoutes(): Hono<AppEnv> {
   const routes = surfaceApp("json");
@@ -19,33 +39,53 @@ export function observeRoutes(): Hono<AppEnv> {
     return c.json({ ok: true, issuers: index.records.length } satisfies HealthJson);
   });
 
+  // Per-certificate series only for the certificates in trouble, unless ?certificates=all.
   routes.get("/metrics", async (c) => {
     const relay = c.get("relay");
+    const certificates = c.req.query("certificates") ?? "troubled";
+    if (certificates !== "troubled" && certificates !== "all")
+      return jsonErrorResponse({
+        kind: "malformed",
+        title: "bad query",
+        detail: "certificates is all or troubled",
+      });
     const now = relay.now();
     await relay.flushCounters(now); // this isolate's latest counts are included
-    const [snapshot, budgets] = await Promise.all([
-      relay.ledger().snapshot(),
+    const [ledger, budgets] = await Promise.all([
+      relay.ledger().metricsView({
+        now,
+        mustStapleMarginMs: relay.config.alerts.mustStapleMarginMs,
+        certificates,
+      }),
       relay.registry.index(now).then((index) => relay.budgets(index.records)),
     ]);
     const isolate = { memoryEntries: relay.memoryEntries() };
-    return c.body(renderMetrics(snapshot, now, isolate, budgets), 200, {
+    return c.body(renderMetrics(ledger, now, isolate, budgets), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       "Cache-Control": "no-store",
     });
   });
 
+  // One page of certificates: ?q= searches serials and subjects, ?page= pages.
   routes.get("/status", async (c) => {
     const relay = c.get("relay");
+    const query = statusQuery({ q: c.req.query("q"), page: c.req.query("page") });
+    if (!query.ok)
+      return jsonErrorResponse({ kind: "malformed", title: "bad query", detail: query.detail });
     const now = relay.now();
-    const [snapshot, index] = await Promise.all([
-      relay.ledger().snapshot(),
+    const [ledger, index] = await Promise.all([
+      relay.ledger().statusView({
+        now,
+        mustStapleMarginMs: relay.config.alerts.mustStapleMarginMs,
+        q: query.q,
+        page: query.page,
+      }),
       relay.registry.index(now),
     ]);
     const html = renderStatusPage({
-      snapshot,
+      ledger,
       issuers: index.records,
       now,
-      mustStapleMarginMs: relay.config.alerts.mustStapleMarginMs,
       budgets: await relay.budgets(index.records),
       endpoint: { access: relay.config.access, keyed: relay.fleetKeys.closed },
     });

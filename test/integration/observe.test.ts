@@ -5,6 +5,7 @@
 import { env } from "cloudflare:workers";
 import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { CertSummary } from "../../src/fleet/ledger.ts";
 import { FAILURE_MEMORY_MS } from "../../src/fleet/owner.ts";
 import { edgeKey } from "../../src/sources/edge.ts";
 import { certIdKey, decodeGetPath, decodeRequest, encodeRequest } from "../../src/ocsp/request.ts";
@@ -133,8 +134,11 @@ async function ocspGet(relay: Isolate, issuer: string, leaf: string): Promise<Re
   return res;
 }
 
-async function metrics(relay: Isolate): Promise<{ text: string; value(series: string): number }> {
-  const res = await relay.request("/metrics", { headers: bearer });
+async function metrics(
+  relay: Isolate,
+  query = "",
+): Promise<{ text: string; value(series: string): number }> {
+  const res = await relay.request(`/metrics${query}`, { headers: bearer });
   expect(res.status).toBe(200);
   expect(res.headers.get("Content-Type")).toMatch(/^text\/plain; version=0\.0\.4/);
   const body = await res.text();
@@ -185,8 +189,8 @@ async function select(html: string, selector: string): Promise<Element[]> {
   return found.map((el) => ({ ...el, text: el.text.replace(/\s+/g, " ").trim() }));
 }
 
-async function statusPage(relay: Isolate): Promise<string> {
-  const res = await relay.request("/status", { headers: bearer });
+async function statusPage(relay: Isolate, query = ""): Promise<string> {
+  const res = await relay.request(`/status${query}`, { headers: bearer });
   expect(res.status).toBe(200);
   expect(res.headers.get("Content-Type")).toMatch(/^text\/html/);
   expect(res.headers.get("Cache-Control")).toBe("no-store");
@@ -492,27 +496,26 @@ describe("GET /check/<issuer id>/<serial hex>: the cached state, without asking 
   });
 });
 
-describe("who may see /metrics and /status", () => {
-  it.each(["/metrics", "/status"])(
-    "%s: 401 without the token, 401 with a wrong one",
-    async (path) => {
-      const { relay } = await deployment();
-      const attempts: HeadersInit[] = [
-        {},
-        { Authorization: "Bearer wrong" },
-        { Authorization: ADMIN_TOKEN }, // the token without "Bearer"
-      ];
-      for (const headers of attempts) {
-        const res = await relay.request(path, { headers });
-        expect(res.status).toBe(401);
-        expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer/);
-        expect((await json(res)).error).toBe("unauthorized");
-      }
-      expect((await relay.request(path, { headers: bearer })).status).toBe(200);
-    },
-  );
+const OBSERVED = ["/metrics", "/metrics?certificates=all", "/status", "/status?q=1001&page=2"];
 
-  it.each(["/metrics", "/status"])("%s: 403 when ADMIN_TOKEN is not set", async (path) => {
+describe("who may see /metrics and /status", () => {
+  it.each(OBSERVED)("%s: 401 without the token, 401 with a wrong one", async (path) => {
+    const { relay } = await deployment();
+    const attempts: HeadersInit[] = [
+      {},
+      { Authorization: "Bearer wrong" },
+      { Authorization: ADMIN_TOKEN }, // the token without "Bearer"
+    ];
+    for (const headers of attempts) {
+      const res = await relay.request(path, { headers });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("WWW-Authenticate")).toMatch(/^Bearer/);
+      expect((await json(res)).error).toBe("unauthorized");
+    }
+    expect((await relay.request(path, { headers: bearer })).status).toBe(200);
+  });
+
+  it.each(OBSERVED)("%s: 403 when ADMIN_TOKEN is not set", async (path) => {
     const d = new Deployment(clock);
     for (const relay of [d.isolate({ ADMIN_TOKEN: undefined }), d.isolate({ ADMIN_TOKEN: "" })]) {
       for (const headers of [{}, bearer]) {
@@ -523,7 +526,7 @@ describe("who may see /metrics and /status", () => {
     }
   });
 
-  it.each(["/metrics", "/status"])("%s: public with STATUS_PUBLIC=true", async (path) => {
+  it.each(OBSERVED)("%s: public with STATUS_PUBLIC=true", async (path) => {
     const d = new Deployment(clock);
     for (const relay of [
       d.isolate({ STATUS_PUBLIC: "true" }),
@@ -638,9 +641,16 @@ describe("/metrics", () => {
       ...[CASES.good, CASES.revoked].map((c) => answerTimes(fixture(c.response)).nextUpdate),
     );
     expect(scrape.value("soonest_next_update_seconds")).toBeCloseTo((soonest - clock) / 1000, 2);
+    // Per certificate: none by default (nothing is at risk or failing), every one on request.
     const good = answerTimes(fixture(CASES.good.response)).nextUpdate;
+    expect(scrape.text).not.toContain("ocsp_relay_certificate_next_update_seconds{");
+    expect(scrape.value(`certificates{issuer="${rsa.id}",status="good"}`)).toBe(1);
+    expect(scrape.value(`certificates{issuer="${rsa.id}",status="none"}`)).toBe(1);
+    expect(scrape.value(`certificates_failing{issuer="${rsa.id}"}`)).toBe(1);
+    expect(scrape.value(`answer_time_left_seconds_count{issuer="${rsa.id}"}`)).toBe(1);
+    const all = await metrics(relay, "?certificates=all");
     expect(
-      scrape.value(`certificate_next_update_seconds{issuer="${rsa.id}",serial="1001"}`),
+      all.value(`certificate_next_update_seconds{issuer="${rsa.id}",serial="1001"}`),
     ).toBeCloseTo((good - clock) / 1000, 2);
 
     // Every sample of the scrape is well-formed.
@@ -801,5 +811,100 @@ describe("/status", () => {
     expect(html).toContain("No issuer registered yet.");
     expect(html).toContain("No answer fetched yet.");
     expect(html).toContain("No failures.");
+  });
+});
+
+describe("a ledger of thousands of certificates", () => {
+  const N = 2500;
+
+  /** N certificate rows written into the FleetLedger's storage, as owners' reports would leave them. */
+  async function fillLedger(issuerId: string): Promise<void> {
+    const ledger = env.FLEET_LEDGER.get(env.FLEET_LEDGER.idFromName("ledger"));
+    await runInDurableObject(ledger, async (_, state) => {
+      for (let from = 0; from < N; from += 128) {
+        const entries: Record<string, CertSummary> = {};
+        for (let i = from; i < Math.min(N, from + 128); i++) {
+          const serial = (0x100000 + i).toString(16);
+          const failing = i % 500 === 7;
+          entries[`cert:SHA-1:aa:bb:${serial}`] = {
+            certIdKey: `SHA-1:aa:bb:${serial}`,
+            issuerId,
+            serial,
+            subject: `CN=host-${i}.fleet.example`,
+            mustStaple: i % 1000 === 7,
+            pinned: true,
+            status: "good",
+            thisUpdate: clock - HOUR,
+            nextUpdate: clock + HOUR + i * 10_000, // all within ALERT_MUST_STAPLE_MARGIN (1 day)
+            lastFetchAt: clock - HOUR,
+            failures: failing ? 1 : 0,
+            ...(failing ? { lastError: "HTTP 503" } : {}),
+          };
+        }
+        await state.storage.put(entries);
+      }
+    });
+  }
+
+  it("/status: the summary counts them all, a page shows 100, at risk and failing first; search and pages", async () => {
+    const { relay, rsa } = await deployment();
+    await fillLedger(rsa.id);
+    const html = await statusPage(relay);
+    expect(html).toContain("2,500 valid answer(s) of 2,500 certificate(s)");
+    const [summary] = await select(html, `tr[data-summary="${rsa.id}"]`);
+    expect(summary!.attrs).toMatchObject({
+      "data-total": String(N),
+      "data-failing": "5",
+      "data-at-risk": "3",
+    });
+    const rows = await select(html, "tr[data-cert]");
+    expect(rows).toHaveLength(100);
+    // host-7, 1007 and 2007 are Must-Staple and failing (at risk), then the other failing ones.
+    expect(rows.slice(0, 5).map((r) => r.text.match(/host-(\d+)/)![1])).toEqual([
+      "7",
+      "1007",
+      "2007",
+      "507",
+      "1507",
+    ]);
+    expect(
+      (await select(html, "#at-risk li")).map((li) => li.text.match(/host-(\d+)/)![1]),
+    ).toEqual(["7", "1007", "2007"]);
+    const last = await statusPage(relay, "?page=25");
+    expect(await select(last, "tr[data-cert]")).toHaveLength(100);
+    expect((await select(last, "#shown"))[0]!.attrs["data-pages"]).toBe("25");
+    const found = await statusPage(relay, "?q=host-1234.fleet");
+    expect((await select(found, "tr[data-cert]")).map((r) => r.attrs["data-cert"])).toEqual([
+      `SHA-1:aa:bb:${(0x100000 + 1234).toString(16)}`,
+    ]);
+  });
+
+  it("/metrics: counts per issuer and the troubled certificates' series by default, every one on request", async () => {
+    const { relay, rsa } = await deployment();
+    await fillLedger(rsa.id);
+    const scrape = await metrics(relay);
+    expect(scrape.value("cached_entries")).toBe(N);
+    expect(scrape.value(`certificates{issuer="${rsa.id}",status="good"}`)).toBe(N);
+    expect(scrape.value(`certificates_failing{issuer="${rsa.id}"}`)).toBe(5);
+    expect(scrape.value(`certificates_at_risk{issuer="${rsa.id}"}`)).toBe(3);
+    expect(scrape.value(`answer_time_left_seconds_bucket{issuer="${rsa.id}",le="3600"}`)).toBe(1);
+    expect(scrape.value(`answer_time_left_seconds_bucket{issuer="${rsa.id}",le="+Inf"}`)).toBe(N);
+    expect(scrape.text.match(/^ocsp_relay_certificate_next_update_seconds\{/gm)).toHaveLength(5);
+    const all = await metrics(relay, "?certificates=all");
+    expect(all.text.match(/^ocsp_relay_certificate_next_update_seconds\{/gm)).toHaveLength(N);
+  });
+
+  it.each([
+    ["/metrics?certificates=some", "certificates is all or troubled"],
+    ["/status?page=0", "page is a whole number"],
+    ["/status?page=two", "page is a whole number"],
+    [`/status?q=${"x".repeat(201)}`, "q is longer than 200 characters"],
+  ])("%s: HTTP 400, said in JSON", async (path, detail) => {
+    const { relay } = await deployment();
+    const res = await relay.request(path, { headers: bearer });
+    expect(res.status).toBe(400);
+    const body = await json(res);
+    expect(body.error).toBe("bad query");
+    expect(body.detail).toContain(detail);
   });
 });

@@ -1,15 +1,20 @@
 // The fleet ledger (fleet/ledger.ts) with in-memory storage, an injected clock and a recording alert
 // sender: what /metrics and /status are built from (counters, responder health, per-certificate
-// summaries, recent failures) and the alerts an operator's webhook receives, each exactly once.
+// summaries, recent failures, read a batch of rows at a time) and the alerts an operator's webhook
+// receives, each exactly once.
 
 import { describe, expect, it } from "vitest";
 import {
   LedgerLogic,
+  LIST_BATCH,
   type Alert,
   type AlertConfig,
+  type CertSummary,
   type FetchReport,
   type LedgerStorage,
 } from "../../src/fleet/ledger.ts";
+import { MetricsDigest } from "../../src/metrics/prometheus.ts";
+import { StatusDigest } from "../../src/status/page.ts";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -18,9 +23,13 @@ const t0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 const ISSUER = "0123456789abcdef";
 const RESPONDER = "http://ocsp.ca.example/";
 
-/** LedgerStorage over a Map, with the Durable Object storage's copy semantics. */
+/**
+ * LedgerStorage over a Map, with the Durable Object storage's copy semantics and its listing
+ * (key order, `startAfter`, `limit`); counts the list calls.
+ */
 class MemoryStorage implements LedgerStorage {
   readonly data = new Map<string, unknown>();
+  lists = 0;
   async get<T>(key: string) {
     return structuredClone(this.data.get(key)) as T | undefined;
   }
@@ -30,10 +39,21 @@ class MemoryStorage implements LedgerStorage {
   async delete(key: string) {
     return this.data.delete(key);
   }
-  async list<T>({ prefix }: { prefix: string }) {
+  async list<T>({
+    prefix,
+    startAfter,
+    limit,
+  }: {
+    prefix: string;
+    startAfter?: string;
+    limit?: number;
+  }) {
+    this.lists += 1;
     const out = new Map<string, T>();
     for (const key of [...this.data.keys()].sort()) {
-      if (key.startsWith(prefix)) out.set(key, structuredClone(this.data.get(key)) as T);
+      if (limit !== undefined && out.size >= limit) break;
+      if (key.startsWith(prefix) && (startAfter === undefined || key > startAfter))
+        out.set(key, structuredClone(this.data.get(key)) as T);
     }
     return out;
   }
@@ -683,5 +703,99 @@ describe("prune", () => {
     clock.now = t0 + HOUR + 6 * DAY;
     await ledger.prune(7 * DAY);
     expect((await ledger.snapshot()).certs).toHaveLength(1);
+  });
+});
+
+describe("listing the certificate rows", () => {
+  /** `n` certificate rows written straight into storage, valid for a day from t0. */
+  function rows(
+    storage: MemoryStorage,
+    n: number,
+    extra: (i: number) => Partial<CertSummary> = () => ({}),
+  ) {
+    for (let i = 0; i < n; i++) {
+      const row: CertSummary = {
+        certIdKey: `SHA-1:aa:bb:${String(i).padStart(6, "0")}`,
+        issuerId: ISSUER,
+        serial: String(i).padStart(6, "0"),
+        mustStaple: false,
+        pinned: true,
+        status: "good",
+        thisUpdate: t0,
+        nextUpdate: t0 + DAY,
+        lastFetchAt: t0,
+        failures: 0,
+        ...extra(i),
+      };
+      storage.data.set(`cert:${row.certIdKey}`, row);
+    }
+  }
+
+  it(`every row once, in key order, ${LIST_BATCH} per storage call`, async () => {
+    const { ledger, storage } = setup();
+    const n = 2 * LIST_BATCH + 500;
+    rows(storage, n);
+    storage.data.set("issuer:x", { issuerId: "x" }); // other prefixes are not listed with them
+    storage.lists = 0;
+    const seen: string[] = [];
+    await ledger.eachCertificate({ add: (c) => seen.push(c.serial) });
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => String(i).padStart(6, "0")));
+    expect(storage.lists).toBe(3);
+  });
+
+  it("a storage that ignores limit and startAfter still gives each row once", async () => {
+    const { ledger, storage } = setup();
+    rows(storage, LIST_BATCH + 10);
+    const list = storage.list.bind(storage);
+    storage.list = <T>({ prefix }: { prefix: string }) => list<T>({ prefix });
+    let seen = 0;
+    await ledger.eachCertificate({ add: () => void seen++ });
+    expect(seen).toBe(LIST_BATCH + 10);
+  });
+
+  it("view: the head and what the digest kept, pruning on the way as prune does", async () => {
+    const { ledger, storage, clock } = setup();
+    await ledger.addCounters({ 'requests_total{outcome="hit",tier="memory"}': 2 });
+    await ledger.reportFetch(failure(1, t0, 1)); // an issuer's health, a failure, a row unanswered
+    rows(storage, 1500, (i) => (i % 3 === 0 ? { nextUpdate: t0 - 8 * DAY } : {}));
+    clock.now = t0 + HOUR;
+    const view = await ledger.view(
+      new MetricsDigest({ now: clock.now, mustStapleMarginMs: DAY, certificates: "troubled" }),
+      7 * DAY,
+    );
+    expect(view.counters).toMatchObject({ 'requests_total{outcome="hit",tier="memory"}': 2 });
+    expect(view.issuers.map((i) => i.issuerId)).toEqual([ISSUER]);
+    expect(view.failures).toHaveLength(1);
+    // 500 rows expired more than 7 days ago are gone; the failing certificate 0001 has no answer.
+    expect(view.certificates.valid).toBe(1000);
+    expect(view.certificates.issuers[0]!.byStatus).toEqual({
+      good: 1000,
+      revoked: 0,
+      unknown: 0,
+      none: 1,
+    });
+    expect([...storage.data.keys()].filter((k) => k.startsWith("cert:"))).toHaveLength(1001);
+    expect((await ledger.snapshot()).certs).toHaveLength(1001);
+  });
+
+  it("view: a digest that asks for another pass gets one, over the same rows (a deep /status page)", async () => {
+    const { ledger, storage } = setup();
+    rows(storage, 10_500);
+    storage.lists = 0;
+    const status = { now: t0, mustStapleMarginMs: DAY, page: 105 };
+    const view = await ledger.view(new StatusDigest(status), 7 * DAY);
+    // All answers expire together: key order decides, so page 105 is rows 10 400 to 10 499.
+    expect(view.certificates.rows.map((c) => c.serial)).toEqual(
+      Array.from({ length: 100 }, (_, i) => String(10_400 + i).padStart(6, "0")),
+    );
+    expect(storage.lists).toBe(1 + 2 * 11); // the issuers, then twice 11 batches of rows
+  });
+
+  it("nextForgetAt: the soonest forget time across every batch", async () => {
+    const { ledger, storage } = setup();
+    rows(storage, 2 * LIST_BATCH, (i) =>
+      i === 1500 ? { forgetAt: t0 + MIN } : i % 7 === 0 ? { forgetAt: t0 + HOUR + i } : {},
+    );
+    expect(await ledger.nextForgetAt()).toBe(t0 + MIN);
   });
 });

@@ -1,17 +1,31 @@
 // What an operator sees: the status page (status/page.ts) and the Prometheus scrape
-// (metrics/prometheus.ts), rendered from ledger snapshots with a fixed `now`. The HTML is read back
-// with workerd's HTMLRewriter (a real HTML parser), not by string matching alone.
+// (metrics/prometheus.ts), rendered from ledger snapshots with a fixed `now` through the digests the
+// ledger runs over its rows (statusOf, metricsOf). The HTML is read back with workerd's
+// HTMLRewriter (a real HTML parser), not by string matching alone.
 
 import { describe, expect, it } from "vitest";
-import type {
-  CertSummary,
-  FailureEntry,
-  IssuerHealth,
-  LedgerSnapshot,
+import {
+  atRisk,
+  type CertSummary,
+  type FailureEntry,
+  type IssuerHealth,
+  type LedgerSnapshot,
+  type MetricsQuery,
+  type StatusQuery,
 } from "../../src/fleet/ledger.ts";
 import type { IssuerRecord } from "../../src/issuers/issuer.ts";
-import { renderMetrics } from "../../src/metrics/prometheus.ts";
-import { atRisk, duration, renderStatusPage, windowLeft } from "../../src/status/page.ts";
+import { MAX_CERTIFICATE_SERIES, metricsOf, renderMetrics } from "../../src/metrics/prometheus.ts";
+import {
+  AT_RISK_LISTED,
+  duration,
+  MAX_QUERY_CHARS,
+  PAGE_SIZE,
+  renderStatusPage,
+  ROWS_HELD,
+  statusOf,
+  windowLeft,
+} from "../../src/status/page.ts";
+import { MAX_PAGE, statusQuery } from "../../src/routes/observe.ts";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -71,8 +85,32 @@ function snapshot(parts: Partial<LedgerSnapshot> = {}): LedgerSnapshot {
   return { counters: {}, issuers: [], certs: [], failures: [], ...parts };
 }
 
-const page = (snap: LedgerSnapshot, issuers: IssuerRecord[] = []) =>
-  renderStatusPage({ snapshot: snap, issuers, now, mustStapleMarginMs: MARGIN });
+const page = (
+  snap: LedgerSnapshot,
+  issuers: IssuerRecord[] = [],
+  query: Partial<StatusQuery> = {},
+) =>
+  renderStatusPage({
+    ledger: statusOf(snap, { now, mustStapleMarginMs: MARGIN, ...query }),
+    issuers,
+    now,
+  });
+
+/** The scrape of a snapshot: by default as GET /metrics, `all` as GET /metrics?certificates=all. */
+const scrape = (
+  snap: LedgerSnapshot,
+  certificates: MetricsQuery["certificates"] = "troubled",
+  memoryEntries = 0,
+) =>
+  renderMetrics(metricsOf(snap, { now, mustStapleMarginMs: MARGIN, certificates }), now, {
+    memoryEntries,
+  });
+
+/** A sample's value in a scrape, undefined when the series is absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`ocsp_relay_${series} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
 
 interface Element {
   tag: string;
@@ -414,13 +452,16 @@ describe("/metrics exposition", () => {
       })(),
     ],
   });
-  const text = renderMetrics(busy, now, { memoryEntries: 4 });
+  // Every certificate's series, as /metrics?certificates=all gives them (the default is below).
+  const text = scrape(busy, "all", 4);
   const lines = text.trimEnd().split("\n");
   const samples = lines.filter((l) => !l.startsWith("#"));
-  const value = (series: string) => {
-    const line = samples.find((l) => l.startsWith(`ocsp_relay_${series} `));
-    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
-  };
+  const value = (series: string) => sample(text, series);
+  /** The metric a sample belongs to: a histogram's _bucket, _sum and _count are its own. */
+  const family = (line: string) =>
+    line
+      .match(/^([a-z_]+)/)![1]!
+      .replace(/^(ocsp_relay_answer_time_left_seconds)_(bucket|sum|count)$/, "$1");
 
   it("every sample line is `name{labels} value`, ending with a newline", () => {
     expect(text.endsWith("\n")).toBe(true);
@@ -437,10 +478,10 @@ describe("/metrics exposition", () => {
         expect(entry[m[1] === "HELP" ? "help" : "type"], `duplicate ${line}`).toBe(-1);
         entry[m[1] === "HELP" ? "help" : "type"] = i;
         seen.set(m[2]!, entry);
-        if (m[1] === "TYPE") expect(m[3]).toMatch(/^(counter|gauge)$/);
+        if (m[1] === "TYPE") expect(m[3]).toMatch(/^(counter|gauge|histogram)$/);
         return;
       }
-      const name = line.match(/^([a-z_]+)/)![1]!;
+      const name = family(line);
       const entry = seen.get(name);
       expect(entry, `no HELP/TYPE before ${line}`).toBeDefined();
       expect(entry!.help).toBeLessThan(i);
@@ -448,7 +489,7 @@ describe("/metrics exposition", () => {
       if (entry!.first === -1) entry!.first = i;
     });
     // A metric's samples are contiguous: nothing of another metric in between.
-    const names = samples.map((l) => l.match(/^([a-z_]+)/)![1]!);
+    const names = samples.map(family);
     const runs = names.filter((n, i) => i === 0 || names[i - 1] !== n);
     expect(new Set(runs).size).toBe(runs.length);
   });
@@ -480,7 +521,7 @@ describe("/metrics exposition", () => {
   });
 
   it("an empty ledger: cached_entries 0 and no soonest_next_update_seconds (never NaN or Infinity)", () => {
-    const empty = renderMetrics(snapshot(), now, { memoryEntries: 0 });
+    const empty = scrape(snapshot());
     expect(empty).toContain("ocsp_relay_cached_entries 0\n");
     expect(empty).not.toContain("soonest_next_update_seconds ");
     expect(empty).not.toMatch(/NaN|Infinity/);
@@ -489,5 +530,331 @@ describe("/metrics exposition", () => {
       .split("\n")
       .filter((l) => !l.startsWith("#")))
       expect(line).toMatch(SAMPLE);
+  });
+});
+
+describe("/metrics by default: bounded cardinality", () => {
+  const failing = (serial: string, extra: Partial<CertSummary> = {}) =>
+    summary(serial, { failures: 2, lastError: "HTTP 503", ...extra });
+
+  it("per-certificate series only for certificates at risk or failing; the others are counted", () => {
+    const snap = snapshot({
+      certs: [
+        summary("01", { nextUpdate: now + 2 * HOUR }),
+        failing("02", { nextUpdate: now + 3 * HOUR }),
+        failing("03", { mustStaple: true, nextUpdate: now + HOUR }), // at risk
+        summary("04", { issuerId: "ca2", nextUpdate: now + DAY }),
+      ],
+    });
+    const text = scrape(snap);
+    const perCertificate = text
+      .split("\n")
+      .filter((l) => l.startsWith("ocsp_relay_certificate_next_update_seconds{"));
+    expect(perCertificate).toEqual([
+      'ocsp_relay_certificate_next_update_seconds{issuer="ca1",serial="03"} 3600',
+      'ocsp_relay_certificate_next_update_seconds{issuer="ca1",serial="02"} 10800',
+    ]);
+    expect(sample(text, "certificate_series_omitted")).toBe(0);
+    expect(sample(text, "cached_entries")).toBe(4);
+    expect(sample(text, "soonest_next_update_seconds")).toBe(3600);
+    // ?certificates=all: every valid answer, in the ledger's order, as /metrics always gave them.
+    expect(
+      scrape(snap, "all")
+        .split("\n")
+        .filter((l) => l.startsWith("ocsp_relay_certificate_next_update_seconds{"))
+        .map((l) => l.match(/serial="(\w+)"/)![1]),
+    ).toEqual(["01", "02", "03", "04"]);
+  });
+
+  it(`at most ${MAX_CERTIFICATE_SERIES} of them: at risk first, then the soonest; the rest counted as omitted`, () => {
+    const certs = Array.from({ length: 300 }, (_, i) =>
+      failing(`f${i}`, { nextUpdate: now + (i + 1) * MIN }),
+    );
+    const risky = Array.from({ length: 5 }, (_, i) =>
+      failing(`r${i}`, { mustStaple: true, nextUpdate: now + 10 * HOUR + i * MIN }),
+    );
+    const text = scrape(snapshot({ certs: [...certs, ...risky] }));
+    const serials = [
+      ...text.matchAll(/^ocsp_relay_certificate_next_update_seconds\{.*serial="(\w+)"\}/gm),
+    ].map((m) => m[1]);
+    expect(serials).toHaveLength(MAX_CERTIFICATE_SERIES);
+    expect(serials.slice(0, 5)).toEqual(["r0", "r1", "r2", "r3", "r4"]);
+    expect(serials.slice(5)).toEqual(Array.from({ length: 95 }, (_, i) => `f${i}`));
+    expect(sample(text, "certificate_series_omitted")).toBe(205);
+    expect(sample(text, 'certificates_failing{issuer="ca1"}')).toBe(305);
+    expect(sample(text, 'certificates_at_risk{issuer="ca1"}')).toBe(5);
+    expect(
+      scrape(snapshot({ certs }), "all").match(/^ocsp_relay_certificate_next_update/gm),
+    ).toHaveLength(300);
+  });
+
+  it("certificates by issuer and status (none: never answered), at risk, failing; every status listed", () => {
+    const never = summary("05", { issuerId: "ca2", mustStaple: true, failures: 1 });
+    delete never.status;
+    delete never.nextUpdate;
+    const text = scrape(
+      snapshot({
+        certs: [
+          summary("01"),
+          summary("02", { status: "revoked" }),
+          summary("03", { status: "revoked", nextUpdate: now - DAY }),
+          summary("04", { issuerId: "ca2", status: "unknown", failures: 1 }),
+          never,
+        ],
+      }),
+    );
+    const expected: [string, number][] = [
+      ['certificates{issuer="ca1",status="good"}', 1],
+      ['certificates{issuer="ca1",status="revoked"}', 2],
+      ['certificates{issuer="ca1",status="unknown"}', 0],
+      ['certificates{issuer="ca1",status="none"}', 0],
+      ['certificates{issuer="ca2",status="good"}', 0],
+      ['certificates{issuer="ca2",status="unknown"}', 1],
+      ['certificates{issuer="ca2",status="none"}', 1],
+      ['certificates_at_risk{issuer="ca1"}', 0],
+      ['certificates_at_risk{issuer="ca2"}', 1],
+      ['certificates_failing{issuer="ca1"}', 0],
+      ['certificates_failing{issuer="ca2"}', 2],
+    ];
+    for (const [series, n] of expected) expect(sample(text, series), series).toBe(n);
+    expect(text).toContain("# TYPE ocsp_relay_certificates gauge\n");
+  });
+
+  it("a histogram per issuer of the time valid answers have left: cumulative buckets, sum, count", () => {
+    const lefts = [MIN, 10 * MIN, 2 * HOUR, 2 * DAY, 10 * DAY];
+    const expired = summary("ex", { nextUpdate: now - MIN });
+    const text = scrape(
+      snapshot({
+        certs: [...lefts.map((left, i) => summary(`0${i}`, { nextUpdate: now + left })), expired],
+      }),
+    );
+    const buckets: [string, number][] = [
+      ["300", 1],
+      ["900", 2],
+      ["3600", 2],
+      ["21600", 3],
+      ["86400", 3],
+      ["259200", 4],
+      ["604800", 4],
+      ["+Inf", 5],
+    ];
+    for (const [le, n] of buckets)
+      expect(sample(text, `answer_time_left_seconds_bucket{issuer="ca1",le="${le}"}`), le).toBe(n);
+    expect(sample(text, 'answer_time_left_seconds_count{issuer="ca1"}')).toBe(5);
+    expect(sample(text, 'answer_time_left_seconds_sum{issuer="ca1"}')).toBe(
+      lefts.reduce((a, b) => a + b, 0) / 1000,
+    );
+    expect(text).toContain("# TYPE ocsp_relay_answer_time_left_seconds histogram\n");
+  });
+
+  it("the series that are not per certificate keep their names, labels, HELP and TYPE", () => {
+    const text = scrape(
+      snapshot({
+        counters: { 'requests_total{outcome="hit",tier="memory"}': 1 },
+        issuers: [health("ca1")],
+        certs: [summary("01")],
+      }),
+    );
+    for (const line of [
+      "# HELP ocsp_relay_requests_total OCSP requests answered, by outcome and by the tier that answered.",
+      "# TYPE ocsp_relay_requests_total counter",
+      "# HELP ocsp_relay_cached_entries Certificates with an answer that is valid now.",
+      "# TYPE ocsp_relay_cached_entries gauge",
+      "# HELP ocsp_relay_soonest_next_update_seconds Seconds until the soonest nextUpdate among valid answers (unknown answers: their shorter serving time).",
+      "# TYPE ocsp_relay_soonest_next_update_seconds gauge",
+      "# HELP ocsp_relay_issuer_consecutive_failures Consecutive failed fetches from the issuer's responder.",
+      "# TYPE ocsp_relay_issuer_consecutive_failures gauge",
+      "# HELP ocsp_relay_isolate_memory_entries Answers held in the memory of the isolate that served this scrape.",
+      "# TYPE ocsp_relay_isolate_memory_entries gauge",
+      'ocsp_relay_requests_total{outcome="hit",tier="memory"} 1',
+      'ocsp_relay_issuer_consecutive_failures{issuer="ca1"} 0',
+    ])
+      expect(text.split("\n")).toContain(line);
+  });
+});
+
+describe("the status page at scale: summary, search, pages", () => {
+  /** `n` certificates of ca1 whose nextUpdate grows with their number (c0000 expires first). */
+  const many = (n: number, extra: (i: number) => Partial<CertSummary> = () => ({})) =>
+    Array.from({ length: n }, (_, i) => {
+      const serial = `c${String(i).padStart(4, "0")}`;
+      return summary(serial, { nextUpdate: now + HOUR + i * MIN, ...extra(i) });
+    });
+  const serialsOf = async (html: string) =>
+    (await select(html, "tr[data-cert] code")).filter((_, i) => i % 2 === 0).map((c) => c.text);
+
+  it("a summary: certificates by issuer and status, valid now, at risk, failing, and all issuers", async () => {
+    const never = summary("09", { issuerId: "ca2", mustStaple: true });
+    delete never.status;
+    delete never.nextUpdate;
+    const html = page(
+      snapshot({
+        certs: [
+          summary("01"),
+          summary("02", { status: "revoked", nextUpdate: now - HOUR }),
+          summary("03", { failures: 1, lastError: "HTTP 503" }),
+          never,
+        ],
+      }),
+      [issuerRecord("ca1"), issuerRecord("ca2")],
+    );
+    const rows = await select(html, "#summary tr[data-summary]");
+    expect(rows.map((r) => [r.attrs["data-summary"], r.attrs["data-total"]])).toEqual([
+      ["ca1", "3"],
+      ["ca2", "1"],
+      ["all", "4"],
+    ]);
+    const cells = (await select(html, "#summary tr[data-summary] td")).map((td) => td.text);
+    // issuer, certificates, good, revoked, unknown, no answer, valid now, at risk, failing
+    expect(cells.slice(1, 9)).toEqual(["3", "2", "1", "0", "0", "2", "0", "1"]);
+    expect(cells.slice(10, 18)).toEqual(["1", "0", "0", "0", "1", "0", "1", "0"]);
+    expect(cells.slice(18)).toEqual(["all issuers", "4", "2", "1", "0", "1", "2", "1", "1"]);
+    expect(cells[0]).toContain("CN=CA ca1");
+    // The issuers' own table still has one row per registered issuer, the summary none of them.
+    expect(await select(html, "tr[data-issuer]")).toHaveLength(2);
+  });
+
+  it(`${PAGE_SIZE} rows a page, links to the others (this page's own query only), past the end the last page`, async () => {
+    const snap = snapshot({ certs: many(250) });
+    const first = page(snap);
+    expect(await serialsOf(first)).toEqual(many(100).map((c) => c.serial));
+    const [shown] = await select(first, "#shown");
+    expect(shown!.attrs).toMatchObject({
+      "data-matched": "250",
+      "data-page": "1",
+      "data-pages": "3",
+    });
+    expect(shown!.text).toContain("1–100 of 250 certificate(s)");
+    const links = await select(first, "nav.pages a");
+    expect(new Set(links.map((a) => a.attrs.href))).toEqual(new Set(["?page=2", "?page=3"]));
+    for (const a of await select(first, "[href]")) expect(a.attrs.href).toMatch(/^\?/);
+
+    const third = page(snap, [], { page: 3 });
+    expect(await serialsOf(third)).toEqual(
+      many(250)
+        .slice(200)
+        .map((c) => c.serial),
+    );
+    expect(await serialsOf(page(snap, [], { page: 9 }))).toEqual(await serialsOf(third));
+    const back = await select(third, 'nav.pages a[rel="prev"]');
+    expect(back[0]!.attrs.href).toBe("?page=2");
+  });
+
+  it("at risk first, then failing, then soonest nextUpdate, across pages", async () => {
+    const certs = many(150, (i) =>
+      i === 149
+        ? { mustStaple: true, failures: 1, nextUpdate: now + 2 * HOUR + 149 * MIN } // at risk
+        : i === 120
+          ? { failures: 3, lastError: "HTTP 503" } // failing, not at risk
+          : {},
+    );
+    const serials = await serialsOf(page(snapshot({ certs })));
+    expect(serials.slice(0, 3)).toEqual(["c0149", "c0120", "c0000"]);
+    expect(await serialsOf(page(snapshot({ certs }), [], { page: 2 }))).toEqual(
+      many(150)
+        .filter((_, i) => i !== 149 && i !== 120)
+        .slice(98)
+        .map((c) => c.serial),
+    );
+  });
+
+  it("?q= finds certificates by serial (any case, colons ignored) or subject; the links keep it", async () => {
+    const certs = [
+      ...many(300),
+      summary("0A1B2C", { subject: "CN=shop.example.net" }),
+      summary("ff00", { subject: "CN=Shop.Example.org" }),
+    ];
+    const bySerial = page(snapshot({ certs }), [], { q: "0a:1b" });
+    expect(await serialsOf(bySerial)).toEqual(["0A1B2C"]);
+    expect(bySerial).toMatch(/<input type="search" name="q" value="0a:1b"/); // a void element
+    expect(await serialsOf(page(snapshot({ certs }), [], { q: "shop.EXAMPLE" }))).toEqual([
+      "0A1B2C",
+      "ff00",
+    ]);
+    const none = page(snapshot({ certs }), [], { q: "<nothing>" });
+    expect((await select(none, "#certificates"))[0]!.text).toBe(
+      "No certificate matching “<nothing>”.",
+    );
+    // 300 matches of "c0": three pages, whose links carry the search.
+    const paged = page(snapshot({ certs }), [], { q: "c0 &x" });
+    expect(await select(paged, "tr[data-cert]")).toHaveLength(0);
+    const c0 = page(snapshot({ certs }), [], { q: "C0" });
+    expect(await select(c0, "tr[data-cert]")).toHaveLength(PAGE_SIZE);
+    const hrefs = (await select(c0, "nav.pages a")).map((a) => a.attrs.href);
+    expect(hrefs).toContain("?q=C0&page=2");
+    expect(hrefs).toContain("?q=C0&page=3");
+  });
+
+  it(`the at-risk list names at most ${AT_RISK_LISTED}, soonest first, and counts the rest`, async () => {
+    const certs = many(80, (i) => ({
+      mustStaple: true,
+      failures: 1,
+      nextUpdate: now + (80 - i) * MIN,
+    }));
+    const html = page(snapshot({ certs }));
+    const items = await select(html, "#at-risk li");
+    expect(items).toHaveLength(AT_RISK_LISTED);
+    expect(items[0]!.attrs["data-risk"]).toBe(certs[79]!.certIdKey);
+    expect((await select(html, "#at-risk-more"))[0]!.text).toBe(
+      "30 more not listed here: they lead the certificate table.",
+    );
+  });
+
+  it(`a page beyond the first ${ROWS_HELD} rows takes a second pass: the rows a full sort gives`, () => {
+    const n = ROWS_HELD + 2345;
+    const certs = Array.from({ length: n }, (_, i) =>
+      summary(`s${i}`, {
+        certIdKey: `k${i}`,
+        nextUpdate: now + HOUR + (i % 37) * MIN, // many ties: key order decides between them
+        failures: i % 11 === 0 ? 1 : 0,
+        mustStaple: i % 13 === 0,
+      }),
+    );
+    const rank = (c: CertSummary) => (atRisk(c, now, MARGIN) ? 0 : c.failures > 0 ? 1 : 2);
+    const sorted = certs
+      .map((c, i) => ({ c, i }))
+      .sort((a, b) => rank(a.c) - rank(b.c) || a.c.nextUpdate! - b.c.nextUpdate! || a.i - b.i)
+      .map(({ c }) => c.serial);
+    const last = Math.ceil(n / PAGE_SIZE);
+    for (const p of [
+      1,
+      ROWS_HELD / PAGE_SIZE,
+      ROWS_HELD / PAGE_SIZE + 1,
+      last - 1,
+      last,
+      last + 5,
+    ]) {
+      const status = statusOf(snapshot({ certs }), { now, mustStapleMarginMs: MARGIN, page: p });
+      const shown = Math.min(p, last);
+      expect(status.certificates.page).toBe(shown);
+      expect(
+        status.certificates.rows.map((c) => c.serial),
+        `page ${p}`,
+      ).toEqual(sorted.slice((shown - 1) * PAGE_SIZE, shown * PAGE_SIZE));
+    }
+  });
+
+  it.each<[string, { q?: string; page?: string }, ReturnType<typeof statusQuery>]>([
+    ["nothing", {}, { ok: true, q: "", page: 1 }],
+    [
+      "a search, trimmed, and a page",
+      { q: "  shop ", page: "3" },
+      { ok: true, q: "shop", page: 3 },
+    ],
+    ["an empty page", { page: "" }, { ok: true, q: "", page: 1 }],
+    ["the last page accepted", { page: String(MAX_PAGE) }, { ok: true, q: "", page: MAX_PAGE }],
+  ])("statusQuery: %s", (_, params, expected) => {
+    expect(statusQuery(params)).toEqual(expected);
+  });
+
+  it.each<[string, { q?: string; page?: string }]>([
+    ["page 0", { page: "0" }],
+    ["a negative page", { page: "-1" }],
+    ["a fraction", { page: "1.5" }],
+    ["words", { page: "two" }],
+    ["a page too far", { page: String(MAX_PAGE + 1) }],
+    ["a search too long", { q: "x".repeat(MAX_QUERY_CHARS + 1) }],
+  ])("statusQuery refuses %s", (_, params) => {
+    expect(statusQuery(params).ok).toBe(false);
   });
 });
