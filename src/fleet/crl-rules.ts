@@ -115,7 +115,10 @@ export function crlStep(
     case "alarm": {
       const state = o.state;
       if (!state) return out();
-      if (!state.pinned && now - state.lastRequestedAt > schedule.idleAfterMs) {
+      // Pinned certificates left (not unpinned, not ended) keep the CRL refreshed; else it goes
+      // idle like any other once nobody asks.
+      const pinned = Object.keys(state.pins ?? {}).length > 0;
+      if (!pinned && now - state.lastRequestedAt > schedule.idleAfterMs) {
         effects.push(stopped(state, "idle"));
         return out();
       }

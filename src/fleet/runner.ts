@@ -12,6 +12,7 @@ import type { Effect, KernelEvent } from "./kernel.ts";
 import { retryAt, type ScheduleConfig } from "./schedule.ts";
 
 export interface RunnerStorage {
+  get<T>(key: string): Promise<T | undefined>;
   put<T>(key: string, value: T): Promise<void>;
   setAlarm(scheduledTime: number): Promise<void>;
   getAlarm?(): Promise<number | null>;
@@ -47,8 +48,8 @@ export abstract class Runner<
 > {
   private owner: O | undefined;
   private loading: Promise<O> | undefined;
-  /** Alarms in a row whose work threw (each re-armed its own retry). */
-  private alarmFailures = 0;
+  /** An alarm's work threw since the last one that did not (its count is in storage). */
+  private alarmFailed = false;
   /** The fetch in flight, which every request that needs it joins. */
   protected inflight: Promise<Result<Settled>> | undefined;
 
@@ -181,15 +182,16 @@ export abstract class Runner<
   protected async alarmed(work: () => Promise<void>): Promise<void> {
     try {
       await work();
-      this.alarmFailures = 0;
+      if (this.alarmFailed) await this.storage.put("alarmFailures", 0);
+      this.alarmFailed = false;
     } catch (e) {
-      this.alarmFailures += 1;
-      const at = retryAt(this.alarmFailures, this.now(), undefined, this.host.schedule);
-      log("alarm.failed", {
-        failures: this.alarmFailures,
-        retryAt: new Date(at).toISOString(),
-        detail: message(e),
-      });
+      // Counted in storage: the object may be evicted between two retries, and the backoff
+      // (1 min doubling to 1 h) must still grow while the failure lasts.
+      const failures = ((await this.storage.get<number>("alarmFailures").catch(() => 0)) ?? 0) + 1;
+      this.alarmFailed = true;
+      const at = retryAt(failures, this.now(), undefined, this.host.schedule);
+      log("alarm.failed", { failures, retryAt: new Date(at).toISOString(), detail: message(e) });
+      await this.storage.put("alarmFailures", failures).catch(() => undefined);
       await this.storage.setAlarm(at);
     }
   }

@@ -8,13 +8,13 @@ import { readPemCertificates } from "../http/body.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { findIssuerOf, makeIssuerRecord, type IssuerRecord } from "../issuers/issuer.ts";
 import { checkResponderUrl } from "../issuers/responder-url.ts";
-import { httpCrlUrls, relaysOcsp, revocationSource } from "../issuers/revocation.ts";
+import { httpCrlUrls, revocationSource } from "../issuers/revocation.ts";
 import { log } from "../log.ts";
 import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
-import { describeCrl, leafInfo, serialAsEncoded } from "./check.ts";
-import { err, ok, type Result } from "../errors.ts";
-import { fromHex, toHex } from "../ocsp/bytes.ts";
+import { describeCrl, leafInfo } from "./check.ts";
+import { replacedBy, unpin } from "./pins.ts";
+import { ok } from "../errors.ts";
 import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
 import type {
@@ -106,6 +106,9 @@ export function adminRoutes(): Hono<AppEnv> {
         detail: "send the leaf certificates to pin",
       });
     const index = await relay.registry.index(relay.now());
+    // ?replaces=[<issuer id>/]<serial hex>: checked before anything is pinned.
+    const replaces = replacedBy(c.req.query("replaces"), leaves);
+    if (!replaces.ok) return jsonErrorResponse(replaces.error);
     const results: PinnedCertificatesJson["certificates"] = [];
     const issuers = [];
     for (const leaf of leaves) {
@@ -122,14 +125,16 @@ export function adminRoutes(): Hono<AppEnv> {
       );
     }
     const anyUnknown = results.some((r) => r.error === "issuer not registered");
-    // A server's renewed certificate retires the one it replaces (?replaces=<serial hex>): that
-    // one is unpinned, so it stops being refreshed now rather than when it ends.
-    const replaces = c.req.query("replaces");
-    const renewed = leaves.length === 1 ? issuers[0] : undefined;
+    // A server's renewed certificate retires the one it replaces: that one is unpinned, so it stops
+    // being refreshed now rather than when it ends (of the issuer named, else the renewal's).
+    const old = replaces.value;
+    const oldIssuer = old && (old.issuer ? index.get(old.issuer) : issuers[0]?.record);
     const replaced =
-      replaces !== undefined && renewed
-        ? await unpin(relay, renewed.record, renewed.cert, replaces)
-        : undefined;
+      old && oldIssuer
+        ? await unpin(relay, oldIssuer, index.certificate(oldIssuer), old.serial)
+        : old
+          ? ok({ issuer: old.issuer ?? "", serial: old.serial, unpinned: false })
+          : undefined;
     if (replaced && !replaced.ok) return jsonErrorResponse(replaced.error);
     return c.json(
       {
@@ -337,26 +342,4 @@ async function warm(
         nextUpdate: new Date(result.value.answer.nextUpdate).toISOString(),
       }
     : { ...base, error: result.error.detail };
-}
-
-/** Unpins the certificate of `issuer` with serial `hex` (its SHA-1 CertID's owner, its CRLs). */
-async function unpin(
-  relay: Relay,
-  issuer: IssuerRecord,
-  issuerCert: CertificateFacts,
-  hex: string,
-): Promise<Result<UnpinnedJson>> {
-  const typed = fromHex(hex.replace(/:/g, ""));
-  if (!typed || typed.length === 0 || typed.length > 40)
-    return err({
-      kind: "malformed",
-      title: "bad serial",
-      detail: "give the serial number in hex, e.g. 03a1f2",
-    });
-  const serialNumber = serialAsEncoded(typed);
-  const certId = await certIdFor(issuerCert, { serialNumber }, "SHA-1");
-  const key = relaysOcsp(issuer) ? certIdKey(certId) : undefined;
-  const unpinned = await relay.unpin(issuer, key, toHex(serialNumber));
-  if (unpinned) log("certificate.unpinned", { issuer: issuer.id, serial: toHex(serialNumber) });
-  return ok({ issuer: issuer.id, serial: toHex(serialNumber), unpinned });
 }

@@ -79,6 +79,13 @@ export async function requireAdminUnlessPublic(c: Context<AppEnv>, next: Next) {
   return requireAdmin(c, next);
 }
 
+/**
+ * The admin token, always: for what costs the ledger more than one pass over its rows or answers
+ * with every certificate (/metrics?certificates=all, /status pages past the first ones), which
+ * STATUS_PUBLIC does not open to anyone.
+ */
+export const requireAdminAlways = requireAdmin;
+
 /** Constant-time comparison of two secrets (compares their SHA-256 digests). */
 async function sameSecret(a: string, b: string): Promise<boolean> {
   const enc = new TextEncoder();

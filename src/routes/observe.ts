@@ -8,11 +8,13 @@ import { jsonErrorResponse } from "../http/errors.ts";
 import { renderMetrics } from "../metrics/prometheus.ts";
 import { MAX_QUERY_CHARS, renderStatusPage } from "../status/page.ts";
 import type { HealthJson } from "../wire.ts";
-import { requireAdminUnlessPublic, type AppEnv } from "./auth.ts";
+import { requireAdminAlways, requireAdminUnlessPublic, type AppEnv } from "./auth.ts";
 import { surfaceApp } from "./surface.ts";
 
 /** Highest page number /status accepts (10 000 000 certificates). */
 export const MAX_PAGE = 100_000;
+/** Pages of /status one pass over the ledger's rows can serve (ROWS_HELD): public ones. */
+export const PUBLIC_PAGES = 100;
 
 /** `?q=` and `?page=` as /status takes them; an error says what is wrong with them. */
 export function statusQuery(params: {
@@ -32,6 +34,14 @@ export function observeRoutes(): Hono<AppEnv> {
   const routes = surfaceApp("json");
   routes.use("/metrics", requireAdminUnlessPublic);
   routes.use("/status", requireAdminUnlessPublic);
+  // What costs the ledger a second pass, or lists every certificate: the operator's only, even
+  // with STATUS_PUBLIC=true (each public request is one pass over the ledger's rows at most).
+  routes.use("/metrics", (c, next) =>
+    c.req.query("certificates") === "all" ? requireAdminAlways(c, next) : next(),
+  );
+  routes.use("/status", (c, next) =>
+    Number(c.req.query("page") ?? 1) > PUBLIC_PAGES ? requireAdminAlways(c, next) : next(),
+  );
 
   routes.get("/healthz", async (c) => {
     const relay = c.get("relay");

@@ -359,3 +359,19 @@ describe("8. GET /check/<issuer>/<serial>", () => {
     expect(d.calls).toHaveLength(0);
   });
 });
+
+describe("STATUS_PUBLIC opens the pages, not what costs the ledger more than one pass", () => {
+  it("?certificates=all and /status pages past 100 take the admin token; the rest is public", async () => {
+    const good = fixtureCase("rsa-direct-good");
+    const d = new Deployment(await servingClock(good), ocspReply(fixture(good.response)));
+    const relay = d.isolate({ STATUS_PUBLIC: "true" });
+    const status = async (path: string, headers: HeadersInit = {}) =>
+      (await relay.request(path, { headers })).status;
+    expect(await status("/metrics")).toBe(200);
+    expect(await status("/status?page=100")).toBe(200);
+    expect(await status("/metrics?certificates=all")).toBe(401);
+    expect(await status("/status?page=101")).toBe(401);
+    expect(await status("/metrics?certificates=all", bearer)).toBe(200);
+    expect(await status("/status?page=101", bearer)).toBe(200);
+  });
+});

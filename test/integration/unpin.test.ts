@@ -28,13 +28,13 @@ beforeAll(async () => {
 });
 freshDeploymentPerTest();
 
-async function pinned(relay: Isolate, query = "") {
+async function pinned(relay: Isolate, query = "", leaf = good.cert!, status = 200) {
   const res = await relay.request(`/admin/certificates${query}`, {
     method: "POST",
     headers: bearer,
-    body: text(fixture(good.cert!)),
+    body: text(fixture(leaf)),
   });
-  expect(res.status).toBe(200);
+  expect(res.status).toBe(status);
   return (await res.json()) as Record<string, unknown>;
 }
 
@@ -86,11 +86,23 @@ describe("POST /admin/certificates?replaces=<serial>", () => {
   it("pins the renewed certificate and unpins the one it replaces", async () => {
     const d = new Deployment(clock, ocspReply(fixture(good.response)));
     const relay = d.isolate();
-    await relay.registered([good.issuer]);
+    const issuer = await relay.registered([good.issuer]);
     await pinned(relay);
-    // The same leaf stands in for its renewal here: what matters is the replaced one's pin.
-    const body = await pinned(relay, "?replaces=1001");
-    expect(body.replaced).toMatchObject({ serial: "1001", unpinned: true });
+    // leaf-rsa-revoked (another serial of rsa-ca) stands in for the renewal.
+    const body = await pinned(relay, `?replaces=${issuer.id}/1001`, "pki/leaf-rsa-revoked.pem");
+    expect(body.replaced).toMatchObject({ issuer: issuer.id, serial: "1001", unpinned: true });
     expect((await ownerState())?.pinned).toBe(false);
+  });
+
+  it("refuses, before pinning anything, a bad serial or the renewal's own serial", async () => {
+    const d = new Deployment(clock, ocspReply(fixture(good.response)));
+    const relay = d.isolate();
+    await relay.registered([good.issuer]);
+    for (const query of ["?replaces=zz", "?replaces=1001"]) {
+      const body = await pinned(relay, query, good.cert!, 400);
+      expect(body).toMatchObject({ error: query.endsWith("zz") ? "bad serial" : "bad query" });
+    }
+    expect(await ownerState()).toBeUndefined();
+    expect(d.calls).toHaveLength(0);
   });
 });

@@ -235,7 +235,11 @@ const rows: Row[] = [
   },
   {
     name: "pinned: the alarm asks the registry, then the CRL server",
-    owner: () => owner({ pinned: true, lastRequestedAt: T - 30 * DAY }, held5),
+    owner: () =>
+      owner(
+        { pinned: true, pins: { "01": { ...leaf, names: true } }, lastRequestedAt: T - 30 * DAY },
+        held5,
+      ),
     steps: [
       [0, { on: "alarm" }, ["lookupIssuer"]],
       [0, { on: "issuer", issuer }, ["fetch"]],
@@ -274,6 +278,11 @@ const rows: Row[] = [
       expect(Object.keys(o.state?.pins ?? {})).toEqual(["02"]);
       expect(o.state?.watched).toEqual({});
     },
+  },
+  {
+    name: "a CRL whose pins were all unpinned or ended goes idle like any other",
+    owner: () => owner({ pinned: true, pins: {}, lastRequestedAt: T - 30 * DAY }, held5),
+    steps: [[0, { on: "alarm" }, ["log:refresh.stopped"]]],
   },
 ];
 

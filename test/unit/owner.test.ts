@@ -909,6 +909,21 @@ describe("CertOwnerLogic: certificates end (issue 18)", () => {
     clock.now = storage.alarm!;
     await owner.alarm(); // resolves: the platform's retries are not relied on
     expect(storage.alarm).toBe(clock.now + DEFAULT_SCHEDULE.backoffBaseMs);
+    // Still failing, after the object was evicted: the backoff grows (its count is stored).
+    const again = new CertOwnerLogic({
+      storage,
+      publish: async () => {},
+      fetchVerified: async () => err({ kind: "tryLater", detail: "unused" }),
+      currentIssuer: async () => {
+        throw new Error("KV read failed");
+      },
+      now: () => clock.now,
+      random: () => 0.5,
+      schedule: DEFAULT_SCHEDULE,
+    });
+    clock.now = storage.alarm!;
+    await again.alarm();
+    expect(storage.alarm).toBe(clock.now + 2 * DEFAULT_SCHEDULE.backoffBaseMs);
     registryDown = false;
     const calls = upstream.calls.length;
     clock.now = storage.alarm!;
