@@ -47,6 +47,14 @@ const USAGE = `usage: npm run bench [-- options]
                           do; --no-instructions skips it); --instruction-requests N per count (1000)
   --keep                  keep the temporary directory (configs, logs)`;
 
+/** A flag's integer value in [min, max], or an error naming the flag (the bench's scripts' flags). */
+export function int(flag: string, v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${flag} takes an integer in [${min}, ${max}]`);
+  return n;
+}
+
 export function parseOptions(argv: string[]): Options {
   const quick = argv.includes("--quick");
   const o: Options = {
@@ -70,12 +78,6 @@ export function parseOptions(argv: string[]): Options {
     instructionRequests: 1000,
     maxSeconds: quick ? 170 : 900,
     nginxWorkers: "auto",
-  };
-  const int = (flag: string, v: string | undefined, min: number, max: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`${flag} takes an integer in [${min}, ${max}]`);
-    return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

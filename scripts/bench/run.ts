@@ -20,7 +20,12 @@ import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
-import { killAllNow, stopAll, unexpectedExits } from "../support/processes.ts";
+import {
+  abortOnSignalOrTimeout,
+  killAllNow,
+  stopAll,
+  unexpectedExits,
+} from "../support/processes.ts";
 import { registerIssuer } from "../support/relay.ts";
 import { log, T0, type Bench } from "./context.ts";
 import { Load } from "./load.ts";
@@ -166,17 +171,11 @@ async function begin(o: Options): Promise<{ b: Bench; finish: () => boolean }> {
     console.log(JSON.stringify({ ok: false, error: why }));
     process.exit(code);
   };
-  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-    process.on(s, () => abort(`interrupted (${s})`, 130));
-  const watchdog = setTimeout(
-    () => abort(`time limit of ${o.maxSeconds} s exceeded`, 2),
-    o.maxSeconds * 1000,
-  );
-  watchdog.unref();
+  const disarm = abortOnSignalOrTimeout(abort, o.maxSeconds);
   const finish = () => {
     if (finished) return false;
     finished = true;
-    clearTimeout(watchdog);
+    disarm();
     return true;
   };
   return { b, finish };

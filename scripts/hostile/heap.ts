@@ -25,14 +25,21 @@ import {
 import { decodeResponse } from "../../src/ocsp/response.ts";
 import type { Bench } from "../bench/context.ts";
 import { bodyOf, pool } from "../bench/load.ts";
-import { parseOptions } from "../bench/options.ts";
+import { int, parseOptions } from "../bench/options.ts";
 import { startPeers } from "../bench/peers.ts";
 import { memoryOf } from "../bench/proc-stats.ts";
 import { diffOps, type Ops } from "../bench/report.ts";
 import { buildRequests, bundleWorker, makeCa } from "../bench/setup.ts";
 import { heapAfterGc, readOps, relayVars, startWorkerd, type Workerd } from "../bench/workerd.ts";
 import { loopbackFetch as http } from "../support/loopback.ts";
-import { killAllNow, REPO_ROOT, run, stopAll, unexpectedExits } from "../support/processes.ts";
+import {
+  abortOnSignalOrTimeout,
+  killAllNow,
+  REPO_ROOT,
+  run,
+  stopAll,
+  unexpectedExits,
+} from "../support/processes.ts";
 import { registerIssuer } from "../support/relay.ts";
 
 const T0 = Date.now();
@@ -70,12 +77,6 @@ function parseHeapOptions(argv: string[]): HeapOptions {
     workerDir: REPO_ROOT,
     maxSeconds: 600,
     keep: false,
-  };
-  const int = (flag: string, v: string | undefined, min: number, max: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`${flag} takes an integer in [${min}, ${max}]`);
-    return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -348,13 +349,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ ok: false, error: why })}\n`);
     void Promise.resolve(removeTmp()).finally(() => process.exit(code));
   };
-  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-    process.on(s, () => abort(`interrupted (${s})`, 130));
-  const watchdog = setTimeout(
-    () => abort(`time limit of ${o.maxSeconds} s exceeded`, 2),
-    o.maxSeconds * 1000,
-  );
-  watchdog.unref();
+  const disarm = abortOnSignalOrTimeout(abort, o.maxSeconds);
   try {
     const m = await measure(b, o);
     if (finished) return;
@@ -372,7 +367,7 @@ async function main(): Promise<void> {
   } finally {
     if (!finished) {
       finished = true;
-      clearTimeout(watchdog);
+      disarm();
       await stopAll().catch(() => undefined);
       killAllNow();
       await removeTmp()?.catch(() => undefined);

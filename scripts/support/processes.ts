@@ -259,3 +259,22 @@ export function unexpectedExits(): string[] {
       : [],
   );
 }
+
+/**
+ * Calls `abort` on SIGINT, SIGTERM or SIGHUP (exit code 130) or once `maxSeconds` have passed
+ * (exit code 2): what a bounded script (the benchmark, the heap measurement) owes its machine.
+ * Returns what stops the time limit once the script has finished.
+ */
+export function abortOnSignalOrTimeout(
+  abort: (why: string, code: number) => void,
+  maxSeconds: number,
+): () => void {
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+    process.on(s, () => abort(`interrupted (${s})`, 130));
+  const watchdog = setTimeout(
+    () => abort(`time limit of ${maxSeconds} s exceeded`, 2),
+    maxSeconds * 1000,
+  );
+  watchdog.unref();
+  return () => clearTimeout(watchdog);
+}
