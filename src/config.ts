@@ -4,7 +4,9 @@
 
 import { DEFAULT_BUDGET, type BudgetConfig } from "./fleet/budget.ts";
 import type { AlertConfig } from "./fleet/ledger.ts";
+import { DEFAULT_PIN_RATE_PER_MINUTE } from "./fleet/pin-queue.ts";
 import { DEFAULT_SCHEDULE, type ScheduleConfig } from "./fleet/schedule.ts";
+import { DEFAULT_METRICS_SAMPLE } from "./metrics/counters.ts";
 import { VERSION } from "./version.ts";
 
 /** The text variables every part of the worker may read (README "Configuration"). */
@@ -43,6 +45,10 @@ export interface ConfigVars {
   UPSTREAM_BUDGET_PER_MINUTE?: string;
   /** A URL or mail address added to the User-Agent the CA sees. */
   UPSTREAM_CONTACT?: string;
+  /** Queued pins (bulk POST /admin/certificates) fetched per minute per issuer (default 60). */
+  PIN_RATE_PER_MINUTE?: string;
+  /** Requests counted for /metrics: one in this many, as this many (default 128; 1 = every one). */
+  METRICS_SAMPLE?: string;
 }
 
 /** Who may make the relay ask a CA: anyone (a registered issuer's certificates), or pinned only. */
@@ -63,6 +69,10 @@ export interface Config {
   /** Fleet keys; undefined when OCSP_KEYS is unset (the endpoint is open), empty when none is valid (closed). */
   fleetKeys: readonly string[] | undefined;
   budget: BudgetConfig;
+  /** Queued pins first fetched per minute, per issuer (fleet/pin-queue.ts). */
+  pinRatePerMinute: number;
+  /** One request in this many is counted, as this many (metrics/counters.ts). */
+  metricsSample: number;
   userAgent: string;
 }
 
@@ -88,6 +98,8 @@ export function configFrom(env: ConfigVars): Config {
       burst: positiveInteger(env.UPSTREAM_BUDGET_BURST, DEFAULT_BUDGET.burst),
       perMinute: positiveNumber(env.UPSTREAM_BUDGET_PER_MINUTE, DEFAULT_BUDGET.perMinute),
     },
+    pinRatePerMinute: positiveNumber(env.PIN_RATE_PER_MINUTE, DEFAULT_PIN_RATE_PER_MINUTE),
+    metricsSample: positiveInteger(env.METRICS_SAMPLE, DEFAULT_METRICS_SAMPLE),
     userAgent: userAgent(env.UPSTREAM_CONTACT),
     schedule: {
       ...DEFAULT_SCHEDULE,

@@ -6,6 +6,7 @@ import type { UpstreamBudget } from "./fleet/budget-do.ts";
 import type { CertOwner } from "./fleet/durable-object.ts";
 import type { CrlOwner } from "./fleet/crl-owner-do.ts";
 import type { FleetLedger } from "./fleet/ledger-do.ts";
+import type { PinQueue } from "./fleet/pin-queue-do.ts";
 import type { Registrar } from "./issuers/registrar-do.ts";
 
 export interface Env extends ConfigVars {
@@ -15,4 +16,5 @@ export interface Env extends ConfigVars {
   UPSTREAM_BUDGET: DurableObjectNamespace<UpstreamBudget>;
   REGISTRAR: DurableObjectNamespace<Registrar>;
   CRL_OWNER: DurableObjectNamespace<CrlOwner>;
+  PIN_QUEUE: DurableObjectNamespace<PinQueue>;
 }

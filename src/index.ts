@@ -10,6 +10,7 @@ export { FleetLedger } from "./fleet/ledger-do.ts";
 export { UpstreamBudget } from "./fleet/budget-do.ts";
 export { Registrar } from "./issuers/registrar-do.ts";
 export { CrlOwner } from "./fleet/crl-owner-do.ts";
+export { PinQueue } from "./fleet/pin-queue-do.ts";
 
 export function createWorker(platform: Platform) {
   const relays = new Relays(platform);

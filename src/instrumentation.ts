@@ -15,6 +15,15 @@ export const ops = {
   ownerInspections: 0,
   upstreamFetches: 0,
   verifications: 0,
+  /** Owners told a client still asks (sources/touch.ts), one Durable Object request each. */
+  touches: 0,
+  /** Counter flushes sent to the fleet ledger (metrics/counters.ts), one request each. */
+  ledgerFlushes: 0,
+  /**
+   * Rows the certificate owners wrote (a storage put, an alarm set, a delete-all): counted where
+   * they run, which is this isolate in plain workerd and wrangler dev.
+   */
+  ownerWrites: 0,
 };
 
 export function resetOps(): void {

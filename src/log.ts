@@ -20,6 +20,9 @@ export type LogEvent =
   | "owner.forgotten"
   | "crl.watch_reset"
   | "certificate.unpinned"
+  | "pin.queued"
+  | "pin.failed"
+  | "pin.cancelled"
   | "alarm.failed"
   | "registry.kv_write_failed"
   | "config.invalid";

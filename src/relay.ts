@@ -79,9 +79,9 @@ export class Relay {
   private readonly memory: MemoryTier;
   private readonly owners: OwnerSource;
   private readonly touches: Touches;
-  private readonly counters = new Counters();
-  /** The memory tier's count, held for the hot path (counting a hit is `n++`). */
-  private readonly memoryHits: TierCount = this.counters.tier(MEMORY_TIER);
+  private readonly counters: Counters;
+  /** The memory tier's count, held for the hot path (counting a hit is one draw and an add). */
+  private readonly memoryHits: TierCount;
   /** Request URL → what it asks for, learnt from answered GETs: lets a repeat GET skip decoding. */
   private readonly paths = new RememberedUrls<CertLookup>();
 
@@ -94,6 +94,8 @@ export class Relay {
     this.memory = parts.memory;
     this.owners = parts.owners;
     this.touches = parts.touches;
+    this.counters = new Counters(parts.deps.random, parts.config.metricsSample);
+    this.memoryHits = this.counters.tier(MEMORY_TIER);
   }
 
   now(): number {
@@ -283,12 +285,13 @@ export class Relay {
   async flushCounters(now: number): Promise<void> {
     const { deltas, restore } = this.counters.take(now);
     if (Object.keys(deltas).length === 0) return;
+    ops.ledgerFlushes++;
     await this.ledger().addCounters(deltas).catch(restore);
   }
 
   /**
    * The one way an answer becomes a response: counted in the series of the tier that answered, the
-   * owner touched when that is a cache tier (TierInfo.cached), RFC 5019 headers (the hot path
+   * owner touched when that tier's hits tell it (TierInfo.touches: KV), RFC 5019 headers (the hot path
    * reuses the entry's prepared ones, max-age at most 1 % + 1 s shorter; the routed path builds
    * them for `now`, X-Cache: MISS for a fetch made for this request), If-None-Match, HEAD.
    */
@@ -305,10 +308,10 @@ export class Relay {
   ): Response {
     const hot = prepared !== undefined;
     ops.requests++;
-    tier.n++;
+    this.counters.count(tier);
     if (after) {
       if (this.counters.due(now)) after.waitUntil(this.flushCounters(now));
-      if (tier.from.cached && this.touches.due(lookup.key, now))
+      if (tier.from.touches && this.touches.due(lookup.key, now))
         this.touches.send(lookup, now, after);
     }
     const headers = prepared
@@ -327,7 +330,7 @@ export class Relay {
   /** An error as an OCSP response, counted. */
   private refuse(error: RelayError, now: number, background: Background): Response {
     ops.requests++;
-    this.counters.inc(ERROR_SERIES[error.kind]);
+    this.counters.countSeries(ERROR_SERIES[error.kind]);
     if (background && this.counters.due(now)) background(this.flushCounters(now));
     if (error.kind === "internal") log("request.error", { detail: error.detail });
     return ocspErrorResponse(error);

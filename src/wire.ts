@@ -57,6 +57,66 @@ export interface PinnedCertificatesJson {
   replaced?: UnpinnedJson;
 }
 
+/**
+ * POST /admin/certificates with more than 8 leaves, or ?queue=true (202 when anything was queued):
+ * the leaves stored in their issuers' pin queues, first fetched at PIN_RATE_PER_MINUTE per issuer.
+ */
+export interface QueuedPinsJson {
+  queued: QueuedIssuerJson[];
+  /** Leaves not queued: of an unregistered issuer, or with no CRL to take their status from. */
+  certificates: (UnregisteredLeafJson | CrlPinJson)[];
+}
+
+/** Where an issuer's pin queue stands: what waits, the rate, when the last one is expected. */
+export interface PinQueueFiguresJson {
+  issuer: string;
+  subject: string;
+  /** Pins waiting in the queue (retries of failed attempts included). */
+  queueLength: number;
+  ratePerMinute: number;
+  /** When the queue's next drain runs; null when nothing waits. */
+  nextDrainAt: Instant | null;
+  /** When the last pin waiting is expected to be fetched at the rate; null when nothing waits. */
+  lastExpectedAt: Instant | null;
+}
+
+/** One issuer's part of a bulk pin. */
+export interface QueuedIssuerJson extends PinQueueFiguresJson {
+  /** Leaves of this request added to the queue. */
+  added: number;
+  /** Leaves of this request already waiting (one entry per certificate). */
+  alreadyQueued: number;
+}
+
+/** GET /admin/pins: each issuer whose queue ever held anything (40 issuers a page). */
+export interface PinProgressJson {
+  issuers: IssuerPinProgressJson[];
+  page: number;
+  pages: number;
+}
+
+export interface IssuerPinProgressJson extends PinQueueFiguresJson {
+  /** Of the queue, waiting for a retry after a failed attempt. */
+  retrying: number;
+  /** Pinned since the queue began. */
+  done: number;
+  /** Given up after their attempts (listed below, the first 10); queue them again to retry. */
+  failed: number;
+  /** Dropped because the issuer was deleted. */
+  cancelled: number;
+  lastError: string | null;
+  lastErrorAt: Instant | null;
+  failures: FailedPinJson[];
+}
+
+export interface FailedPinJson {
+  serial: string;
+  subject: string;
+  attempts: number;
+  error: string;
+  failedAt: Instant;
+}
+
 /** DELETE /admin/certificates/<issuer id>/<serial>: the certificate is no longer pinned. */
 export interface UnpinnedJson {
   issuer: string;

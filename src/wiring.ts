@@ -46,7 +46,11 @@ export function wireRelay(
     deps,
     config,
     fleetKeys: new FleetKeys(config.fleetKeys),
-    registry: new IssuerRegistry(deps.kv, () => registrarOf({ REGISTRAR: deps.registrar })),
+    registry: new IssuerRegistry(
+      deps.kv,
+      () => registrarOf({ REGISTRAR: deps.registrar }),
+      deps.cache,
+    ),
     chain: memory,
     memory,
     owners,

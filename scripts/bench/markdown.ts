@@ -211,6 +211,9 @@ export function renderMarkdown(r: BenchResults): string {
         "owner calls",
         "CA fetches",
         "verifications",
+        "owner touches",
+        "ledger flushes",
+        "owner rows written",
       ],
       r.cost.rows.map((row) => [
         row.path + (row.note ? ` (${row.note})` : ""),

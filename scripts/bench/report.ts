@@ -15,6 +15,9 @@ export interface Ops {
   ownerCalls: number;
   upstreamFetches: number;
   verifications: number;
+  touches: number;
+  ledgerFlushes: number;
+  ownerWrites: number;
 }
 
 export const OPS_KEYS: readonly (keyof Ops)[] = [
@@ -26,6 +29,9 @@ export const OPS_KEYS: readonly (keyof Ops)[] = [
   "ownerCalls",
   "upstreamFetches",
   "verifications",
+  "touches",
+  "ledgerFlushes",
+  "ownerWrites",
 ];
 
 export function parseOps(value: unknown): Ops | undefined {
@@ -330,6 +336,9 @@ export function summaryLine(r: BenchResults, resultsFile: string): Record<string
     cache_reads_per_hit: per("hit", "cacheReads"),
     cache_writes_per_hit: per("hit", "cacheWrites"),
     owner_calls_per_hit: per("hit", "ownerCalls"),
+    touches_per_hit: per("hit", "touches"),
+    ledger_flushes_per_hit: per("hit", "ledgerFlushes"),
+    owner_writes_per_hit: per("hit", "ownerWrites"),
     verifications_per_hit: per("hit", "verifications"),
     kv_reads_per_miss: per("miss", "kvReads", 3),
     kv_writes_per_miss: per("miss", "kvWrites", 3),

@@ -2,7 +2,7 @@
 // [--runs 3]`: how long /metrics and /status take at N certificates, in workerd (plain
 // `workerd serve` on loopback, as the benchmark runs it; the bundle made with esbuild, which comes
 // with wrangler). The worker's own FleetLedger Durable Object holds N CertSummary rows in its
-// SQLite storage; the calls are made as the routes make them (metricsView / statusView over RPC,
+// SQLite storage (rows.ts fleetRow); the calls are made as the routes make them (metricsView / statusView over RPC,
 // then the renderer), and, for comparison, the code of d8aa7cf (`git show`): its
 // FleetLedger.snapshot() (prune, then every row, all sent back) and its renderers. Prints a table:
 // the median of --runs of each, the ledger call and the render apart, and the size of what was
@@ -76,43 +76,18 @@ import { LedgerLogic } from ${src("src/fleet/ledger.ts")};
 import { renderMetrics } from ${src("src/metrics/prometheus.ts")};
 import { renderStatusPage } from ${src("src/status/page.ts")};
 import { LedgerLogic as OldLedgerLogic } from ${was("src/fleet/ledger.ts")};
+import { fillLedger } from ${src("scripts/control-plane/rows.ts")};
 import { renderMetrics as oldRenderMetrics } from ${was("src/metrics/prometheus.ts")};
 import { renderStatusPage as oldRenderStatusPage } from ${was("src/status/page.ts")};
 
 const HOUR = 3_600_000;
 const MARGIN = 24 * HOUR;
-const ISSUERS = ["0123456789abcdef0123456789abcdef01234567", "fedcba9876543210fedcba9876543210fedcba98"];
 const alerts = { mustStapleMarginMs: MARGIN, responderFailures: 3 };
 
-// The i-th row: two issuers, SHA-256 CertIDs, one in 997 failing, one in 4001 Must-Staple at risk.
-function row(i, now) {
-  const serial = (0x10000000 + i).toString(16).padStart(32, "0");
-  const risky = i % 4001 === 3;
-  const failing = risky || i % 997 === 5;
-  const certIdKey = "SHA-256:" + "ab".repeat(32) + ":" + "cd".repeat(32) + ":" + serial;
-  return {
-    certIdKey, issuerId: ISSUERS[i % 2], serial,
-    subject: "CN=host-" + i + ".fleet.example,O=Example Fleet",
-    mustStaple: risky, pinned: true, status: i % 5000 === 1 ? "revoked" : "good",
-    ...(i % 5000 === 1 ? { revocationTime: now - 2 * HOUR, revocationReason: "keyCompromise" } : {}),
-    thisUpdate: now - 4 * HOUR, nextUpdate: now + (risky ? HOUR : 3 * HOUR + (i % 10_000) * 60_000),
-    lastFetchAt: now - HOUR, lastSuccessAt: now - HOUR, failures: failing ? 2 : 0,
-    ...(failing ? { lastError: "the CA's responder failed: HTTP 503", lastErrorAt: now - HOUR } : {}),
-  };
-}
-
 export class TimedLedger extends FleetLedger {
-  async fill(n, now) {
-    await this.ctx.storage.deleteAll();
-    for (let from = 0; from < n; from += 128) {
-      const entries = {};
-      for (let i = from; i < Math.min(n, from + 128); i++) {
-        const c = row(i, now);
-        entries["cert:" + c.certIdKey] = c;
-      }
-      await this.ctx.storage.put(entries);
-    }
-    return n;
+  // Two issuers, one in 997 failing, one in 4001 Must-Staple at risk (rows.ts fleetRow).
+  fill(n, now) {
+    return fillLedger(this.ctx.storage, n, now);
   }
   async listing() {
     let n = 0;

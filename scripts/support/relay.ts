@@ -86,6 +86,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const vars = {
     ADMIN_TOKEN,
     ALLOW_PRIVATE_RESPONDERS: "true",
+    // Every request counted: the tests read exact counts in /metrics.
+    METRICS_SAMPLE: "1",
     ...options.vars,
   };
   const args = [

@@ -16,16 +16,25 @@ export function serveUntil(
 export const TIER_RECHECK_FRACTION = 0.6;
 
 /**
+ * The longest a cache tier keeps a copy without asking the tier below. Each location then reads KV
+ * (whose hits tell the owner clients still ask: sources/kv.ts) at least this often for a
+ * certificate it is asked for, well within the owner's idle limit (IDLE_REFRESH_SECONDS, 7 days by
+ * default; the README asks for at least three times this).
+ */
+export const TIER_MAX_AGE_MS = 2 * 24 * 60 * 60 * 1000;
+
+/**
  * Until when a cache tier (isolate memory, edge cache) may answer from its copy without asking
  * the tier below: past the latest proactive refresh (midpoint + jitter), so refreshed answers
  * reach every isolate; after that, again every 1/20 of the window (5 s to 1 h). Never past
- * serveUntil.
+ * serveUntil, nor more than TIER_MAX_AGE_MS from now.
  */
 export function tierRecheckAt(a: { thisUpdate: number; serveUntil: number }, now: number): number {
   const window = Math.max(0, a.serveUntil - a.thisUpdate);
   const step = Math.min(60 * 60 * 1000, Math.max(5_000, window / 20));
   return Math.min(
     a.serveUntil,
+    now + TIER_MAX_AGE_MS,
     Math.max(a.thisUpdate + window * TIER_RECHECK_FRACTION, now + step),
   );
 }

@@ -9,6 +9,7 @@ import { checkCommand } from "./check.ts";
 import { stapleCommand } from "./staple.ts";
 import { configCommand } from "./config.ts";
 import { unpinCommand } from "./unpin.ts";
+import { pinCommand, pinsCommand } from "./pin.ts";
 import { UsageError } from "./args.ts";
 
 const USAGE = `usage: ocsp-relay <command> [options]
@@ -45,6 +46,16 @@ setting up stapling (progress and advice on stderr):
            id>/<serial>). Exit 0 when it was pinned, 1 when not (or the relay refused).
            To pin a renewal and retire the old one at once: POST /admin/certificates?replaces=<old
            serial> with the new leaf.
+  pin      --relay URL --token T <leaves.pem ...> [--json]
+           Pin many leaf certificates of registered issuers (POST /admin/certificates, in batches
+           under the relay's 256 KiB cap): more than 8 are queued per issuer and fetched at the
+           relay's PIN_RATE_PER_MINUTE (default 60 a minute per issuer); prints what was queued
+           and when the last one is expected. Re-sending is safe. Exit 1 when a leaf's issuer is
+           not registered or the relay refused.
+  pins     --relay URL --token T [--issuer ID] [--json]
+           How far the pin queues are (GET /admin/pins): per issuer waiting, done, failed (with
+           the first failures), the rate and when the last one is expected. Exit 1 when a pin
+           failed for good (queue it again with "pin" to retry).
   check    <host:port> [--servername NAME] [--ca-file roots.pem] [--relay URL] [--json]
            One handshake asking for a staple: is it there, does it verify, good/revoked/unknown,
            time to nextUpdate, Must-Staple. Exit 0 only for a valid staple saying good.
@@ -81,9 +92,20 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   staple: stapleCommand,
   config: configCommand,
   unpin: unpinCommand,
+  pin: pinCommand,
+  pins: pinsCommand,
 };
 
-const OPERATOR_COMMANDS = new Set(["chain", "register", "check", "staple", "config", "unpin"]);
+const OPERATOR_COMMANDS = new Set([
+  "chain",
+  "register",
+  "check",
+  "staple",
+  "config",
+  "unpin",
+  "pin",
+  "pins",
+]);
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -8,6 +8,7 @@ import { configFrom, type ConfigVars } from "../config.ts";
 import type { UpstreamBudget } from "./budget-do.ts";
 import type { FleetLedger } from "./ledger-do.ts";
 import type { Result } from "../errors.ts";
+import { ops } from "../instrumentation.ts";
 import { IssuerRegistry } from "../issuers/registry.ts";
 import { alarmDue, alarmTime, durableObjectPlatform } from "../platform.ts";
 import { writeAnswer } from "../sources/kv.ts";
@@ -92,14 +93,21 @@ export class CertOwner extends DurableObject<OwnerEnv> {
 function relativeAlarms(storage: DurableObjectStorage): OwnerStorage {
   return {
     get: (key) => storage.get(key),
-    put: (key, value) => storage.put(key, value),
-    setAlarm: (at) => storage.setAlarm(alarmTime(at)),
+    put: (key, value) => {
+      ops.ownerWrites++;
+      return storage.put(key, value);
+    },
+    setAlarm: (at) => {
+      ops.ownerWrites++;
+      return storage.setAlarm(alarmTime(at));
+    },
     getAlarm: async () => {
       const real = await storage.getAlarm();
       return real === null ? null : alarmDue(real);
     },
     deleteAlarm: () => storage.deleteAlarm(),
     deleteAll: async () => {
+      ops.ownerWrites++;
       await storage.deleteAlarm();
       await storage.deleteAll();
     },

@@ -11,11 +11,11 @@ import { StatusDigest } from "../status/page.ts";
 import type { CrlReport } from "./crl-owner.ts";
 import {
   LedgerLogic,
-  type FetchReport,
   type LedgerMetrics,
   type LedgerSnapshot,
   type LedgerStatus,
   type MetricsQuery,
+  type OwnerReport,
   type StatusQuery,
 } from "./ledger.ts";
 
@@ -41,9 +41,14 @@ export class FleetLedger extends DurableObject<ConfigVars> {
     return this.logic.addCounters(deltas);
   }
 
-  async reportFetch(report: FetchReport): Promise<void> {
-    await this.logic.reportFetch(report);
-    // A guessed CertID's row goes when its owner forgets it, whether or not anyone reads /status.
+  /**
+   * What a certificate's owner reports (fleet/durable-object.ts): a fetch, or that it let the
+   * certificate go (ended, idle, unpinned: LedgerLogic.retire).
+   */
+  async reportFetch(report: OwnerReport): Promise<void> {
+    await this.logic.report(report);
+    // A guessed CertID's row goes when its owner forgets it, whether or not anyone reads /status;
+    // so does an unpinned one never vouched for.
     if (report.forgetAt !== undefined) {
       const at = alarmTime(report.forgetAt);
       const set = await this.ctx.storage.getAlarm();

@@ -1,5 +1,5 @@
-// What the fleet ledger takes and keeps (fleet/ledger.ts): the owners' fetch reports, its
-// per-certificate and per-issuer summaries, the alerts it sends, what it is given, and what it
+// What the fleet ledger takes and keeps (fleet/ledger.ts): the owners' reports (each fetch, and
+// each certificate they let go), its per-certificate and per-issuer summaries, the alerts it sends, what it is given, and what it
 // gives /metrics and /status. Types only.
 
 /** What an owner reports after each attempt to fetch from the CA. Times are epoch ms. */
@@ -42,6 +42,28 @@ export interface FetchReport {
   revocationSource?: "ocsp" | "crl";
 }
 
+/**
+ * Why an owner let a certificate go: it forgot it because its notAfter passed ("ended") or nobody
+ * asked for IDLE_REFRESH_SECONDS ("idle"), or the operator unpinned it ("unpinned": DELETE
+ * /admin/certificates, or its renewal replaced it). A guess's window ending is not reported: the
+ * ledger has its `forgetAt` from the report that set it, and drops the row then on its own.
+ */
+export type RetireReason = "ended" | "idle" | "unpinned";
+
+/** What an owner reports when it lets a certificate go (fleet/ocsp-report.ts `retired`). */
+export interface RetireReport {
+  retired: RetireReason;
+  certIdKey: string;
+  issuerId: string;
+  serial: string;
+  at: number;
+  /** "unpinned" and never vouched for: not refreshed any more, its owner forgets it then. */
+  forgetAt?: number;
+}
+
+/** Everything a certificate's owner tells the ledger (LedgerLogic.report). */
+export type OwnerReport = FetchReport | RetireReport;
+
 export interface CertSummary {
   certIdKey: string;
   issuerId: string;
@@ -64,6 +86,12 @@ export interface CertSummary {
   forgetAt?: number;
   /** "crl" for a certificate without OCSP whose status comes from its issuer's CRL. */
   revocationSource?: "ocsp" | "crl";
+  /**
+   * When the operator unpinned it (and nobody registered it since: neither pinned nor watched).
+   * Still a certificate clients may ask for, refreshed while they do, but never counted at risk:
+   * its operator retired it, and it alerts no more.
+   */
+  unpinnedAt?: number;
 }
 
 export interface IssuerHealth {

@@ -1,6 +1,7 @@
 // The fleet ledger: one place that knows what the relay holds across all isolates and owners.
-// Certificate owners report every fetch; isolates send their request counters every few seconds.
-// It serves /metrics and /status, and sends the alert webhook. Clock and sender are injected.
+// Certificate owners report every fetch and each certificate they let go (ended, idle, unpinned);
+// isolates send their request counters every few seconds. It serves /metrics and /status, and
+// sends the alert webhook. Clock and sender are injected; the rows themselves: ledger-rows.ts.
 
 import { log } from "../log.ts";
 import type { CrlReport } from "./crl-types.ts";
@@ -15,9 +16,13 @@ import type {
   LedgerHead,
   LedgerSnapshot,
   LedgerView,
+  OwnerReport,
+  RetireReport,
 } from "./ledger-types.ts";
+import { certificateRow, prunable, retiredRow } from "./ledger-rows.ts";
 
 export * from "./ledger-types.ts";
+export { atRisk, servedUntil } from "./ledger-rows.ts";
 
 const MAX_FAILURES_KEPT = 50;
 /** Rows read per storage call: a pass over 100 000 certificates holds one batch at a time. */
@@ -30,6 +35,26 @@ export class LedgerLogic {
     const counters = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
     for (const [k, v] of Object.entries(deltas)) counters[k] = (counters[k] ?? 0) + v;
     await this.deps.storage.put("counters", counters);
+  }
+
+  /** What a certificate's owner reports: a fetch, or that it let the certificate go. */
+  report(r: OwnerReport): Promise<void> {
+    return "retired" in r ? this.retire(r) : this.reportFetch(r);
+  }
+
+  /**
+   * An owner let a certificate go: forgotten (its notAfter passed, or idle), its row goes now
+   * rather than 7 days after its answer expires; unpinned, its row says so (no longer at risk).
+   * A row the ledger never had costs one read.
+   */
+  async retire(r: RetireReport): Promise<void> {
+    const { storage } = this.deps;
+    const key = `cert:${r.certIdKey}`;
+    const cert = await storage.get<CertSummary>(key);
+    if (!cert) return;
+    const row = retiredRow(cert, r);
+    if (row) await storage.put(key, row);
+    else await storage.delete(key);
   }
 
   async reportFetch(r: FetchReport): Promise<void> {
@@ -144,37 +169,8 @@ export class LedgerLogic {
 
   private async recordCertificate(r: FetchReport, health: IssuerHealth | undefined): Promise<void> {
     const { storage } = this.deps;
-    const prev = await storage.get<CertSummary>(`cert:${r.certIdKey}`);
-    const cert: CertSummary = {
-      certIdKey: r.certIdKey,
-      issuerId: r.issuerId,
-      serial: r.serial,
-      mustStaple: Boolean(r.mustStaple ?? prev?.mustStaple),
-      pinned: r.pinned,
-      lastFetchAt: r.at,
-      failures: r.failures,
-      ...((r.subject ?? prev?.subject) ? { subject: (r.subject ?? prev?.subject)! } : {}),
-      ...(r.forgetAt !== undefined ? { forgetAt: r.forgetAt } : {}),
-      ...(r.revocationSource ? { revocationSource: r.revocationSource } : {}),
-    };
-    const answer = r.ok ? r : prev;
-    for (const k of [
-      "status",
-      "revocationTime",
-      "revocationReason",
-      "thisUpdate",
-      "nextUpdate",
-      "serveUntil",
-      "lastSuccessAt",
-    ] as const) {
-      const v = k === "lastSuccessAt" ? (r.ok ? r.at : prev?.lastSuccessAt) : answer?.[k];
-      if (v !== undefined) (cert as unknown as Record<string, unknown>)[k] = v;
-    }
-    if (!r.ok) {
-      cert.lastError = r.error ?? "unknown error";
-      cert.lastErrorAt = r.at;
-      await this.recordFailure(r, cert.lastError);
-    }
+    const cert = certificateRow(r, await storage.get<CertSummary>(`cert:${r.certIdKey}`));
+    if (!r.ok) await this.recordFailure(r, cert.lastError!);
     await storage.put(`cert:${r.certIdKey}`, cert);
 
     await this.alertsFor(r, cert, health);
@@ -371,26 +367,4 @@ export class LedgerLogic {
     );
     if (this.deps.background) this.deps.background(delivery);
   }
-}
-
-/** Until when the relay serves a certificate's answer: nextUpdate, or sooner for `unknown`. */
-export function servedUntil(c: Pick<CertSummary, "serveUntil" | "nextUpdate">): number | undefined {
-  return c.serveUntil ?? c.nextUpdate;
-}
-
-/** A row `prune` forgets: a guess its owner forgot, or an answer expired `olderThanMs` ago. */
-function prunable(cert: CertSummary, now: number, olderThanMs: number): boolean {
-  const gone = cert.forgetAt !== undefined ? cert.forgetAt <= now : false;
-  return gone || (cert.nextUpdate ?? cert.lastFetchAt) < now - olderThanMs;
-}
-
-/**
- * A Must-Staple certificate a TLS server may soon have nothing to staple for: no valid answer, or
- * less than `marginMs` left while its refresh fails (counted by /metrics, listed by /status).
- */
-export function atRisk(c: CertSummary, now: number, marginMs: number): boolean {
-  if (!c.mustStaple) return false;
-  const end = servedUntil(c);
-  const left = end === undefined ? -1 : end - now;
-  return left <= 0 || (left < marginMs && c.failures > 0);
 }

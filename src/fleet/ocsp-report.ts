@@ -1,11 +1,12 @@
-// What a CertID's owner tells the fleet ledger about each fetch (metrics, /status, alerts): its
-// FetchReport, built from the owner after the OCSP rules took the CA's answer. Pure.
+// What a CertID's owner tells the fleet ledger (metrics, /status, alerts): about each fetch, its
+// FetchReport, built from the owner after the OCSP rules took the CA's answer; when it lets the
+// certificate go, its RetireReport. Pure.
 
 import type { CachedAnswer } from "../cache/record.ts";
 import type { Result } from "../errors.ts";
 import { toHex } from "../ocsp/bytes.ts";
-import type { FetchReport } from "./ledger.ts";
-import type { OcspOwner } from "./owner-types.ts";
+import type { FetchReport, RetireReason, RetireReport } from "./ledger.ts";
+import type { OcspOwner, OwnerState } from "./owner-types.ts";
 
 /** What the owner tells the fleet ledger about a fetch (metrics, status page, alerts). */
 export function report(
@@ -50,5 +51,17 @@ export function report(
     ...(!accepted.ok && stillValid ? { heldNextUpdate: stillValid.serveUntil } : {}),
     ...(!o.memory.revokedBefore && state.revokedSeen ? { revokedFirstSeen: true } : {}),
     ...(fetched.ok && a && fetched.value.status !== a.status ? { inconsistent: true } : {}),
+  };
+}
+
+/** What the owner tells the fleet ledger when it lets the certificate go (forgets it, or unpinned). */
+export function retired(state: OwnerState, reason: RetireReason, at: number): RetireReport {
+  return {
+    retired: reason,
+    certIdKey: state.certIdKey,
+    issuerId: state.issuer.id,
+    serial: toHex(state.certId.serialNumber),
+    at,
+    ...(reason === "unpinned" && state.forgetAt !== undefined ? { forgetAt: state.forgetAt } : {}),
   };
 }

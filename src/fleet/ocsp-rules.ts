@@ -21,15 +21,18 @@ import {
   type KernelEvent,
   type Memory,
 } from "./kernel.ts";
-import type { FetchReport } from "./ledger.ts";
+import type { OwnerReport, RetireReason } from "./ledger.ts";
 import type { OcspOwner, OwnerAnswer, OwnerRequest, OwnerState } from "./owner-types.ts";
 
 export type { OcspOwner } from "./owner-types.ts";
 import { OPEN_POLICY, worthRefreshing } from "./owner-types.ts";
-import { report } from "./ocsp-report.ts";
+import { report, retired } from "./ocsp-report.ts";
 import { refreshAt, refreshWindow, retryAt, type ScheduleConfig } from "./schedule.ts";
 
-export type OcspEffect = Effect<CachedAnswer, FetchReport>;
+/** A touch within this long of the last request recorded writes nothing (see "touch"). */
+export const TOUCH_WRITE_INTERVAL_MS = 60 * 60 * 1000;
+
+export type OcspEffect = Effect<CachedAnswer, OwnerReport>;
 
 export type OcspEvent =
   /** A client asked (`fetching`: a fetch is in flight, which it may join). */
@@ -131,6 +134,10 @@ export function step(
     case "touch": {
       // Nothing here (forgotten, or never fetched) or not worth refreshing: a touch revives nothing.
       if (!o.state || !worthRefreshing(o.state)) return out();
+      // Heard of within the hour and nothing new to keep (a watch, the leaf): no storage write.
+      // The idle limit is days; an hour of precision costs it nothing.
+      const recent = now - o.state.lastRequestedAt < TOUCH_WRITE_INTERVAL_MS;
+      if (recent && !e.req.watch && !e.req.leaf) return out();
       remember(o, e.req, now, effects);
       effects.push({ do: "alarm", at: now, ifNone: true });
       return out();
@@ -138,10 +145,13 @@ export function step(
     case "unpin": {
       const state = o.state;
       if (!state?.pinned) return out({ unpinned: false });
+      // Retired by the operator: neither pinned nor watched (no more alerts for it).
       state.pinned = false;
+      delete state.watched;
       // Refreshed from now on only while clients ask (or, never vouched for, forgotten).
       if (!worthRefreshing(state)) plan(state, o.held, now, random, schedule, effects);
       else effects.push({ do: "save" });
+      retire(state, "unpinned", now, effects);
       return out({ unpinned: true });
     }
     case "alarm":
@@ -192,6 +202,7 @@ function alarm(
     // pinned or not. Nothing is kept of it, but for a revocation seen.
     if (state.revokedSeen) effects.push(stopped(state, "the certificate has expired"));
     else forget(o, "the certificate has expired", effects);
+    retire(state, "ended", now, effects);
     return undefined;
   }
   if (now - state.lastRequestedAt > schedule.idleAfterMs && !state.pinned) {
@@ -199,6 +210,7 @@ function alarm(
     // is kept of it, but for a revocation seen (the rule that no later `good` is served).
     if (state.revokedSeen) effects.push(stopped(state, "idle"));
     else forget(o, "idle", effects);
+    retire(state, "idle", now, effects);
     return undefined;
   }
   effects.push({ do: "lookupIssuer" });
@@ -366,6 +378,17 @@ function forget(o: OcspOwner, reason: string, effects: OcspEffect[]): void {
     { do: "forget" },
     { do: "log", event: "owner.forgotten", fields: { certId, reason } },
   );
+}
+
+/**
+ * Tells the ledger the owner let the certificate go, once per event (an unpin, the alarm that
+ * forgets it): its row goes, or says unpinned. Not when no fetch was ever made (every fetch is
+ * reported: the ledger has no row), nor at the end of a guess's window: the ledger drops that
+ * row at the `forgetAt` it was sent, so anonymous traffic makes no ledger request beyond its
+ * fetches' own (and a vouched certificate's idle end, one per owner life, each begun by a fetch).
+ */
+function retire(state: OwnerState, reason: RetireReason, now: number, effects: OcspEffect[]) {
+  if (state.fetches > 0) effects.push({ do: "report", report: retired(state, reason, now) });
 }
 
 function stopped(state: OwnerState, reason: string): OcspEffect {

@@ -11,7 +11,7 @@ import { log } from "../log.ts";
 import { fromBase64 } from "../ocsp/bytes.ts";
 import { parseCertificate } from "../ocsp/certificate.ts";
 import type { BudgetConfig } from "./budget.ts";
-import type { FetchReport } from "./ledger.ts";
+import type { OwnerReport } from "./ledger.ts";
 import { message, Runner, type RunnerDeps } from "./runner.ts";
 import {
   newOwner,
@@ -55,8 +55,8 @@ export interface OwnerDeps extends RunnerDeps {
   publish: (answer: CachedAnswer, now: number) => Promise<void>;
   /** Fetch and verify from the CA (fleet/upstream.ts fetchVerified). */
   fetchVerified: (query: UpstreamQuery) => Promise<Result<CachedAnswer>>;
-  /** Tells the fleet ledger about each fetch (metrics, status page, alerts). */
-  report?: (report: FetchReport) => Promise<void>;
+  /** Tells the fleet ledger about each fetch and each certificate let go (metrics, /status). */
+  report?: (report: OwnerReport) => Promise<void>;
   /** Takes one token from the issuer's upstream budget (fleet/budget.ts); false: over budget. */
   spendBudget?: (issuerId: string, budget: BudgetConfig) => Promise<boolean>;
 }
@@ -64,7 +64,7 @@ export interface OwnerDeps extends RunnerDeps {
 export class CertOwnerLogic extends Runner<
   OcspOwner,
   CachedAnswer,
-  FetchReport,
+  OwnerReport,
   OcspEvent,
   Reply,
   CachedAnswer
@@ -169,7 +169,7 @@ export class CertOwnerLogic extends Runner<
     return reply && "settled" in reply ? reply.settled : result;
   }
 
-  protected async deliver(_: OcspOwner, r: FetchReport): Promise<void> {
+  protected async deliver(_: OcspOwner, r: OwnerReport): Promise<void> {
     await this.deps
       .report?.(r)
       .catch((e: unknown) => log("ledger.failed", { certId: r.certIdKey, detail: message(e) }));

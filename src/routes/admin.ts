@@ -13,7 +13,7 @@ import { log } from "../log.ts";
 import { serialHex, type CertificateFacts } from "../ocsp/certificate.ts";
 import { certIdFor, certIdKey } from "../ocsp/request.ts";
 import { describeCrl, leafInfo } from "./check.ts";
-import { replacedBy, unpin } from "./pins.ts";
+import { pinProgress, queuedPin, queuePins, replacedBy, unpin } from "./pins.ts";
 import { ok } from "../errors.ts";
 import { issuedBy } from "../ocsp/signature.ts";
 import type { Relay } from "../relay.ts";
@@ -24,6 +24,8 @@ import type {
   OcspPinJson,
   PinJson,
   PinnedCertificatesJson,
+  PinProgressJson,
+  QueuedPinsJson,
   RegisteredIssuerJson,
   UnregisteredLeafJson,
   UnpinnedJson,
@@ -91,7 +93,8 @@ export function adminRoutes(): Hono<AppEnv> {
     );
   });
 
-  // Pin and warm leaf certificates of registered issuers (PEM, any number; CA certs are skipped).
+  // Pin and warm leaf certificates of registered issuers (PEM; CA certs are skipped): up to
+  // INLINE_PINS at once, more through their issuers' pin queues (routes/pins.ts).
   admin.post("/certificates", async (c) => {
     const relay = c.get("relay");
     const certs = await readPemCertificates(c.req.raw, MAX_PEM_BYTES, {
@@ -109,6 +112,18 @@ export function adminRoutes(): Hono<AppEnv> {
     // ?replaces=[<issuer id>/]<serial hex>: checked before anything is pinned.
     const replaces = replacedBy(c.req.query("replaces"), leaves);
     if (!replaces.ok) return jsonErrorResponse(replaces.error);
+    // Many leaves: stored in their issuers' pin queues, answered at once, fetched at the rate.
+    if (queuedPin(c.req.query("queue"), leaves.length)) {
+      if (replaces.value)
+        return jsonErrorResponse({
+          kind: "malformed",
+          title: "bad query",
+          detail: "replaces= pins the renewal at once: leave out queue=",
+        });
+      const queued = await queuePins(c.env, leaves, index);
+      if (!queued.ok) return jsonErrorResponse(queued.error);
+      return c.json(queued.value.body satisfies QueuedPinsJson, queued.value.status);
+    }
     const results: PinnedCertificatesJson["certificates"] = [];
     const issuers = [];
     for (const leaf of leaves) {
@@ -143,6 +158,14 @@ export function adminRoutes(): Hono<AppEnv> {
       } satisfies PinnedCertificatesJson,
       anyUnknown && results.length === 1 ? 404 : 200,
     );
+  });
+
+  // How far the pin queues are: per issuer, bounded (no listing of entries).
+  admin.get("/pins", async (c) => {
+    const relay = c.get("relay");
+    const index = await relay.registry.index(relay.now());
+    const q = { page: c.req.query("page"), issuer: c.req.query("issuer") };
+    return c.json((await pinProgress(c.env, index, q)) satisfies PinProgressJson);
   });
 
   // Unpin a certificate: it is refreshed from then on only while clients ask for it.

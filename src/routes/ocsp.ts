@@ -145,8 +145,14 @@ async function certLookup(relay: Relay, request: OcspRequestFacts): Promise<Resu
   // One certificate per request (decoded with ONE_CERTIFICATE). A nonce is ignored (§2.1.2):
   // cached answers serve every client.
   const certId = request.certIds[0]!;
-  const index = await relay.registry.index(relay.now());
-  const issuer = index.find(certId);
+  const now = relay.now();
+  let index = await relay.registry.index(now);
+  let issuer = index.find(certId);
+  // Not in the copy: perhaps registered through another location since (a KV read, rate-limited).
+  if (!issuer) {
+    const fresher = await relay.registry.recheck(now);
+    if (fresher) issuer = (index = fresher).find(certId);
+  }
   if (!issuer)
     return err({
       kind: "unauthorized",

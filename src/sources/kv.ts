@@ -14,8 +14,11 @@ import { ok } from "../errors.ts";
 import { served, type Lookup, type Served, type Source, type TierInfo } from "./source.ts";
 import { ops } from "../instrumentation.ts";
 
-/** KV is a cache tier: the owner's copy, written by the owner. */
-export const KV_TIER: TierInfo = { name: "kv", cached: true };
+/**
+ * KV is a cache tier: the owner's copy, written by the owner. A location reads it once per copy it
+ * keeps (edge cache, isolate memory), so its hits are the ones that tell the owner clients still ask.
+ */
+export const KV_TIER: TierInfo = { name: "kv", cached: true, touches: true };
 
 export class KvTier implements Source {
   constructor(

@@ -51,11 +51,18 @@ export type Tier = string;
 export interface TierInfo {
   readonly name: Tier;
   /**
-   * A cache tier: it answers with a copy of what the owner fetched, so when it answers the relay
-   * touches the owner, and the certificate keeps being refreshed (sources/touch.ts). The owner's
-   * own copy and a fetch made for this request are not copies: the owner saw that request.
+   * A cache tier: it answers with a copy of what the owner fetched (the owner did not see that
+   * request). The owner's own copy and a fetch made for this request are not copies.
    */
   readonly cached: boolean;
+  /**
+   * A hit here tells the owner that clients still ask (sources/touch.ts), so the certificate keeps
+   * being refreshed. Declared by the tier each location reads once per copy, and at least every
+   * TIER_MAX_AGE_MS (KV, below the per-location edge cache): the owner then hears from every
+   * location still asking, without a Durable Object call on nearly every hit
+   * (docs/fleet-cost.md).
+   */
+  readonly touches?: true;
   /** Fetched from the CA for this request: `outcome="miss"` and X-Cache: MISS (else a hit). */
   readonly fetched?: true;
 }

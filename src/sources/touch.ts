@@ -1,7 +1,10 @@
-// Keeps the owner informed that clients still ask for a certificate answered from a cache tier, so
-// its refresh continues; certificates nobody asks about go idle (fleet/schedule.ts idleAfterMs).
-// At most one touch per certificate per TOUCH_INTERVAL_MS per isolate, sent after the response.
+// Keeps the owner informed that clients still ask for a certificate answered from a copy, so its
+// refresh continues; certificates nobody asks about go idle (fleet/schedule.ts idleAfterMs). Sent
+// for the hits of a tier that declares `touches` (KV: each location reads it once per copy it keeps,
+// and at least every TIER_MAX_AGE_MS), at most once per certificate per TOUCH_INTERVAL_MS per
+// isolate, after the response. docs/fleet-cost.md gives the reasoning and the figures.
 
+import { ops } from "../instrumentation.ts";
 import type { Lookup } from "./source.ts";
 
 export const TOUCH_INTERVAL_MS = 10 * 60 * 1000;
@@ -24,6 +27,7 @@ export class Touches {
   send(lookup: Touched, now: number, ctx: Pick<ExecutionContext, "waitUntil">): void {
     if (this.lastTouch.size >= MAX_TRACKED) this.lastTouch.clear();
     this.lastTouch.set(lookup.key, now);
+    ops.touches++;
     ctx.waitUntil(this.touch(lookup).catch(() => undefined));
   }
 }

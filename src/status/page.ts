@@ -313,7 +313,7 @@ export function renderStatusPage({
 <td class="st-${esc(c.status ?? "none")}">${esc(c.status ?? "no answer")}${c.status === "revoked" && c.revocationReason ? ` (${esc(c.revocationReason)})` : ""}</td>
 <td><div class="bar" title="${pct}% of the validity window left"><div class="fill ${level}" style="width:${pct}%"></div></div>${pct}% · ${remaining}</td>
 <td>${iso(c.thisUpdate)}<br>${iso(c.nextUpdate)}</td><td>${iso(c.lastFetchAt)}</td>
-<td>${c.mustStaple ? "Must-Staple" : ""}${c.pinned ? " pinned" : ""}${c.revocationSource === "crl" ? " by CRL" : ""}</td><td>${esc(c.lastError ?? "")}</td></tr>`;
+<td>${c.mustStaple ? "Must-Staple" : ""}${c.pinned ? " pinned" : c.unpinnedAt !== undefined ? " unpinned" : ""}${c.revocationSource === "crl" ? " by CRL" : ""}</td><td>${esc(c.lastError ?? "")}</td></tr>`;
   });
 
   const failureRows = ledger.failures

@@ -14,6 +14,7 @@ import { certIdFor, certIdKey, encodeRequest, type CertId } from "../../src/ocsp
 import { decodeResponse, type ResponseStatusName } from "../../src/ocsp/response.ts";
 import { verifyResponse } from "../../src/ocsp/verify.ts";
 import { PLATFORM, useDurableObjectPlatform, type Platform } from "../../src/platform.ts";
+import { REGISTRY_EDGE_KEY } from "../../src/issuers/registry.ts";
 import { edgeKey } from "../../src/sources/edge.ts";
 import { caseCertId, fixtureCases, type FixtureCase } from "../support/cases.ts";
 import { certificate, fixture, text } from "../support/files.ts";
@@ -26,6 +27,7 @@ declare global {
       UPSTREAM_BUDGET: import("../../src/env.ts").Env["UPSTREAM_BUDGET"];
       REGISTRAR: import("../../src/env.ts").Env["REGISTRAR"];
       CRL_OWNER: import("../../src/env.ts").Env["CRL_OWNER"];
+      PIN_QUEUE: import("../../src/env.ts").Env["PIN_QUEUE"];
       UPSTREAM_TIMEOUT_MS?: string;
       ALLOW_PRIVATE_RESPONDERS?: string;
     }
@@ -59,8 +61,11 @@ export function bindings(overrides: Partial<Env> = {}): Env {
     UPSTREAM_BUDGET: env.UPSTREAM_BUDGET,
     REGISTRAR: env.REGISTRAR,
     CRL_OWNER: env.CRL_OWNER,
+    PIN_QUEUE: env.PIN_QUEUE,
     ADMIN_TOKEN,
     ALLOW_PRIVATE_RESPONDERS: "true",
+    // Every request counted: the tests read exact counts in /metrics (metrics/counters.ts).
+    METRICS_SAMPLE: "1",
     ...overrides,
   };
 }
@@ -334,6 +339,8 @@ export async function wipeDeployment(): Promise<void> {
     await runInDurableObject(env.REGISTRAR.get(id), wipe);
   for (const id of await listDurableObjectIds(env.CRL_OWNER))
     await runInDurableObject(env.CRL_OWNER.get(id), wipe);
+  for (const id of await listDurableObjectIds(env.PIN_QUEUE))
+    await runInDurableObject(env.PIN_QUEUE.get(id), wipe);
   // Resets the owners' in-memory state (in-flight fetch, remembered failure).
   await abortAllDurableObjects();
   for (;;) {
@@ -342,6 +349,7 @@ export async function wipeDeployment(): Promise<void> {
     await Promise.all(listed.keys.map((k) => env.OCSP_CACHE.delete(k.name)));
   }
   await Promise.all((await knownCertIdKeys()).map((k) => caches.default.delete(edgeKey(k))));
+  await caches.default.delete(REGISTRY_EDGE_KEY);
 }
 
 /** Each test starts from an empty deployment and leaves the real clock and fetch in place. */

@@ -3,6 +3,7 @@
 // /metrics under its own name, and keeps its certificate refreshed, with no change to the relay,
 // the counters or the renderer: all they need is what the tier declares (sources/source.ts).
 
+import { TOUCH_WRITE_INTERVAL_MS } from "../../src/fleet/ocsp-rules.ts";
 import { env } from "cloudflare:workers";
 import {
   createExecutionContext,
@@ -40,8 +41,11 @@ import {
   servingClock,
 } from "./support.ts";
 
-/** The test's tier declares itself as every tier does: its name, and that it holds copies. */
-const PROBE_TIER: TierInfo = { name: "probe", cached: true };
+/**
+ * The test's tier declares itself as every tier does: its name, that it holds copies, and (shared
+ * by every isolate, read once per copy, as KV is) that its hits tell the owner clients still ask.
+ */
+const PROBE_TIER: TierInfo = { name: "probe", cached: true, touches: true };
 
 /** A copy the probe holds, and until when it may answer from it without asking the tier below. */
 interface Copy {
@@ -156,10 +160,11 @@ describe("a tier wired with one line between the edge cache and KV", () => {
     expect(d.calls).toHaveLength(1);
     expect((await ownerState())?.lastRequestedAt).toBe(d.clock);
 
-    // A minute later, another isolate of the location, the edge copy gone: the probe answers (the
-    // owner is not asked), and the owner is told a client still asks, as for any cache tier.
+    // Over an hour later (a touch within the hour of the last request writes nothing), another
+    // isolate of the location, the edge copy gone: the probe answers (the owner is not asked), and
+    // the owner is told a client still asks, as for any tier whose hits touch.
     await caches.default.delete(edgeKey(key));
-    d.advance(60_000);
+    d.advance(TOUCH_WRITE_INTERVAL_MS + 60_000);
     const ownerCalls = ops.ownerCalls;
     const second = probeIsolate(shared, d);
     const hit = await second.fetch(path);

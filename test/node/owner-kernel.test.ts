@@ -79,7 +79,10 @@ const owner = (s?: Partial<OwnerState>, held?: CachedAnswer): OcspOwner => ({
   held,
 });
 
-/** Effects as short words: save, keep, publish, alarm@<min from T>, alarm?@…, fetch, log:<event>… */
+/**
+ * Effects as short words: save, keep, publish, alarm@<min from T>, alarm?@…, fetch, log:<event>,
+ * report (a fetch's), report:<reason> (a certificate let go)…
+ */
 function words(effects: OcspEffect[]): string[] {
   return effects.map((f) => {
     switch (f.do) {
@@ -87,6 +90,8 @@ function words(effects: OcspEffect[]): string[] {
         return `alarm${f.ifNone ? "?" : ""}@${(f.at - T) / MIN}`;
       case "log":
         return `log:${f.event}`;
+      case "report":
+        return "retired" in f.report ? `report:${f.report.retired}` : "report";
       default:
         return f.do;
     }
@@ -315,7 +320,7 @@ const rows: Row[] = [
     then: (o) => expect(o.state?.revokedSeen).toEqual({ revocationTime: T - HOUR, seenAt: T }),
   },
   {
-    name: "a guess's alarm before its window ends asks nobody; at its end everything is forgotten",
+    name: "a guess's alarm before its window ends asks nobody; at its end everything is forgotten, unreported (the ledger has its forgetAt)",
     owner: () => owner({ forgetAt: T + 5 * MIN }, unknown),
     steps: [
       [2, { on: "alarm" }, ["alarm@5"]],
@@ -324,15 +329,17 @@ const rows: Row[] = [
     then: (o) => expect([o.state, o.held]).toEqual([undefined, undefined]),
   },
   {
-    name: "idle and unpinned: forgotten; a revocation seen is kept",
+    name: "idle and unpinned: forgotten; a revocation seen is kept; the ledger told either way",
     owner: () => owner({ vouched: true, revokedSeen: { revocationTime: T, seenAt: T } }, revoked),
-    steps: [[S.idleAfterMs / MIN + 1, { on: "alarm" }, ["log:refresh.stopped"]]],
+    steps: [[S.idleAfterMs / MIN + 1, { on: "alarm" }, ["log:refresh.stopped", "report:idle"]]],
     then: (o) => expect(o.state?.revokedSeen).toBeDefined(),
   },
   {
-    name: "idle and unpinned without a revocation: forgotten",
+    name: "idle and unpinned without a revocation: forgotten, and the ledger told (its row goes)",
     owner: () => owner({ vouched: true }, good),
-    steps: [[S.idleAfterMs / MIN + 1, { on: "alarm" }, ["forget", "log:owner.forgotten"]]],
+    steps: [
+      [S.idleAfterMs / MIN + 1, { on: "alarm" }, ["forget", "log:owner.forgotten", "report:idle"]],
+    ],
   },
   {
     name: "a pinned certificate's alarm asks the registry, then the CA",
@@ -367,8 +374,21 @@ const rows: Row[] = [
   {
     name: "a touch keeps a vouched certificate from going idle, and sets an alarm if none",
     owner: () => owner({ vouched: true }, good),
-    steps: [[20, { on: "touch", req: req() }, ["save", "alarm?@20"]]],
-    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + 20 * MIN),
+    steps: [[61, { on: "touch", req: req() }, ["save", "alarm?@61"]]],
+    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + 61 * MIN),
+  },
+  {
+    name: "a touch within the hour of the last request writes nothing (touches come from every location)",
+    owner: () => owner({ vouched: true }, good),
+    steps: [
+      [20, { on: "touch", req: req() }, []],
+      [59, { on: "touch", req: req() }, []],
+      [61, { on: "touch", req: req() }, ["save", "alarm?@61"]],
+      [62, { on: "touch", req: req() }, []],
+      // A touch carrying something new (an authenticated /check's watch) is kept at once.
+      [63, { on: "touch", req: req({ watch: true }) }, ["save", "alarm?@63"]],
+    ],
+    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + 63 * MIN),
   },
   {
     name: "a watch from an authenticated /check is recorded (it alerts like a pin)",
@@ -402,13 +422,13 @@ const rows: Row[] = [
     ],
   },
   {
-    name: "at its notAfter a pinned certificate is forgotten: the CA is asked no more",
+    name: "at its notAfter a pinned certificate is forgotten: the CA is asked no more, the ledger told",
     owner: () =>
       owner(
-        { pinned: true, leaf: { subject: "CN=a", mustStaple: false, notAfter: T + 10 * MIN } },
+        { pinned: true, leaf: { subject: "CN=a", mustStaple: true, notAfter: T + 10 * MIN } },
         good,
       ),
-    steps: [[10, { on: "alarm" }, ["forget", "log:owner.forgotten"]]],
+    steps: [[10, { on: "alarm" }, ["forget", "log:owner.forgotten", "report:ended"]]],
     then: (o) => expect(o.state).toBeUndefined(),
   },
   {
@@ -422,22 +442,45 @@ const rows: Row[] = [
         },
         revoked,
       ),
-    steps: [[1, { on: "alarm" }, ["log:refresh.stopped"]]],
+    steps: [[1, { on: "alarm" }, ["log:refresh.stopped", "report:ended"]]],
     then: (o) => expect(o.state?.revokedSeen).toBeDefined(),
   },
   {
-    name: "unpinned: a certificate the CA vouched for is refreshed only while clients ask",
-    owner: () => owner({ pinned: true, vouched: true }, good),
+    name: "unpinned: a certificate the CA vouched for is refreshed only while clients ask; told once",
+    owner: () => owner({ pinned: true, vouched: true, watched: true }, good),
     steps: [
-      [1, { on: "unpin" }, ["save"], "unpinned"],
+      [1, { on: "unpin" }, ["save", "report:unpinned"], "unpinned"],
       [2, { on: "unpin" }, [], "not pinned"],
     ],
-    then: (o) => expect(o.state?.pinned).toBe(false),
+    then: (o) => expect([o.state?.pinned, o.state?.watched]).toEqual([false, undefined]),
   },
   {
     name: "unpinned, never vouched for (its unknown): forgotten at the end of its window",
     owner: () => owner({ pinned: true }, unknown),
-    steps: [[1, { on: "unpin" }, ["save", `alarm@${(unknown.serveUntil - T) / MIN}`], "unpinned"]],
+    steps: [
+      [
+        1,
+        { on: "unpin" },
+        ["save", `alarm@${(unknown.serveUntil - T) / MIN}`, "report:unpinned"],
+        "unpinned",
+      ],
+      // The ledger was given that forgetAt with the unpin: the forgetting itself is not reported.
+      [(unknown.serveUntil - T) / MIN, { on: "alarm" }, ["forget", "log:owner.forgotten"]],
+    ],
+  },
+  {
+    name: "never fetched (no row in the ledger): letting it go tells the ledger nothing",
+    owner: () =>
+      owner({
+        pinned: true,
+        vouched: true,
+        fetches: 0,
+        leaf: { subject: "CN=a", mustStaple: true, notAfter: T + 20 * MIN },
+      }),
+    steps: [
+      [1, { on: "unpin" }, ["save"], "unpinned"],
+      [20, { on: "alarm" }, ["forget", "log:owner.forgotten"]],
+    ],
   },
 ];
 
@@ -450,5 +493,35 @@ describe("the OCSP owner's rules, event by event", () => {
       expect(said(s.reply), `${event.on} at ${minutes} min`).toBe(reply);
     }
     row.then?.(o);
+  });
+});
+
+describe("what the ledger is told when an owner lets a certificate go", () => {
+  const told = (o: OcspOwner, e: OcspEvent, minutes: number) =>
+    step(o, e, T + minutes * MIN, R, S).effects.flatMap((f) =>
+      f.do === "report" ? [f.report] : [],
+    );
+  const who = { certIdKey: KEY, issuerId: issuer.id, serial: "01" };
+
+  it("ended, idle: the CertID and the reason, so that its row goes", () => {
+    const ending = owner({
+      pinned: true,
+      leaf: { subject: "CN=a", mustStaple: true, notAfter: T },
+    });
+    expect(told(ending, { on: "alarm" }, 1)).toEqual([{ retired: "ended", ...who, at: T + MIN }]);
+    const idle = owner({ vouched: true }, good);
+    const at = S.idleAfterMs / MIN + 1;
+    expect(told(idle, { on: "alarm" }, at)).toEqual([
+      { retired: "idle", ...who, at: T + at * MIN },
+    ]);
+  });
+
+  it("unpinned: with the time its owner forgets it, when it is no longer refreshed", () => {
+    expect(told(owner({ pinned: true, vouched: true }, good), { on: "unpin" }, 1)).toEqual([
+      { retired: "unpinned", ...who, at: T + MIN },
+    ]);
+    expect(told(owner({ pinned: true }, unknown), { on: "unpin" }, 1)).toEqual([
+      { retired: "unpinned", ...who, at: T + MIN, forgetAt: unknown.serveUntil },
+    ]);
   });
 });

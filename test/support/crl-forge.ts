@@ -224,6 +224,11 @@ export async function forgeLeaf(o: ForgeLeafOptions): Promise<ForgedLeaf> {
   };
 }
 
+/** crl-ca's signing key (test/support/ocsp-forge.ts signs OCSP answers as crl-ca with it). */
+export async function crlCaKey(): Promise<CryptoKey> {
+  return (await crlCa()).key;
+}
+
 function crlCa(): Promise<IssuingCa> {
   issuingCa ??= loadCrlCa();
   return issuingCa;

@@ -81,4 +81,47 @@ describe("Counters", () => {
     restore();
     expect(counters.take(t0).deltas).toEqual({ 'requests_total{outcome="hit",tier="edge"}': 3 });
   });
+
+  it("sampled: one answer in `sample` counted as `sample`, an unbiased estimate", () => {
+    // A seeded generator (mulberry32): the same draws every run.
+    let seed = 42;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const counters = new Counters(random, 128);
+    const memory = counters.tier(MEMORY_TIER);
+    let sampled = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const was = memory.n;
+      counters.count(memory);
+      if (memory.n !== was) sampled++;
+    }
+    // Each counted draw adds 128; 100 000 ± 3 × sqrt(100 000 × 127) ≈ ± 10 700.
+    expect(memory.n).toBe(sampled * 128);
+    expect(Math.abs(memory.n - 100_000)).toBeLessThan(10_700);
+    counters.countSeries(ERROR_SERIES.malformed);
+    const { deltas } = counters.take(t0);
+    expect(deltas['requests_total{outcome="hit",tier="memory"}']).toBe(sampled * 128);
+  });
+
+  it("with sample 1 every answer is counted, exactly", () => {
+    const counters = new Counters(() => 0.99, 1);
+    const kv = counters.tier(KV_TIER);
+    for (let i = 0; i < 7; i++) counters.count(kv);
+    counters.countSeries(ERROR_SERIES.tryLater);
+    expect(counters.take(t0).deltas).toEqual({
+      'requests_total{outcome="hit",tier="kv"}': 7,
+      'requests_total{outcome="try_later",tier="none"}': 1,
+    });
+  });
+
+  it("nothing is due until a sampled answer was counted", () => {
+    const counters = new Counters(() => 0.5, 128); // 0.5 × 128 ≥ 1: never sampled
+    const kv = counters.tier(KV_TIER);
+    for (let i = 0; i < 1000; i++) counters.count(kv);
+    expect(counters.due(t0)).toBe(false);
+  });
 });

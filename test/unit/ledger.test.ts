@@ -12,6 +12,8 @@ import {
   type CertSummary,
   type FetchReport,
   type LedgerStorage,
+  type RetireReason,
+  type RetireReport,
 } from "../../src/fleet/ledger.ts";
 import { MetricsDigest } from "../../src/metrics/prometheus.ts";
 import { StatusDigest } from "../../src/status/page.ts";
@@ -703,6 +705,100 @@ describe("prune", () => {
     clock.now = t0 + HOUR + 6 * DAY;
     await ledger.prune(7 * DAY);
     expect((await ledger.snapshot()).certs).toHaveLength(1);
+  });
+});
+
+describe("an owner lets a certificate go", () => {
+  const mustStaple = { mustStaple: true, subject: "CN=staple.example" };
+  const retired = (
+    n: number,
+    reason: RetireReason,
+    at: number,
+    extra: Partial<RetireReport> = {},
+  ) =>
+    ({
+      retired: reason,
+      certIdKey: cert(n).certIdKey,
+      issuerId: ISSUER,
+      serial: cert(n).serial,
+      at,
+      ...extra,
+    }) satisfies RetireReport;
+  /** What /metrics counts and /status lists as at risk now (margin: a day). */
+  async function atRiskNow(ledger: LedgerLogic, now: number) {
+    const { certificates } = await ledger.view(new StatusDigest({ now, mustStapleMarginMs: DAY }));
+    return { count: certificates.all.atRisk, listed: certificates.atRisk.map((c) => c.serial) };
+  }
+
+  it("ended or idle: its row goes at once, not 7 days after its answer expired", async () => {
+    const { ledger, storage } = setup({ alerts: { responderFailures: 1000 } });
+    await ledger.report(success(1, t0, "good", mustStaple, HOUR));
+    await ledger.report(failure(1, t0 + 50 * MIN, 1, { heldNextUpdate: t0 + HOUR }));
+    await ledger.report(success(2, t0, "good", { pinned: false, vouched: true }));
+    await ledger.report(success(3, t0));
+    expect(await atRiskNow(ledger, t0 + 2 * HOUR)).toEqual({ count: 1, listed: ["0001"] });
+
+    await ledger.report(retired(1, "ended", t0 + 2 * HOUR));
+    await ledger.report(retired(2, "idle", t0 + 2 * HOUR));
+    expect(await atRiskNow(ledger, t0 + 2 * HOUR)).toEqual({ count: 0, listed: [] });
+    expect([...storage.data.keys()].filter((k) => k.startsWith("cert:"))).toEqual([
+      `cert:${cert(3).certIdKey}`,
+    ]);
+  });
+
+  it("unpinned: its row stays, says so, and is never at risk; failing still counts", async () => {
+    const { ledger } = setup({ alerts: { responderFailures: 1000 } });
+    await ledger.report(success(1, t0, "good", mustStaple, HOUR));
+    await ledger.report(failure(1, t0 + 50 * MIN, 1, { heldNextUpdate: t0 + HOUR }));
+    await ledger.report(retired(1, "unpinned", t0 + 55 * MIN));
+    const [row] = (await ledger.snapshot()).certs;
+    expect(row).toMatchObject({ pinned: false, unpinnedAt: t0 + 55 * MIN, failures: 1 });
+    expect(row!.forgetAt).toBeUndefined();
+    expect(await atRiskNow(ledger, t0 + 2 * HOUR)).toEqual({ count: 0, listed: [] });
+    const { certificates } = await ledger.view(
+      new StatusDigest({ now: t0 + 2 * HOUR, mustStapleMarginMs: DAY }),
+    );
+    expect(certificates.all.failing).toBe(1);
+
+    // Clients still ask: its refresh reports keep it unpinned, and alert no more.
+    await ledger.report(failure(1, t0 + 3 * HOUR, 2, { ...mustStaple, pinned: false }));
+    expect((await ledger.snapshot()).certs[0]).toMatchObject({ unpinnedAt: t0 + 55 * MIN });
+    expect(await atRiskNow(ledger, t0 + 3 * HOUR)).toEqual({ count: 0, listed: [] });
+  });
+
+  it("registered again (pinned, or checked with a fleet key): at risk again", async () => {
+    for (const again of [{ pinned: true }, { pinned: false, watched: true }]) {
+      const { ledger } = setup({ alerts: { responderFailures: 1000 } });
+      await ledger.report(success(1, t0, "good", mustStaple, HOUR));
+      await ledger.report(retired(1, "unpinned", t0 + MIN));
+      await ledger.report(failure(1, t0 + 50 * MIN, 1, { heldNextUpdate: t0 + HOUR, ...again }));
+      expect((await ledger.snapshot()).certs[0]!.unpinnedAt).toBeUndefined();
+      expect(await atRiskNow(ledger, t0 + 55 * MIN)).toEqual({ count: 1, listed: ["0001"] });
+    }
+  });
+
+  it("unpinned and never vouched for: the row goes when its owner forgets it", async () => {
+    const { ledger, clock } = setup();
+    await ledger.report(success(1, t0, "unknown", {}, 5 * MIN));
+    await ledger.report(retired(1, "unpinned", t0 + MIN, { forgetAt: t0 + 5 * MIN }));
+    expect(await ledger.nextForgetAt()).toBe(t0 + 5 * MIN);
+    clock.now = t0 + 5 * MIN;
+    await ledger.prune(7 * DAY);
+    expect((await ledger.snapshot()).certs).toEqual([]);
+  });
+
+  it("a row the ledger never had: one read, nothing written", async () => {
+    const { ledger, storage } = setup();
+    const writes: string[] = [];
+    const put = storage.put.bind(storage);
+    storage.put = async (key, value) => {
+      writes.push(key);
+      await put(key, value);
+    };
+    for (const reason of ["ended", "idle", "unpinned"] as const)
+      await ledger.report(retired(7, reason, t0));
+    expect(writes).toEqual([]);
+    expect(storage.data.size).toBe(0);
   });
 });
 

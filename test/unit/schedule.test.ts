@@ -8,7 +8,7 @@ import {
   retryAt,
   safetyMargin,
 } from "../../src/fleet/schedule.ts";
-import { serveUntil, tierRecheckAt } from "../../src/cache/freshness.ts";
+import { serveUntil, TIER_MAX_AGE_MS, tierRecheckAt } from "../../src/cache/freshness.ts";
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -96,5 +96,13 @@ describe("serveUntil and tierRecheckAt", () => {
     expect(tierRecheckAt(a, t0 + 98_000)).toBe(t0 + 100_000);
     const week = { thisUpdate: t0, serveUntil: t0 + 7 * D };
     expect(tierRecheckAt(week, t0 + 6 * D) - (t0 + 6 * D)).toBe(H);
+  });
+
+  it("and keep no copy longer than TIER_MAX_AGE_MS: a location reads KV (and tells the owner) that often", () => {
+    expect(TIER_MAX_AGE_MS).toBe(2 * D);
+    const week = { thisUpdate: t0, serveUntil: t0 + 7 * D };
+    expect(tierRecheckAt(week, t0)).toBe(t0 + 2 * D); // not 60 % of the week (4.2 days)
+    const fortnight = { thisUpdate: t0, serveUntil: t0 + 14 * D };
+    expect(tierRecheckAt(fortnight, t0 + 3 * D)).toBe(t0 + 5 * D);
   });
 });
