@@ -5,6 +5,7 @@
 // read path of every isolate), grouping the changes that arrive during a write into the next one.
 
 import { KV_KEYS } from "../cache/record.ts";
+import { ops } from "../instrumentation.ts";
 import { log } from "../log.ts";
 import type { IssuerRecord } from "./issuer.ts";
 
@@ -93,6 +94,7 @@ export class RegistrarLogic {
   private async importOnce(): Promise<void> {
     const { storage, kv } = this.deps;
     if (await storage.get<boolean>(IMPORTED)) return;
+    ops.kvReads++;
     const found = await kv.get<IssuerRecord[]>(KV_KEYS.issuers, "json");
     for (const r of Array.isArray(found) ? found : []) {
       if (r && typeof r.id === "string" && !(await storage.get(PREFIX + r.id))) {
@@ -127,6 +129,7 @@ export class RegistrarLogic {
     const body = JSON.stringify(await this.list());
     for (let attempt = 0; ; attempt++) {
       try {
+        ops.kvWrites++;
         await deps.kv.put(KV_KEYS.issuers, body);
         return;
       } catch (e) {
