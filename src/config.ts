@@ -2,6 +2,7 @@
 // typed once and parsed in one place. Durable Objects take only these (and the bindings they use),
 // so nothing here depends on a Durable Object class.
 
+import { MIN_IDLE_MS } from "./cache/freshness.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "./fleet/budget.ts";
 import type { AlertConfig } from "./fleet/ledger.ts";
 import { DEFAULT_PIN_RATE_PER_MINUTE } from "./fleet/pin-queue.ts";
@@ -103,7 +104,11 @@ export function configFrom(env: ConfigVars): Config {
     userAgent: userAgent(env.UPSTREAM_CONTACT),
     schedule: {
       ...DEFAULT_SCHEDULE,
-      idleAfterMs: seconds(env.IDLE_REFRESH_SECONDS, DEFAULT_SCHEDULE.idleAfterMs),
+      // Never below MIN_IDLE_MS: a certificate still asked for is heard of every 3 days at least.
+      idleAfterMs: Math.max(
+        MIN_IDLE_MS,
+        seconds(env.IDLE_REFRESH_SECONDS, DEFAULT_SCHEDULE.idleAfterMs),
+      ),
       backoffBaseMs: seconds(env.REFRESH_BACKOFF_SECONDS, DEFAULT_SCHEDULE.backoffBaseMs),
       backoffCapMs: seconds(env.REFRESH_BACKOFF_CAP_SECONDS, DEFAULT_SCHEDULE.backoffCapMs),
       unknownMaxAgeMs: seconds(env.UNKNOWN_MAX_AGE_SECONDS, DEFAULT_SCHEDULE.unknownMaxAgeMs),

@@ -118,7 +118,7 @@ export class Relay {
     const held = this.memory.peekEntry(entry.key, now);
     if (!held) return undefined;
     ops.hotPathHits++;
-    return this.respond(held.answer, this.memoryHits, held.headers, request, entry, now, ctx);
+    return this.respond(held.answer, this.memoryHits, held.headers, request, now, ctx);
   }
 
   /**
@@ -143,26 +143,40 @@ export class Relay {
       this.paths.remember(getUrl, asked.value);
     const after = background ? { waitUntil: background } : undefined;
     const counted = this.counters.tier(from);
-    return this.respond(answer, counted, undefined, request, asked.value, now, after);
+    return this.respond(answer, counted, undefined, request, now, after);
   }
 
   /**
-   * The answer the OCSP endpoint serves for a certificate (through every tier, the CA last).
-   * `watch`: an authenticated caller asked; its owner is told even when a cache tier answered.
+   * The answer the OCSP endpoint serves for a certificate (through every tier, the CA last), and
+   * whatever took a copy from a tier whose hits tell the owner (TierInfo.touches: KV) tells it,
+   * on every path (GET, POST, POST /check): a location's copy refilled by any request is one the
+   * owner heard of. `watch`: an authenticated caller asked; its owner is told whenever a copy
+   * answered.
    */
   async answer(
     lookup: CertLookup,
     o: { now?: number; background?: Background; leaf?: Lookup["leaf"]; watch?: boolean } = {},
   ): Promise<Result<Served, RelayError>> {
+    const now = o.now ?? this.deps.now();
     const result = await this.chain.get({
       ...lookup,
-      now: o.now ?? this.deps.now(),
+      now,
       ...(o.background ? { background: o.background } : {}),
       ...(o.leaf ? { leaf: o.leaf } : {}),
       ...(o.watch ? { watch: true } : {}),
     });
-    if (o.watch && result.ok && result.value.from.cached)
+    if (!result.ok) return result;
+    const from = result.value.from;
+    if (o.watch && from.cached)
       await this.owners.touch({ ...lookup, watch: true, ...(o.leaf ? { leaf: o.leaf } : {}) });
+    else if (from.touches && this.touches.due(lookup.key, now)) {
+      // After the response when the caller has a background (the OCSP endpoint), else now.
+      let pending: Promise<unknown> | undefined;
+      this.touches.send(lookup, now, {
+        waitUntil: o.background ?? ((work) => void (pending = work)),
+      });
+      if (pending) await pending;
+    }
     return result;
   }
 
@@ -290,8 +304,8 @@ export class Relay {
   }
 
   /**
-   * The one way an answer becomes a response: counted in the series of the tier that answered, the
-   * owner touched when that tier's hits tell it (TierInfo.touches: KV), RFC 5019 headers (the hot path
+   * The one way an answer becomes a response: counted in the series of the tier that answered, RFC
+   * 5019 headers (the hot path
    * reuses the entry's prepared ones, max-age at most 1 % + 1 s shorter; the routed path builds
    * them for `now`, X-Cache: MISS for a fetch made for this request), If-None-Match, HEAD.
    */
@@ -302,18 +316,14 @@ export class Relay {
     /** The memory entry's prepared headers: the hot path's (the routed path builds its own). */
     prepared: PreparedHeaders | undefined,
     request: Request,
-    lookup: CertLookup,
     now: number,
     after: AfterResponse | undefined,
   ): Response {
     const hot = prepared !== undefined;
     ops.requests++;
     this.counters.count(tier);
-    if (after) {
-      if (this.counters.due(now)) after.waitUntil(this.flushCounters(now));
-      if (tier.from.touches && this.touches.due(lookup.key, now))
-        this.touches.send(lookup, now, after);
-    }
+    // (The owner was told in answer() when the answer's tier touches; the hot path's never does.)
+    if (after && this.counters.due(now)) after.waitUntil(this.flushCounters(now));
     const headers = prepared
       ? prepared.at(now)
       : answerHeaders(answer, now, tier.from.fetched ? "MISS" : "HIT");

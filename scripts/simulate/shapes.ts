@@ -48,30 +48,30 @@ export const SHAPES: Record<string, Shape> = {
   host: {
     name: "host",
     what:
-      "1 000 000 certificates, each on 2 servers × 4 workers plus a staple job; simulated: a 0.2 % sample " +
-      "(2 000 certificates, every figure × 500): certificates do not interact but through isolates and " +
-      "caches, which the sample gets in proportion (locations and isolates scaled down with it)",
+      "1 000 000 certificates, each on 2 servers × 4 workers plus a staple job; simulated: a 0.1 % sample " +
+      "(1 000 certificates, every figure × 1 000): certificates do not interact but through isolates and " +
+      "caches, which the sample gets in proportion (isolates per location scaled down with it)",
     days: 7,
-    certificates: 2000,
-    scale: 500,
+    certificates: 1000,
+    scale: 1000,
     serversPerCert: 2,
     workersPerServer: 4,
     stapleJobs: true,
     locations: 10,
-    isolatesPerLocation: 10,
+    isolatesPerLocation: 5,
     windowMs: 7 * DAY,
     pinned: true,
   },
   rotation: {
     name: "rotation",
     what:
-      "100 certificates on 1 server × 4 workers each, 47-day certificates renewed after 31 days, one year; " +
+      "100 certificates on 1 server × 1 worker each, 47-day certificates renewed after 31 days, one year; " +
       "each renewal registered, half of them with ?replaces=<old serial>",
     days: 365,
     certificates: 100,
     scale: 1,
     serversPerCert: 1,
-    workersPerServer: 4,
+    workersPerServer: 1,
     stapleJobs: false,
     locations: 4,
     isolatesPerLocation: 10,

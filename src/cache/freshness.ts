@@ -16,12 +16,15 @@ export function serveUntil(
 export const TIER_RECHECK_FRACTION = 0.6;
 
 /**
- * The longest a cache tier keeps a copy without asking the tier below. Each location then reads KV
- * (whose hits tell the owner clients still ask: sources/kv.ts) at least this often for a
- * certificate it is asked for, well within the owner's idle limit (IDLE_REFRESH_SECONDS, 7 days by
- * default; the README asks for at least three times this).
+ * The longest a location keeps a copy without reading KV (whose reads tell the owner clients still
+ * ask: sources/kv.ts): a copy taken from another copy (isolate memory from the edge cache) ends
+ * when that one does (Served.until), so copies never stack past this. Within the owner's idle
+ * limit (IDLE_REFRESH_SECONDS: 7 days by default, never less than MIN_IDLE_MS).
  */
-export const TIER_MAX_AGE_MS = 2 * 24 * 60 * 60 * 1000;
+export const TIER_MAX_AGE_MS = 3 * 24 * 60 * 60 * 1000;
+
+/** The shortest idle limit the configuration accepts: a day above TIER_MAX_AGE_MS. */
+export const MIN_IDLE_MS = 4 * 24 * 60 * 60 * 1000;
 
 /**
  * Until when a cache tier (isolate memory, edge cache) may answer from its copy without asking

@@ -7,6 +7,7 @@
 // Pure: a step takes the owner, an event, `now` and a random draw, changes the owner in place and
 // returns the effects for its host (fleet/owner.ts) to perform.
 
+import { TIER_MAX_AGE_MS } from "../cache/freshness.ts";
 import { isFresh, type CachedAnswer } from "../cache/record.ts";
 import { err, ok, type RelayError, type Result } from "../errors.ts";
 import { relaysOcsp } from "../issuers/revocation.ts";
@@ -29,8 +30,19 @@ import { OPEN_POLICY, worthRefreshing } from "./owner-types.ts";
 import { report, retired } from "./ocsp-report.ts";
 import { refreshAt, refreshWindow, retryAt, type ScheduleConfig } from "./schedule.ts";
 
-/** A touch within this long of the last request recorded writes nothing (see "touch"). */
+/** A touch within at least this long of the last request recorded writes nothing (see "touch"). */
 export const TOUCH_WRITE_INTERVAL_MS = 60 * 60 * 1000;
+
+/**
+ * How long after the last request recorded a touch writes nothing new: a day short of what the idle
+ * limit allows once a location's longest silence (TIER_MAX_AGE_MS) is taken off, and at least an
+ * hour. So a certificate still asked for is recorded at most this + 3 days before its owner looks,
+ * a day inside the limit, and its touches write about once per this, not once per touch.
+ */
+export function touchWriteAfter(schedule: ScheduleConfig): number {
+  return Math.max(TOUCH_WRITE_INTERVAL_MS, schedule.idleAfterMs - TIER_MAX_AGE_MS - DAY_MS);
+}
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export type OcspEffect = Effect<CachedAnswer, OwnerReport>;
 
@@ -134,10 +146,16 @@ export function step(
     case "touch": {
       // Nothing here (forgotten, or never fetched) or not worth refreshing: a touch revives nothing.
       if (!o.state || !worthRefreshing(o.state)) return out();
-      // Heard of within the hour and nothing new to keep (a watch, the leaf): no storage write.
-      // The idle limit is days; an hour of precision costs it nothing.
-      const recent = now - o.state.lastRequestedAt < TOUCH_WRITE_INTERVAL_MS;
-      if (recent && !e.req.watch && !e.req.leaf) return out();
+      // An ended certificate (its notAfter passed) is not revived: nothing is refreshed for it.
+      const ended = o.state.leaf?.notAfter;
+      if (ended !== undefined && now >= ended) return out();
+      // Heard of recently enough and nothing new to keep (a first watch, a changed leaf): no
+      // storage write (touchWriteAfter: 3 days with the default 7-day idle limit).
+      const recent = now - o.state.lastRequestedAt < touchWriteAfter(schedule);
+      const news =
+        (e.req.watch && !o.state.watched) ||
+        (e.req.leaf && JSON.stringify(e.req.leaf) !== JSON.stringify(o.state.leaf));
+      if (recent && !news) return out();
       remember(o, e.req, now, effects);
       effects.push({ do: "alarm", at: now, ifNone: true });
       return out();

@@ -18,7 +18,7 @@ export const REGISTRY_MAX_STALE_MS = 60_000;
  * again: KV is read about once per location per this, not once per isolate per REGISTRY_TTL_MS.
  * A change made through another location takes effect within this (+ KV's 60 s, + REGISTRY_TTL_MS).
  */
-export const REGISTRY_EDGE_TTL_MS = 5 * 60_000;
+export const REGISTRY_EDGE_TTL_MS = 10 * 60_000;
 
 /**
  * An issuer not in the copy: KV itself is read again, at most this often per isolate, so a CA just

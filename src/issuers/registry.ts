@@ -58,7 +58,9 @@ export class IssuerRegistry {
       this.lastKvRead = now;
       const read = await this.kv.get<IssuerRecord[]>(KV_KEYS.issuers, "json");
       records = Array.isArray(read) ? read : [];
-      await this.writeEdge(records);
+      // Kept for the location, but not by a re-check for an unknown issuer: a client's request
+      // must not be what refreshes (and so extends) the location's copy.
+      if (!fromKv) await this.writeEdge(records);
     }
     const index = new IssuerIndex(records);
     this.cached = { index, loadedAt: now };

@@ -15,6 +15,8 @@ import { served, type Lookup, type Served, type Source, type TierInfo } from "./
 import { ops } from "../instrumentation.ts";
 
 const FACTS_HEADER = "X-OCSP-Relay-Facts";
+/** When the copy ends (epoch ms): a memory copy taken from it ends no later. */
+const UNTIL_HEADER = "X-OCSP-Relay-Until";
 
 /** The edge cache is a cache tier: a copy of what the owner fetched. */
 export const EDGE_TIER: TierInfo = { name: "edge", cached: true };
@@ -31,7 +33,7 @@ export class EdgeTier implements Source {
 
   async get(lookup: Lookup) {
     const held = await this.read(lookup.key, lookup.now);
-    if (held) return ok(served(EDGE_TIER, held));
+    if (held) return ok({ ...served(EDGE_TIER, held.answer), until: held.until });
     const result = await this.next.get(lookup);
     if (result.ok) {
       const write = this.write(result.value.answer, lookup.now);
@@ -43,10 +45,13 @@ export class EdgeTier implements Source {
 
   async inspect(lookup: Lookup): Promise<Served | undefined> {
     const held = await this.read(lookup.key, lookup.now);
-    return held ? served(EDGE_TIER, held) : this.next.inspect(lookup);
+    return held ? served(EDGE_TIER, held.answer) : this.next.inspect(lookup);
   }
 
-  private async read(key: string, now: number): Promise<CachedAnswer | undefined> {
+  private async read(
+    key: string,
+    now: number,
+  ): Promise<{ answer: CachedAnswer; until: number } | undefined> {
     if (!this.cache) return undefined;
     try {
       ops.cacheReads++;
@@ -54,7 +59,9 @@ export class EdgeTier implements Source {
       if (!response) return undefined;
       const facts = parseFacts(JSON.parse(response.headers.get(FACTS_HEADER) ?? "null"));
       if (!facts || facts.certIdKey !== key || !isFresh(facts, now)) return undefined;
-      return { ...facts, der: new Uint8Array(await response.arrayBuffer()) };
+      const answer = { ...facts, der: new Uint8Array(await response.arrayBuffer()) };
+      const until = Number(response.headers.get(UNTIL_HEADER));
+      return { answer, until: until > now ? until : tierRecheckAt(answer, now) };
     } catch {
       return undefined; // the edge cache is an optimisation; KV stays the source of truth
     }
@@ -62,7 +69,8 @@ export class EdgeTier implements Source {
 
   private async write(answer: CachedAnswer, now: number): Promise<void> {
     if (!this.cache) return;
-    const maxAge = Math.floor((tierRecheckAt(answer, now) - now) / 1000);
+    const until = tierRecheckAt(answer, now);
+    const maxAge = Math.floor((until - now) / 1000);
     if (maxAge <= 0) return;
     try {
       ops.cacheWrites++;
@@ -71,6 +79,7 @@ export class EdgeTier implements Source {
         new Response(answer.der, {
           headers: {
             "Cache-Control": `max-age=${maxAge}`,
+            [UNTIL_HEADER]: String(until),
             [FACTS_HEADER]: JSON.stringify(factsOf(answer)),
           },
         }),

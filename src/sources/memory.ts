@@ -48,7 +48,7 @@ export class MemoryTier implements Source {
     const pending = this.pending.get(lookup.key);
     if (pending) return pending;
     const asked = this.next.get(lookup).then((result) => {
-      if (result.ok) this.put(result.value.answer, lookup.now);
+      if (result.ok) this.put(result.value.answer, lookup.now, result.value.until);
       return result;
     });
     this.pending.set(lookup.key, asked);
@@ -81,13 +81,14 @@ export class MemoryTier implements Source {
     return entry;
   }
 
-  put(answer: CachedAnswer, now: number): void {
+  /** Keeps `answer` until its re-check point, or `until` (the end of the copy it came from). */
+  put(answer: CachedAnswer, now: number, until = Infinity): void {
     const held = this.entries.get(answer.certIdKey);
     if (held && held.answer.thisUpdate > answer.thisUpdate && now < held.answer.serveUntil) return; // never roll back
     this.delete(answer.certIdKey);
     this.entries.set(answer.certIdKey, {
       answer,
-      recheckAt: tierRecheckAt(answer, now),
+      recheckAt: Math.min(tierRecheckAt(answer, now), until),
       headers: new PreparedHeaders(answer),
       used: false,
     });

@@ -73,6 +73,11 @@ export interface Served {
   tier: Tier;
   /** That tier, as it declared itself. */
   from: TierInfo;
+  /**
+   * When that tier's copy ends (its re-check point), for a tier holding copies of copies: a tier
+   * above keeps this one no longer, so copies never stack past TIER_MAX_AGE_MS (cache/freshness.ts).
+   */
+  until?: number;
 }
 
 /** An answer as `from` serves it (the one way a Served is made, so `tier` is always `from.name`). */

@@ -8,7 +8,7 @@ import { serveUntil } from "../../src/cache/freshness.ts";
 import { err, ok } from "../../src/errors.ts";
 import type { IssuerRecord } from "../../src/issuers/issuer.ts";
 import type { OcspEffect, OcspEvent, OcspOwner, Reply } from "../../src/fleet/ocsp-rules.ts";
-import { newOwner, step } from "../../src/fleet/ocsp-rules.ts";
+import { newOwner, step, touchWriteAfter } from "../../src/fleet/ocsp-rules.ts";
 import type { OwnerRequest, OwnerState } from "../../src/fleet/owner-types.ts";
 import { DEFAULT_SCHEDULE as S, refreshAt, retryAt } from "../../src/fleet/schedule.ts";
 
@@ -135,6 +135,13 @@ const refreshMin = (a: CachedAnswer, at = T) =>
   ) -
     T) /
   MIN;
+
+/** touchWriteAfter(S) in minutes: 3 days with the default 7-day idle limit. */
+const W = touchWriteAfter(S) / MIN;
+it("touchWriteAfter: 3 days with the default 7-day idle limit, an hour at the least", () => {
+  expect(W).toBe(3 * 24 * 60);
+  expect(touchWriteAfter({ ...S, idleAfterMs: 4 * 24 * HOUR })).toBe(HOUR);
+});
 
 const rows: Row[] = [
   {
@@ -374,21 +381,58 @@ const rows: Row[] = [
   {
     name: "a touch keeps a vouched certificate from going idle, and sets an alarm if none",
     owner: () => owner({ vouched: true }, good),
-    steps: [[61, { on: "touch", req: req() }, ["save", "alarm?@61"]]],
-    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + 61 * MIN),
+    steps: [[W + 1, { on: "touch", req: req() }, ["save", `alarm?@${W + 1}`]]],
+    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + (W + 1) * MIN),
   },
   {
-    name: "a touch within the hour of the last request writes nothing (touches come from every location)",
+    name: "a touch within touchWriteAfter (3 days) of the last request recorded writes nothing",
     owner: () => owner({ vouched: true }, good),
     steps: [
       [20, { on: "touch", req: req() }, []],
-      [59, { on: "touch", req: req() }, []],
-      [61, { on: "touch", req: req() }, ["save", "alarm?@61"]],
-      [62, { on: "touch", req: req() }, []],
+      [W - 1, { on: "touch", req: req() }, []],
+      [W + 1, { on: "touch", req: req() }, ["save", `alarm?@${W + 1}`]],
+      [W + 2, { on: "touch", req: req() }, []],
       // A touch carrying something new (an authenticated /check's watch) is kept at once.
-      [63, { on: "touch", req: req({ watch: true }) }, ["save", "alarm?@63"]],
+      [W + 3, { on: "touch", req: req({ watch: true }) }, ["save", `alarm?@${W + 3}`]],
     ],
-    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + 63 * MIN),
+    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + (W + 3) * MIN),
+  },
+  {
+    name: "an authenticated touch already recorded (watched, the same leaf) writes nothing within the hour",
+    owner: () =>
+      owner({ vouched: true, watched: true, leaf: { subject: "CN=x", mustStaple: true } }, good),
+    steps: [
+      [
+        10,
+        { on: "touch", req: req({ watch: true, leaf: { subject: "CN=x", mustStaple: true } }) },
+        [],
+      ],
+      // A leaf that says something new (its notAfter learnt) is kept.
+      [
+        11,
+        {
+          on: "touch",
+          req: req({
+            watch: true,
+            leaf: { subject: "CN=x", mustStaple: true, notAfter: T + 24 * HOUR },
+          }),
+        },
+        ["save", "alarm?@11"],
+      ],
+    ],
+  },
+  {
+    name: "a touch never revives an ended certificate (its state kept for a revocation seen)",
+    owner: () =>
+      owner(
+        {
+          vouched: true,
+          revokedSeen: { revocationTime: T - HOUR, seenAt: T },
+          leaf: { subject: "CN=x", mustStaple: false, notAfter: T + 30 * MIN },
+        },
+        good,
+      ),
+    steps: [[120, { on: "touch", req: req() }, []]],
   },
   {
     name: "a watch from an authenticated /check is recorded (it alerts like a pin)",

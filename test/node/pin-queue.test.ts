@@ -18,7 +18,7 @@ import {
   type QueuedPin,
 } from "../../src/fleet/pin-queue.ts";
 import { PinQueueLogic, type PinOutcome } from "../../src/fleet/pin-queue-logic.ts";
-import { batched } from "../../src/cli/pin.ts";
+import { batched, MAX_LEAVES_PER_REQUEST } from "../../src/cli/pin.ts";
 import { toPem } from "../../src/cli/pki.ts";
 import type { CertificateFacts } from "../../src/ocsp/certificate.ts";
 import { MemoryPinStorage } from "../support/memory-pin-storage.ts";
@@ -388,8 +388,9 @@ describe("ocsp-relay pin: batches", () => {
     for (const b of batches) expect(new Set(b.map((c) => c.issuer[0])).size).toBeLessThanOrEqual(2);
   });
 
-  it("names at most 32 issuers in one request", () => {
+  it("names at most 32 issuers and 24 leaves in one request (the Free plan's 10 ms of CPU)", () => {
     const batches = batched(range(0, 100).map((i) => leaf(i, i, 100)));
-    expect(batches.map((b) => b.length)).toEqual([32, 32, 32, 4]);
+    expect(batches.map((b) => b.length)).toEqual([24, 24, 24, 24, 4]);
+    expect(MAX_LEAVES_PER_REQUEST).toBe(24);
   });
 });

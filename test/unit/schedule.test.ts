@@ -8,7 +8,12 @@ import {
   retryAt,
   safetyMargin,
 } from "../../src/fleet/schedule.ts";
-import { serveUntil, TIER_MAX_AGE_MS, tierRecheckAt } from "../../src/cache/freshness.ts";
+import {
+  MIN_IDLE_MS,
+  serveUntil,
+  TIER_MAX_AGE_MS,
+  tierRecheckAt,
+} from "../../src/cache/freshness.ts";
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -99,10 +104,12 @@ describe("serveUntil and tierRecheckAt", () => {
   });
 
   it("and keep no copy longer than TIER_MAX_AGE_MS: a location reads KV (and tells the owner) that often", () => {
-    expect(TIER_MAX_AGE_MS).toBe(2 * D);
+    expect(TIER_MAX_AGE_MS).toBe(3 * D);
     const week = { thisUpdate: t0, serveUntil: t0 + 7 * D };
-    expect(tierRecheckAt(week, t0)).toBe(t0 + 2 * D); // not 60 % of the week (4.2 days)
+    expect(tierRecheckAt(week, t0)).toBe(t0 + 3 * D); // not 60 % of the week (4.2 days)
     const fortnight = { thisUpdate: t0, serveUntil: t0 + 14 * D };
-    expect(tierRecheckAt(fortnight, t0 + 3 * D)).toBe(t0 + 5 * D);
+    expect(tierRecheckAt(fortnight, t0 + 2 * D)).toBe(t0 + 5 * D);
+    // A copy of a copy ends with it (Served.until): never stacked, a day under the idle floor.
+    expect(TIER_MAX_AGE_MS + D).toBe(MIN_IDLE_MS);
   });
 });
