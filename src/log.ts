@@ -4,6 +4,7 @@ export type LogEvent =
   | "upstream.fetch"
   | "upstream.error"
   | "upstream.rejected"
+  | "upstream.get_refused"
   | "cache.kept"
   | "cache.stored"
   | "cache.write_failed"

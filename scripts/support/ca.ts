@@ -40,6 +40,8 @@ export interface RecordedRequest {
   outcome: number | "reset" | "hang";
   /** Serial numbers asked about (uppercase hex), from `openssl ocsp -req_text`. */
   serials: string[];
+  /** A GET answered with `refuseGet`'s status (mode "up"): not a fetch the responder answered. */
+  getRefused?: true;
 }
 
 export interface OcspCa {
@@ -51,7 +53,15 @@ export interface OcspCa {
   setMode(mode: CaMode): void;
   /** Answers in "up" mode wait this long first (default 0), to widen races on purpose. */
   answerDelayMs: number;
-  /** Requests about the certificate with this serial that the responder answered (mode "up"). */
+  /**
+   * In "up" mode, every GET is answered with this HTTP status and POSTs as usual (a responder
+   * whose GET handling is broken); undefined: GET answered too.
+   */
+  refuseGet: number | undefined;
+  /**
+   * Requests about the certificate with this serial that the responder answered (mode "up"; a GET
+   * refused by `refuseGet` is not one).
+   */
   fetchesFor(serial: string): RecordedRequest[];
   /** Every request about the certificate with this serial, answered or not. */
   requestsFor(serial: string): RecordedRequest[];
@@ -67,6 +77,8 @@ export interface OcspCaOptions {
   /** Signer; defaults to the CA itself. */
   signerPem?: string;
   signerKey?: string;
+  /** The CA's `refuseGet` at start (e.g. 400). */
+  refuseGet?: number;
 }
 
 export async function startOcspCa(options: OcspCaOptions): Promise<OcspCa> {
@@ -128,7 +140,8 @@ export async function startOcspCa(options: OcspCaOptions): Promise<OcspCa> {
       record.outcome = outcome;
       record.finishedAt = Date.now();
     };
-    if (record.mode !== "up") {
+    const refused = record.mode === "up" && record.method === "GET" ? ca.refuseGet : undefined;
+    if (record.mode !== "up" || refused !== undefined) {
       const text = await openssl(["ocsp", "-reqin", reqFile, "-req_text"], { timeoutMs: 10_000 });
       record.serials = serialsIn(text.stdout);
     }
@@ -148,6 +161,13 @@ export async function startOcspCa(options: OcspCaOptions): Promise<OcspCa> {
         res.end("CA down for the test\n");
         return;
       case "up": {
+        if (refused !== undefined) {
+          record.getRefused = true;
+          finish(refused);
+          res.writeHead(refused, { "Content-Type": "text/plain", Connection: "close" });
+          res.end("GET is not supported here: POST the request\n");
+          return;
+        }
         if (ca.answerDelayMs > 0) await sleep(ca.answerDelayMs);
         const der = await answer(record, reqFile);
         finish(der ? 200 : 500);
@@ -169,12 +189,13 @@ export async function startOcspCa(options: OcspCaOptions): Promise<OcspCa> {
     port,
     mode: "up",
     answerDelayMs: 0,
+    refuseGet: options.refuseGet,
     log,
     setMode(mode) {
       ca.mode = mode;
       if (mode !== "hang") for (const res of held) res.destroy();
     },
-    fetchesFor: (serial) => ca.requestsFor(serial).filter((r) => r.mode === "up"),
+    fetchesFor: (serial) => ca.requestsFor(serial).filter((r) => r.mode === "up" && !r.getRefused),
     requestsFor: (serial) => log.filter((r) => r.serials.includes(serial.toUpperCase())),
     async close() {
       for (const res of held) res.destroy();

@@ -40,6 +40,8 @@ export interface FetchReport {
   forgetAt?: number;
   /** Where the status comes from: an OCSP answer (default), or the issuer's CRL. */
   revocationSource?: "ocsp" | "crl";
+  /** The responder refused the GET and the request was POSTed at once (fleet/upstream.ts). */
+  getFallback?: true;
 }
 
 /**

@@ -7,14 +7,18 @@ import type { Result } from "../errors.ts";
 import { toHex } from "../ocsp/bytes.ts";
 import type { FetchReport, RetireReason, RetireReport } from "./ledger.ts";
 import type { OcspOwner, OwnerState } from "./owner-types.ts";
+import type { UpstreamResult } from "./upstream.ts";
 
-/** What the owner tells the fleet ledger about a fetch (metrics, status page, alerts). */
+/**
+ * What the owner tells the fleet ledger about a fetch (metrics, status page, alerts). `fetched` is
+ * what fleet/upstream.ts answered, as it answered it: its `getFallback` note is counted.
+ */
 export function report(
   o: OcspOwner,
   at: number,
   ms: number,
   accepted: Result<CachedAnswer>,
-  fetched: Result<CachedAnswer>,
+  fetched: UpstreamResult,
   stillValid: CachedAnswer | undefined,
 ): FetchReport {
   const state = o.state!;
@@ -51,6 +55,7 @@ export function report(
     ...(!accepted.ok && stillValid ? { heldNextUpdate: stillValid.serveUntil } : {}),
     ...(!o.memory.revokedBefore && state.revokedSeen ? { revokedFirstSeen: true } : {}),
     ...(fetched.ok && a && fetched.value.status !== a.status ? { inconsistent: true } : {}),
+    ...(fetched.getFallback ? { getFallback: true } : {}),
   };
 }
 

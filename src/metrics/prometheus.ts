@@ -32,6 +32,10 @@ const HELP: Record<string, [type: MetricType, help: string]> = {
   ],
   upstream_latency_seconds_sum: ["counter", "Total time spent on CA fetches, by issuer."],
   upstream_latency_seconds_count: ["counter", "Number of timed CA fetches, by issuer."],
+  upstream_get_fallbacks_total: [
+    "counter",
+    "Fetches whose GET the CA's responder refused (HTTP 400, 404, 405, 414, 501, or no OCSP response), asked again at once with POST, by issuer.",
+  ],
   verification_rejections_total: ["counter", "CA answers refused by the verifier, by reason."],
   crl_fetches_total: [
     "counter",

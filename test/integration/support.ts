@@ -14,6 +14,7 @@ import { certIdFor, certIdKey, encodeRequest, type CertId } from "../../src/ocsp
 import { decodeResponse, type ResponseStatusName } from "../../src/ocsp/response.ts";
 import { verifyResponse } from "../../src/ocsp/verify.ts";
 import { PLATFORM, useDurableObjectPlatform, type Platform } from "../../src/platform.ts";
+import { forgetResponderMethods } from "../../src/fleet/responder-methods.ts";
 import { REGISTRY_EDGE_KEY } from "../../src/issuers/registry.ts";
 import { edgeKey } from "../../src/sources/edge.ts";
 import { caseCertId, fixtureCases, type FixtureCase } from "../support/cases.ts";
@@ -148,6 +149,8 @@ export class Deployment {
       inlineBackground: true,
     };
     useDurableObjectPlatform(this.platform);
+    // A new deployment's owners have not learnt which responders refuse GET.
+    forgetResponderMethods();
   }
 
   get calls(): UpstreamCall[] {

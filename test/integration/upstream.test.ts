@@ -104,13 +104,20 @@ describe("a failing responder", () => {
   });
 
   const bigBody = new Uint8Array(70_000).fill(0x30);
-  const failures: [string, UpstreamReply][] = [
-    ["answers HTTP 500", () => new Response("oops", { status: 500 })],
+  /**
+   * What the relay sends: one GET, and a POST of the same request at once when the GET's answer
+   * says the responder refuses GET (fleet/upstream.ts): a client error, or no OCSPResponse.
+   */
+  const ONE_GET = ["GET"];
+  const GET_THEN_POST = ["GET", "POST"];
+  const failures: [string, UpstreamReply, string[]][] = [
+    ["answers HTTP 500", () => new Response("oops", { status: 500 }), ONE_GET],
     [
       "answers HTTP 503 with Retry-After",
       () => new Response(null, { status: 503, headers: { "Retry-After": "10" } }),
+      ONE_GET,
     ],
-    ["answers HTTP 404", () => new Response("not found", { status: 404 })],
+    ["answers HTTP 404", () => new Response("not found", { status: 404 }), GET_THEN_POST],
     [
       "redirects (302) to a URL that would answer",
       () =>
@@ -118,15 +125,18 @@ describe("a failing responder", () => {
           status: 302,
           headers: { Location: "http://ocsp.elsewhere.example/" },
         }),
+      ONE_GET,
     ],
-    ["answers 200 with an empty body", () => new Response(null, { status: 200 })],
+    ["answers 200 with an empty body", () => new Response(null, { status: 200 }), GET_THEN_POST],
     [
       "answers 200 with an HTML error page",
       () => new Response("<html>maintenance</html>", { status: 200 }),
+      GET_THEN_POST,
     ],
     [
       "sends a 70 000-byte body with Content-Length",
       () => new Response(bigBody.slice(), { status: 200 }),
+      ONE_GET,
     ],
     [
       "streams a 70 000-byte body without Content-Length",
@@ -140,18 +150,20 @@ describe("a failing responder", () => {
           }),
           { status: 200 },
         ),
+      ONE_GET,
     ],
     [
       "fails at the network level",
       () => {
         throw new TypeError("connection refused");
       },
+      ONE_GET,
     ],
   ];
 
   it.each(failures)(
-    "that %s: the client gets tryLater after one upstream call",
-    async (_, reply) => {
+    "that %s: the client gets tryLater after one upstream call (a POST after a refused GET)",
+    async (_, reply, methods) => {
       const deployment = new Deployment(clock, reply);
       const relay = deployment.isolate();
       await relay.registered([good.issuer]);
@@ -160,8 +172,8 @@ describe("a failing responder", () => {
         200,
         "tryLater",
       );
-      expect(deployment.calls).toHaveLength(1);
-      expect(deployment.calls[0]!.redirect).toBe("manual");
+      expect(deployment.calls.map((c) => c.method)).toEqual(methods);
+      for (const call of deployment.calls) expect(call.redirect).toBe("manual");
       expect(await cachedResponseKeys()).toEqual([]);
     },
   );
