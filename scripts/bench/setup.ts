@@ -34,16 +34,22 @@ export interface Bundle {
 /**
  * `wrangler deploy --dry-run --outdir` on a snapshot of the worker (scripts/support/relay.ts
  * snapshotWorker), so edits made meanwhile do not mix into the bundle, with wrangler kept off the
- * network (wranglerEnv: a dry run needs no account).
+ * network (wranglerEnv: a dry run needs no account). `env`: the wrangler.toml environment to build
+ * (default: the top level, which the benchmark runs).
  */
-export async function bundleWorker(workerDir: string, tmp: string): Promise<Bundle> {
+export async function bundleWorker(
+  workerDir: string,
+  tmp: string,
+  { env: wranglerEnvName = "" }: { env?: string } = {},
+): Promise<Bundle> {
   const started = Date.now();
   const snap = await snapshotWorker(join(tmp, "worker"), workerDir);
   const wtmp = join(tmp, "wrangler-tmp");
   const env = await wranglerEnv(wtmp, { XDG_CONFIG_HOME: join(wtmp, "config"), CI: "true" });
   const outdir = join(tmp, "bundle");
   const wranglerJs = join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-  await runOk(process.execPath, [wranglerJs, "deploy", "--dry-run", "--outdir", outdir], {
+  const args = ["deploy", "--dry-run", "--outdir", outdir, `--env=${wranglerEnvName}`];
+  await runOk(process.execPath, [wranglerJs, ...args], {
     cwd: snap,
     timeoutMs: 120_000,
     env,

@@ -11,16 +11,16 @@ import { childEnv, REPO_ROOT, startProcess, type Managed } from "./processes.ts"
 export const ADMIN_TOKEN = "secret";
 
 /**
- * A copy of the worker as it is now (src/, wrangler.toml, package.json, tsconfig.json, with
- * node_modules linked) for `startRelay({ workerDir })` and the benchmark's bundle. wrangler dev
- * rebuilds and reloads on every source change, dropping in-flight requests; a snapshot keeps a
- * run on one version of the code even while the working tree is being edited, and a restart runs
- * the same code again.
+ * A copy of the worker as it is now (src/, wrangler.toml, package.json, tsconfig.json, the
+ * `npm start` script, with node_modules linked) for `startRelay({ workerDir })` and the
+ * benchmark's bundle. wrangler dev rebuilds and reloads on every source change, dropping in-flight
+ * requests; a snapshot keeps a run on one version of the code even while the working tree is being
+ * edited, and a restart runs the same code again.
  */
 export async function snapshotWorker(dir: string, from = REPO_ROOT): Promise<string> {
   await mkdir(dir, { recursive: true });
   await cp(join(from, "src"), join(dir, "src"), { recursive: true });
-  for (const file of ["wrangler.toml", "package.json", "tsconfig.json"]) {
+  for (const file of ["wrangler.toml", "package.json", "tsconfig.json", "scripts/start.sh"]) {
     if (existsSync(join(from, file))) await cp(join(from, file), join(dir, file));
   }
   await symlink(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"), "dir");

@@ -70,6 +70,87 @@ describe("parseWranglerToml", () => {
       parseWranglerToml('compatibility_date = "2026-01-01"\nthis is not toml\n'),
     ).toThrow(/line 2/);
   });
+
+  it("reads an environment as wrangler resolves it: its own bindings, vars and routes; the top level's migrations", () => {
+    const w = parseWranglerToml(`${WRANGLER_TOML}
+[env.production]
+routes = [{ pattern = "ocsp.example.net", custom_domain = true }, "example.net/ocsp/*"]
+workers_dev = false
+
+[env.production.secrets]
+required = ["ADMIN_TOKEN"]
+
+[[env.production.kv_namespaces]]
+binding = "OCSP_CACHE"
+id = "0123456789abcdef0123456789abcdef"
+
+[env.production.vars]
+UPSTREAM_TIMEOUT_MS = "3000"
+
+[[env.production.durable_objects.bindings]]
+name = "CERT_OWNER"
+class_name = "CertOwner"
+`);
+    // The top level is unchanged by the environment's tables.
+    expect(w.kvNamespaces).toEqual(["OCSP_CACHE"]);
+    expect(w.kvNamespaceIds).toEqual({ OCSP_CACHE: "00000000000000000000000000000000" });
+    expect(w.durableObjects).toHaveLength(2);
+    expect(w.routes).toEqual([]);
+    expect(w.workersDev).toBeUndefined();
+    const p = w.env["production"]!;
+    expect(p.name).toBe("ocsp-relay-production");
+    expect(p.routes).toEqual([
+      { pattern: "ocsp.example.net", customDomain: true },
+      { pattern: "example.net/ocsp/*", customDomain: false },
+    ]);
+    expect(p.workersDev).toBe(false);
+    expect(p.requiredSecrets).toEqual(["ADMIN_TOKEN"]);
+    expect(p.kvNamespaceIds).toEqual({ OCSP_CACHE: "0123456789abcdef0123456789abcdef" });
+    expect(p.vars).toEqual({ UPSTREAM_TIMEOUT_MS: "3000" });
+    expect(p.durableObjects).toEqual([{ binding: "CERT_OWNER", className: "CertOwner" }]);
+    expect(p.migrations.map((m) => m.tag)).toEqual(["v1"]);
+  });
+
+  it("reads migrations in full; an environment inherits migrations, routes and workers_dev unless it sets them", () => {
+    const w = parseWranglerToml(`compatibility_date = "2026-01-01"
+route = "example.net/*"
+workers_dev = false
+[env.dev]
+workers_dev = true
+[[migrations]]
+tag = "v1"
+new_classes = ["A"]
+[[migrations]]
+tag = "v2"
+renamed_classes = [{ from = "A", to = "B" }]
+deleted_classes = ["C"]
+[[env.staging.migrations]]
+tag = "s1"
+new_sqlite_classes = ["B"]
+`);
+    expect(w.migrations).toEqual([
+      {
+        tag: "v1",
+        newSqliteClasses: [],
+        newClasses: ["A"],
+        renamedClasses: [],
+        deletedClasses: [],
+      },
+      {
+        tag: "v2",
+        newSqliteClasses: [],
+        newClasses: [],
+        renamedClasses: [{ from: "A", to: "B" }],
+        deletedClasses: ["C"],
+      },
+    ]);
+    expect(w.env["staging"]!.migrations.map((m) => m.tag)).toEqual(["s1"]);
+    expect(w.env["staging"]!.name).toBeUndefined(); // no top-level name to derive it from
+    expect(w.env["staging"]!.routes).toEqual([{ pattern: "example.net/*", customDomain: false }]);
+    expect(w.env["staging"]!.workersDev).toBe(false);
+    expect(w.env["dev"]!.workersDev).toBe(true);
+    expect(w.env["dev"]!.migrations.map((m) => m.tag)).toEqual(["v1", "v2"]);
+  });
 });
 
 describe("workerdConfig", () => {
