@@ -12,5 +12,9 @@ export * from "./relay.ts"; // snapshotWorker, wranglerEnv, startRelay (wrangler
 export * from "./clients.ts"; // openssl ocsp / s_client, curl, the project's CLI
 export * from "./nginx.ts"; // nginx: stapling through the relay, a given server block, a whole conf
 export * from "./haproxy.ts";
+export * from "./apache.ts"; // Apache httpd around a `config apache` snippet
+export * from "./lighttpd.ts"; // lighttpd around a `config lighttpd` snippet
+export * from "./h2o.ts"; // h2o around a `config h2o` snippet
 export * from "./webhook.ts"; // the alert webhook receiver
 export * from "./chromium.ts"; // headless Chromium through playwright-core
+export * from "./staple.ts"; // HAProxy certificate files, a handshake's staple, systemd ExecStart

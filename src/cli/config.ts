@@ -9,6 +9,8 @@ import { existsSync } from "node:fs";
 import { fleetKey, ocspBase, parse, readCertificates, relayUrl, say, UsageError } from "./args.ts";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import { leafOf } from "./pki.ts";
+import { nginx, nginxStaplingFile } from "./config-nginx.ts";
+import { configOtherServer, otherServer } from "./config-servers.ts";
 
 const DEFAULTS = {
   cert: "/etc/ssl/certs/site-fullchain.pem",
@@ -22,6 +24,8 @@ const DEFAULTS = {
 const SAFE = /^[A-Za-z0-9._/~:@+=,*[\]-]+$/;
 
 export async function configCommand(args: string[]): Promise<number> {
+  const other = otherServer(args); // apache, lighttpd, h2o: src/cli/config-servers.ts
+  if (other) return configOtherServer(other, args);
   const { values, positionals } = parse(args, {
     relay: { type: "string" },
     cert: { type: "string" },
@@ -31,21 +35,37 @@ export async function configCommand(args: string[]): Promise<number> {
     listen: { type: "string" },
     "admin-socket": { type: "string" },
     "fleet-key": { type: "string" },
+    "stapling-file": { type: "string" },
   });
   const server = positionals[0];
   if (positionals.length !== 1 || !["nginx", "haproxy", "caddy"].includes(server!))
-    throw new UsageError("give one server type: ocsp-relay config nginx|haproxy|caddy --relay URL");
+    throw new UsageError(
+      "give one server type: ocsp-relay config nginx|haproxy|caddy|apache|lighttpd|h2o --relay URL",
+    );
   const base = relayUrl(values.relay);
   const key = fleetKey(values["fleet-key"]);
   // Every OCSP request the snippet makes goes under the fleet key; admin commands use the base URL.
   const relay = ocspBase(base, key);
-  if (server === "nginx" && !relay.startsWith("http://"))
+  const staplingFile = values["stapling-file"];
+  if (staplingFile !== undefined && server !== "nginx")
+    throw new UsageError(
+      "--stapling-file is for nginx (HAProxy reads <crt>.ocsp beside the certificate)",
+    );
+  if (server === "nginx" && !staplingFile && !relay.startsWith("http://"))
     throw new UsageError(
       `nginx's ssl_stapling_responder takes only http:// URLs, and --relay is ${relay}. ` +
         "Serve the relay over plain http as well (OCSP answers are signed, so OCSP runs over http: RFC 6960 Appendix A.1), " +
         "e.g. on a hostname without a forced http-to-https redirect, and pass that URL.",
     );
-  for (const flag of ["cert", "key", "trusted", "server-name", "listen", "admin-socket"] as const) {
+  for (const flag of [
+    "cert",
+    "key",
+    "trusted",
+    "server-name",
+    "listen",
+    "admin-socket",
+    "stapling-file",
+  ] as const) {
     const v = values[flag];
     if (v !== undefined && !SAFE.test(v))
       throw new UsageError(
@@ -79,15 +99,25 @@ export async function configCommand(args: string[]): Promise<number> {
             reason: noOcsp,
             mustStaple: leaf!.mustStaple,
           })
-        : nginx({
-            relay,
-            admin: base,
-            cert: given("cert", DEFAULTS.cert),
-            key: given("key", DEFAULTS.key),
-            trusted: given("trusted", DEFAULTS.trusted),
-            serverName,
-            listen: values.listen ?? "443",
-          });
+        : staplingFile
+          ? nginxStaplingFile({
+              relay,
+              admin: base,
+              cert: given("cert", DEFAULTS.cert),
+              key: given("key", DEFAULTS.key),
+              serverName,
+              listen: values.listen ?? "443",
+              staplingFile,
+            })
+          : nginx({
+              relay,
+              admin: base,
+              cert: given("cert", DEFAULTS.cert),
+              key: given("key", DEFAULTS.key),
+              trusted: given("trusted", DEFAULTS.trusted),
+              serverName,
+              listen: values.listen ?? "443",
+            });
       break;
     case "haproxy":
       if (noOcsp) {
@@ -122,46 +152,6 @@ export async function configCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(text);
   return 0;
-}
-
-function nginx(o: {
-  /** Where OCSP requests go (under /k/<key> with a fleet key). */
-  relay: string;
-  /** The relay's base URL, for the admin commands. */
-  admin: string;
-  cert: string;
-  key: string;
-  trusted: string;
-  serverName: string;
-  listen: string;
-}): string {
-  return `# nginx: OCSP stapling through ocsp-relay (ocsp-relay config nginx). Goes in the http { } block.
-# Before reloading:
-#   ${o.cert}: the leaf, then its intermediates (fullchain);
-#   ${o.trusted}: intermediates + root, for ssl_stapling_verify:
-#     npx ocsp-relay chain ${o.cert} --out ${o.trusted}
-#   the issuer registered with the relay:
-#     npx ocsp-relay register --relay ${o.admin} --token "$ADMIN_TOKEN" ${o.cert}
-# Then: nginx -t && nginx -s reload; npx ocsp-relay check ${o.serverName}:${o.listen.replace(/^.*:/, "")}
-# nginx asks the relay on the first handshake after a start or reload and staples from then on.
-server {
-    listen ${o.listen} ssl;
-    server_name ${o.serverName};
-
-    ssl_certificate         ${o.cert};
-    ssl_certificate_key     ${o.key};
-
-    ssl_stapling            on;
-    ssl_stapling_verify     on;
-    ssl_trusted_certificate ${o.trusted};
-    ssl_stapling_responder  ${o.relay}/;
-    # nginx resolves the relay's name when it starts or reloads and keeps that address; to follow
-    # DNS changes, name a resolver it can reach:
-    # resolver 127.0.0.53 valid=300s;
-
-    # ... your locations ...
-}
-`;
 }
 
 /** Why a certificate cannot be stapled, as comment lines (without the "# "). */

@@ -8,6 +8,7 @@ import { registerCommand } from "./register.ts";
 import { checkCommand } from "./check.ts";
 import { stapleCommand } from "./staple.ts";
 import { configCommand } from "./config.ts";
+import { fetchOcspResponseCommand } from "./h2o.ts";
 import { unpinCommand } from "./unpin.ts";
 import { pinCommand, pinsCommand } from "./pin.ts";
 import { UsageError } from "./args.ts";
@@ -66,21 +67,46 @@ setting up stapling (progress and advice on stderr):
            the relay cannot answer), when --relay is not given (revocation not checked), and
            for a Must-Staple leaf, which can never be stapled. A monitoring script can alert on
            anything but 0.
-  staple   --relay URL <leaf.pem | fullchain.pem> [--issuer I.pem] --out FILE [--min-validity 1h]
-           [--fleet-key K]
-           Fetch the leaf's answer from the relay, verify it, write it atomically (nginx
-           ssl_stapling_file, HAProxy <crt>.ocsp). Nothing is written unless it is valid (and valid
-           for --min-validity); a valid "revoked" answer is written, with exit 1.
+  staple   --relay URL [cert.pem ...] [DIR ...] [--crt-list FILE ...] [--crt-base DIR]
+           [--issuer I.pem] [--out FILE] [--min-validity 1h] [--concurrency 8] [--watch]
+           [--haproxy-socket PATH] [--reload-cmd CMD] [--verbose] [--fleet-key K]
+           Keep the staple file of each certificate fresh: <cert>.ocsp beside it (HAProxy's
+           convention; --out names it when there is one certificate). A directory: each file
+           with a leaf (the issuer after it, in <file>.issuer, or in another file there); a
+           crt-list: each line's first field (relative to --crt-base, else the list's directory).
+           Each answer is verified and written atomically, only when it changed; a failure never
+           touches a file; a valid "revoked" answer is written. Changed answers go to HAProxy's
+           runtime API (set ssl ocsp-response) and --reload-cmd runs only when a file changed.
+           One summary line. Exit 0 all fresh; 1 something failed (or is revoked, or the push or
+           reload failed) but every file is still valid for --min-validity; 3 a certificate's
+           file is missing, unusable or expiring. --watch: keep running, waking ahead of each
+           answer's refresh point (halfway to nextUpdate) with jitter; SIGTERM stops it (exit 0).
   config   nginx|haproxy|caddy --relay URL [--cert fullchain.pem] [--key key.pem]
            [--trusted chain.pem] [--server-name NAME] [--listen ADDR:PORT] [--fleet-key K]
+           [--stapling-file FILE]
            Print a configuration snippet that staples through the relay (or says why it cannot).
+           nginx --stapling-file: nginx staples FILE, kept fresh by "staple", from the first
+           handshake after a start or reload (ssl_stapling_responder fetches lazily).
            When --cert names a certificate without an OCSP responder: nginx gets
            "ssl_stapling off;" and HAProxy no staple job, each with the reason.
+  config   apache|lighttpd|h2o --relay URL [--cert fullchain.pem] [--key key.pem]
+           [--server-name NAME] [--listen ADDR:PORT] [--fleet-key K]
+           [--stapling-file FILE (lighttpd)] [--update-cmd PATH (h2o)]
+           Apache asks the relay itself (SSLStaplingForceURL, http:// only); lighttpd staples
+           --stapling-file (default <cert>.ocsp) kept by "staple"; h2o runs --update-cmd, a
+           script the snippet prints, which runs fetch-ocsp-response.
+  fetch-ocsp-response --relay URL <fullchain.pem> [--issuer I.pem] [--min-validity 1h]
+           [--fleet-key K]
+           h2o's ocsp-update-cmd: the relay's verified answer (DER) on stdout and exit 0, also
+           for a valid "revoked" answer; 75 (EX_TEMPFAIL: h2o keeps its staple) when there is
+           no valid answer now.
 
 A relay closed with OCSP_KEYS answers OCSP only under /k/<key>/: give the key with --fleet-key, or
 in $OCSP_RELAY_KEY (kept out of the process list). --key is the TLS private key in config.
 
-Exit codes: 0 ok, 1 check failed / not valid / refused, 2 usage error or unreadable input.
+Exit codes: 0 ok, 1 check failed / not valid / refused, 2 usage error or unreadable input
+(staple also 3: a certificate has no valid staple file; fetch-ocsp-response 75: no valid answer
+now, EX_TEMPFAIL).
 `;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
@@ -91,6 +117,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   check: checkCommand,
   staple: stapleCommand,
   config: configCommand,
+  "fetch-ocsp-response": fetchOcspResponseCommand,
   unpin: unpinCommand,
   pin: pinCommand,
   pins: pinsCommand,
@@ -102,6 +129,7 @@ const OPERATOR_COMMANDS = new Set([
   "check",
   "staple",
   "config",
+  "fetch-ocsp-response",
   "unpin",
   "pin",
   "pins",

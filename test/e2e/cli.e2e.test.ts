@@ -102,7 +102,10 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
       [["register", "--token", "t", siteFull], /--relay is required/],
       [["register", "--relay", "ftp://x", "--token", "t", siteFull], /http:\/\/ or https:\/\//],
       [["check", "localhost"], /host:port/],
-      [["staple", "--relay", relay.url, site.pem], /--out is required/],
+      [
+        ["staple", "--relay", relay.url, siteFull, mustFull, "--out", join(tmp, "x.der")],
+        /--out names the staple of one certificate/,
+      ],
       [
         [
           "staple",
@@ -117,7 +120,7 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
         /not a duration/,
       ],
       [["staple", "--relay", relay.url, site.pem, "--out", join(tmp, "x.der")], /--issuer/],
-      [["config", "apache", "--relay", relay.url], /nginx\|haproxy\|caddy/],
+      [["config", "iis", "--relay", relay.url], /nginx\|haproxy\|caddy\|apache\|lighttpd\|h2o/],
       [["config", "nginx", "--relay", "https://relay.example.net"], /only http:\/\//],
       [["config", "nginx", "--relay", relay.url, "--fleet-key", "short"], /fleet key/],
     ];
@@ -360,10 +363,12 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
       "--min-validity",
       "1h",
     ]);
-    expect(tooShort.code).toBe(1);
+    // Exit 3: the file in place expires within --min-validity too (staple's exit codes).
+    expect(tooShort.code).toBe(3);
     expect(tooShort.stderr).toMatch(
       /REFUSED, nothing written: the answer is valid .* less than --min-validity 1h/,
     );
+    expect(tooShort.stderr).toMatch(/site\.pem\.ocsp EXPIRES in \d+m/);
     expect((await readFile(out)).equals(before)).toBe(true);
 
     // A revoked certificate: the valid answer is written (it is the truth to staple), exit 1.
@@ -385,14 +390,14 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
     const unknown = await cli([
       "staple", "--relay", relay.url, pki.leaf("leaf-unknown").pem, "--issuer", pki.caPem, "--out", unknownOut,
     ]); // prettier-ignore
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(3); // no file: the server has no staple for it
     expect(unknown.stderr).toContain('REFUSED, nothing written: the CA answers "unknown"');
 
     // No relay there: refused, nothing written.
     const nowhere = await cli([
       "staple", "--relay", `http://127.0.0.1:${await freePort()}`, siteFull, "--out", join(dir, "nowhere.ocsp"), "--timeout", "5s",
     ]); // prettier-ignore
-    expect(nowhere.code).toBe(1);
+    expect(nowhere.code).toBe(3);
     expect(nowhere.stderr).toContain("cannot reach the relay");
 
     expect((await readdir(dir)).sort()).toEqual(["revoked.ocsp", "site.pem.ocsp"]);
