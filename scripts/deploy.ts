@@ -71,8 +71,17 @@ export async function checkBundle(
 }
 
 async function main(argv: string[]): Promise<number> {
-  const dryRun = argv.includes("--dry-run");
+  // `npm run deploy --dry-run` (no `--`) is taken by npm itself, which says so in the environment.
+  const dryRun = argv.includes("--dry-run") || process.env.npm_config_dry_run === "true";
   const passthrough = argv.filter((a) => a !== "--dry-run");
+  // What was checked is [env.production] of this wrangler.toml: nothing may deploy another.
+  const other = passthrough.find((a) => /^(--env|-e|--config|-c)(=|$)/.test(a));
+  if (other) {
+    console.error(
+      `npm run deploy: ${other} is not passed on: it deploys [env.${ENV}] of wrangler.toml, as checked`,
+    );
+    return 2;
+  }
   const dir = resolve(process.cwd());
   const { config, code } = readDeployment(dir);
   const refusals = [

@@ -181,11 +181,20 @@ export async function fetchResponder(
   const got = await exchange(url, { method: "GET", headers }, config, o);
   const refusal = getRefusal(got);
   if (refusal === undefined) return { body: failure(got) };
-  const memory = methods.refusedGet(responder, config.clock());
   const posted = o.signal.aborted
     ? { body: err(`no answer within ${config.timeoutMs} ms`) }
     : await post();
+  // Learnt only when the POST worked (a successful OCSPResponse): a responder failing both ways
+  // (overloaded, an error page for everything) is not switched to uncacheable POSTs for a day.
+  if (!posted.body.ok || !successful(posted.body.value)) return posted;
+  const memory = methods.refusedGet(responder, config.clock());
   return { ...posted, getRefused: { responder, detail: refusal, ...memory } };
+}
+
+/** A DER OCSPResponse whose responseStatus is successful. */
+function successful(der: Uint8Array): boolean {
+  const decoded = decodeResponse(der);
+  return decoded.ok && decoded.value.status === "successful";
 }
 
 /** Why a GET's outcome says the responder does not take GET; undefined when it does not say so. */

@@ -279,13 +279,14 @@ describe("bundle size", () => {
 describe("npm run deploy", () => {
   let tmp: string;
   let worker: string;
-  const deploy = (args: string[]) =>
+  const deploy = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     run(
       join(REPO_ROOT, "node_modules", ".bin", "tsx"),
       [join(REPO_ROOT, "scripts", "deploy.ts"), ...args],
       {
         cwd: worker,
         timeoutMs: 150_000,
+        env: { ...process.env, ...env },
       },
     );
 
@@ -313,6 +314,25 @@ describe("npm run deploy", () => {
       writeFileSync(toml, configuredToml);
     }
   });
+
+  it("deploys only what it checked: --env and --config are refused; npm's own --dry-run is honoured", async () => {
+    for (const flag of ["--env", "--env=staging", "-e", "--config", "-c"]) {
+      const r = await deploy([flag, "x"]);
+      expect(r.code, flag).toBe(2);
+      expect(r.stderr).toContain("is not passed on");
+    }
+    // `npm run deploy --dry-run` (no `--`): npm keeps the flag and sets npm_config_dry_run.
+    const toml = join(worker, "wrangler.toml");
+    const original = readFileSync(toml, "utf8");
+    writeFileSync(toml, configured(original));
+    try {
+      const r = await deploy([], { npm_config_dry_run: "true" });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("--dry-run: checks passed; not running wrangler deploy");
+    } finally {
+      writeFileSync(toml, original);
+    }
+  }, 150_000);
 
   it("-- --dry-run, configured: the checks pass and the production bundle builds offline, under the size limit", async () => {
     const toml = join(worker, "wrangler.toml");

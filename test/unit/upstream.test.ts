@@ -178,16 +178,16 @@ describe("a responder that refuses GET", () => {
     ]);
   });
 
-  it("failing POST too: tryLater after exactly one GET and one POST, and POST only next time", async () => {
+  it("failing POST too: tryLater after exactly one GET and one POST, and not learnt (an error page for everything)", async () => {
     const ca = setup(status(400));
     const result = await ca.fetch();
     expect(result.ok ? "ok" : result.error.kind).toBe("tryLater");
     expect(result.ok ? "" : result.error.detail).toContain("HTTP 400");
-    expect(result.getFallback).toBe(true);
+    expect(result.getFallback).toBeUndefined();
     expect(methodsOf(ca.calls)).toEqual(["GET", "POST"]);
     ca.clock.now += 5_000;
     await ca.fetch();
-    expect(methodsOf(ca.calls)).toEqual(["GET", "POST", "POST"]);
+    expect(methodsOf(ca.calls)).toEqual(["GET", "POST", "GET", "POST"]);
   });
 
   it("has one deadline for the exchange: a POST after a slow refusal gets what is left of it", async () => {
@@ -212,8 +212,9 @@ describe("a responder that refuses GET", () => {
     expect(methodsOf(ca.calls)).toEqual(["GET", "POST"]);
     expect(ca.calls[1]!.signal).toBe(ca.calls[0]!.signal);
     expect(elapsed).toBeLessThan(timeoutMs + 200);
-    // Learnt all the same: the next fetch POSTs at once, with the whole timeout.
-    expect(ca.methods.postsOnly(responderKey(RESPONDER), ca.clock.now)).toBe(true);
+    // Not learnt: the POST did not work either (a responder failing both ways is not switched to
+    // POSTs for a day); the next fetch tries GET again.
+    expect(ca.methods.postsOnly(responderKey(RESPONDER), ca.clock.now)).toBe(false);
   });
 });
 
