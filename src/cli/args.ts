@@ -1,12 +1,16 @@
 // Argument parsing and file reading shared by the CLI commands.
 
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  constants,
+  fchmodSync,
   fsyncSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -143,7 +147,48 @@ export function parseHostPort(text: string): { host: string; port: number } | un
 
 /** Progress and diagnostics go to stderr, so stdout stays the command's result. */
 export function say(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${maskKey(line)}\n`);
+}
+
+/** A message with every fleet key in a URL (`/k/<key>`) masked, for logs and terminals. */
+export function maskKey(text: string): string {
+  return text.replace(/\/k\/[A-Za-z0-9._~%-]+/g, "/k/…");
+}
+
+/**
+ * An HTTP body read from its stream, stopping (and cancelling the stream) as soon as it is over
+ * `max` bytes: a hostile or broken peer cannot make the CLI buffer more than that.
+ */
+export async function readBodyCapped(
+  res: Response,
+  max: number,
+): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; over: number }> {
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (declared > max) {
+    await res.body?.cancel().catch(() => {});
+    return { ok: false, over: declared };
+  }
+  if (!res.body) return { ok: true, bytes: new Uint8Array(0) };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      return { ok: false, over: total };
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return { ok: true, bytes };
 }
 
 /** A network failure for people: the error code and message, without a stack. */
@@ -157,25 +202,47 @@ export function networkError(e: unknown): string {
   return String(e);
 }
 
+/** Flags for a new temporary file: never an existing file, never through a symlink. */
+const CREATE_NEW =
+  constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0);
+
 /**
- * Writes `data` so that readers see the old file or the new one, never a part: a temporary file in
- * the same directory, fsync, rename over the target, then fsync of the directory (best effort).
+ * Writes `data` so that readers see the old file or the new one, never a part: a new temporary
+ * file in the same directory (a random name, created exclusively and never through a symlink, so
+ * nothing planted there can redirect the write), fsync, rename over the target, then fsync of the
+ * directory (best effort). The new file keeps the target's permissions (else 0644).
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   const target = resolve(path);
-  const tmp = `${target}.tmp-${process.pid}`;
+  let mode = 0o644;
+  try {
+    const st = statSync(target);
+    if (st.isFile()) mode = st.mode & 0o777;
+  } catch {
+    // No file yet: 0644.
+  }
+  let tmp: string | undefined;
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, "w", 0o644);
+    for (let attempt = 0; fd === undefined; attempt++) {
+      const name = `${target}.tmp-${randomBytes(8).toString("hex")}`;
+      try {
+        fd = openSync(name, CREATE_NEW, mode);
+        tmp = name;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 4) throw e;
+      }
+    }
+    fchmodSync(fd, mode); // the umask does not narrow what the target had
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
     for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    renameSync(tmp, target);
+    renameSync(tmp!, target);
   } catch (e) {
     if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
+    if (tmp !== undefined) rmSync(tmp, { force: true });
     throw new UsageError(
       `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? e} (check that the directory exists and is writable)`,
     );

@@ -6,6 +6,8 @@
 export interface NginxSite {
   /** Where OCSP requests go (under /k/<key> with a fleet key). */
   relay: string;
+  /** The fleet key, if any (kept out of the command lines printed). */
+  fleetKey?: string | undefined;
   /** The relay's base URL, for the admin commands. */
   admin: string;
   cert: string;
@@ -15,6 +17,30 @@ export interface NginxSite {
 }
 
 const port = (listen: string) => listen.replace(/^.*:/, "");
+
+/** Where the snippets put the fleet key for the `staple` job (packaging/systemd/ reads it too). */
+export const KEY_ENV_FILE = "/etc/ocsp-relay/staple.env";
+
+/**
+ * Comment lines that put the fleet key in KEY_ENV_FILE, readable by root and `group` only (root
+ * alone without one), never on a command line (ps, crontab and unit files show those).
+ */
+export function keyEnvSteps(key: string | undefined, indent: string, group?: string): string {
+  if (!key) return "";
+  return [
+    "the fleet key, kept off command lines (ps, crontab and unit files show those): in a file",
+    `only root${group ? ` and the group ${group}` : ""} can read, which the commands below load:`,
+    "  install -d -m 755 /etc/ocsp-relay",
+    `  install -m ${group ? `640 -g ${group}` : "600"} /dev/null ${KEY_ENV_FILE}`,
+    `  echo 'OCSP_RELAY_KEY=${key}' > ${KEY_ENV_FILE}`,
+  ]
+    .map((l) => `#${indent}${l}\n`)
+    .join("");
+}
+
+/** The start of a shell command that loads the fleet key from KEY_ENV_FILE (none: ""). */
+export const keyEnvLoad = (key: string | undefined) =>
+  key ? `set -a; . ${KEY_ENV_FILE}; set +a; ` : "";
 
 /** nginx asks the relay (ssl_stapling_responder, http:// only) and verifies what it staples. */
 export function nginx(o: NginxSite & { trusted: string }): string {
@@ -55,7 +81,7 @@ server {
  */
 export function nginxStaplingFile(o: NginxSite & { staplingFile: string }): string {
   const out = o.staplingFile === `${o.cert}.ocsp` ? "" : ` --out ${o.staplingFile}`;
-  const staple = `npx ocsp-relay staple --relay ${o.relay}${out} ${o.cert}`;
+  const staple = `${keyEnvLoad(o.fleetKey)}npx ocsp-relay staple --relay ${o.admin}${out} ${o.cert}`;
   return `# nginx: OCSP stapling from a file that ocsp-relay keeps fresh (ocsp-relay config nginx --stapling-file).
 # Goes in the http { } block.
 # nginx reads ssl_stapling_file when it starts or reloads and staples it from the very first
@@ -68,10 +94,10 @@ export function nginxStaplingFile(o: NginxSite & { staplingFile: string }): stri
 #   ${o.cert}: the leaf, then its intermediates (fullchain; the issuer is found there);
 #   the issuer registered with the relay:
 #     npx ocsp-relay register --relay ${o.admin} --token "$ADMIN_TOKEN" ${o.cert}
-#   the first answer:
+${keyEnvSteps(o.fleetKey, "   ")}#   the first answer:
 #     ${staple}
 # Then keep it fresh, reloading nginx when it changed (hourly from a timer, or as a service with
-# --watch; units in packaging/systemd/):
+# --watch; units in packaging/systemd/, which read the key from ${KEY_ENV_FILE}):
 #     ${staple} --min-validity 1h --reload-cmd 'nginx -s reload'
 # Exit 0: fresh; 1: refresh failed, the file still valid; 3: the file is missing or expiring.
 # Check: npx ocsp-relay check ${o.serverName}:${port(o.listen)}

@@ -19,6 +19,7 @@ import {
   say,
   UsageError,
 } from "./args.ts";
+import { keyEnvLoad, keyEnvSteps } from "./config-nginx.ts";
 import { leafOf } from "./pki.ts";
 
 export const OTHER_SERVERS = ["apache", "lighttpd", "h2o"] as const;
@@ -102,7 +103,7 @@ export async function configOtherServer(server: OtherServer, args: string[]): Pr
     server === "apache"
       ? apache(common)
       : server === "lighttpd"
-        ? lighttpd({ ...common, file: values["stapling-file"] ?? `${cert}.ocsp` })
+        ? lighttpd({ ...common, fleetKey: key, file: values["stapling-file"] ?? `${cert}.ocsp` })
         : h2o({ ...common, fleetKey: key, cmd: values["update-cmd"] ?? DEFAULTS.h2oCmd });
   process.stdout.write(text);
   return 0;
@@ -224,8 +225,8 @@ SSLStaplingCache "shmcb:ocsp-relay-stapling(128000)"
 `;
 }
 
-function lighttpd(o: Common & { file: string }): string {
-  const staple = `npx ocsp-relay staple --relay ${o.relay} --out ${o.file} --min-validity 1h ${o.cert}`;
+function lighttpd(o: Common & { fleetKey: string | undefined; file: string }): string {
+  const staple = `${keyEnvLoad(o.fleetKey)}npx ocsp-relay staple --relay ${o.admin} --out ${o.file} --min-validity 1h ${o.cert}`;
   const check = `npx ocsp-relay check ${o.serverName}:${o.listen.port}`;
   const head = `# lighttpd: ${o.noOcsp ? "no OCSP stapling for this certificate" : "OCSP stapling from a file that ocsp-relay keeps fresh"} (ocsp-relay config lighttpd).
 # e.g. /etc/lighttpd/conf-available/50-ocsp-relay.conf, then: lighty-enable-mod ocsp-relay &&
@@ -258,7 +259,7 @@ ${socket}
 # no staple. So:
 # 1. The issuer registered with the relay:
 #      ${registerStep(o)}
-# 2. The first answer, before lighttpd starts (it then staples from its first handshake):
+${keyEnvSteps(o.fleetKey, "    ")}# 2. The first answer, before lighttpd starts (it then staples from its first handshake):
 #      ${staple}
 # 3. Fresh answers: the same command hourly, from a systemd timer or cron (README, "Staple files");
 #    "staple" writes nothing unless the answer is valid for --min-validity more, so a failed run
@@ -317,12 +318,15 @@ ${hosts("        ocsp-update-interval: 0")}`;
 # ocsp-max-failures such runs in a row staples nothing until a run succeeds).
 # h2o does not wait for the first run: handshakes in the first seconds after a start carry no staple.
 # 1. The command: a script that runs the CLI (the node and ocsp-relay that printed this snippet;
-#    print it on the server, or change those two paths), executable by h2o's user:
+#    print it on the server, or change those two paths), run by h2o's user: owned by root, in
+#    h2o's group (the group of its "user:" setting), readable by none else${o.fleetKey ? " (it holds the fleet key)" : ""}:
+#      umask 027
 #      cat > ${o.cmd} <<'EOF'
 #      #!/bin/sh${exportKey}
 #      exec ${node} ${cli} fetch-ocsp-response --relay ${shWord(o.admin)} "$1"
 #      EOF
-#      chmod 755 ${o.cmd}
+#      chmod 750 ${o.cmd}
+#    then: chgrp <h2o's group> ${o.cmd}
 # 2. The issuer registered with the relay:
 #      ${registerStep(o)}
 # 3. h2o -t -c /etc/h2o/h2o.conf runs the command once ("stapling works for file"); restart h2o;

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { fleetKey, ocspBase, parse, readCertificates, relayUrl, say, UsageError } from "./args.ts";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import { leafOf } from "./pki.ts";
-import { nginx, nginxStaplingFile } from "./config-nginx.ts";
+import { KEY_ENV_FILE, keyEnvLoad, keyEnvSteps, nginx, nginxStaplingFile } from "./config-nginx.ts";
 import { configOtherServer, otherServer } from "./config-servers.ts";
 
 const DEFAULTS = {
@@ -102,6 +102,7 @@ export async function configCommand(args: string[]): Promise<number> {
         : staplingFile
           ? nginxStaplingFile({
               relay,
+              fleetKey: key,
               admin: base,
               cert: given("cert", DEFAULTS.cert),
               key: given("key", DEFAULTS.key),
@@ -132,7 +133,8 @@ export async function configCommand(args: string[]): Promise<number> {
         break;
       }
       text = haproxy({
-        relay,
+        admin: base,
+        fleetKey: key,
         cert: given("cert", DEFAULTS.haproxyCert),
         key: values.key,
         listen: values.listen ?? ":443",
@@ -234,7 +236,8 @@ ${haproxyProxies(o.listen, o.cert)}`;
 }
 
 function haproxy(o: {
-  relay: string;
+  admin: string;
+  fleetKey: string | undefined;
   cert: string;
   key: string | undefined;
   listen: string;
@@ -242,7 +245,8 @@ function haproxy(o: {
 }): string {
   const ocsp = `${o.cert}.ocsp`;
   const keyNote = haproxyKeyNote(o.cert, o.key);
-  const staple = `npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}`;
+  const command = `npx ocsp-relay staple --relay ${o.admin} --out ${ocsp} --min-validity 1h ${o.cert}`;
+  const staple = `${keyEnvLoad(o.fleetKey)}${command}`;
   const push = `echo "set ssl ocsp-response $(base64 -w0 ${ocsp})" | socat stdio ${o.socket}`;
   return `# HAProxy: OCSP stapling from a file that ocsp-relay keeps fresh (ocsp-relay config haproxy).
 #
@@ -254,7 +258,7 @@ function haproxy(o: {
 #
 # ${o.cert}: the leaf, then its intermediates (HAProxy needs the issuer to match the answer);
 ${keyNote}#
-# 1. The first answer, before HAProxy (re)starts:
+${keyEnvSteps(o.fleetKey, " ", "haproxy")}# 1. The first answer, before HAProxy (re)starts:
 #      ${staple}
 # 2. Fresh answers without a reload, hourly: a systemd service + timer
 #    /etc/systemd/system/ocsp-relay-staple.service
@@ -264,8 +268,8 @@ ${keyNote}#
 #      Wants=network-online.target
 #      [Service]
 #      Type=oneshot
-#      WorkingDirectory=/opt/ocsp-relay
-#      ExecStart=/usr/bin/npx ocsp-relay staple --relay ${o.relay} --out ${ocsp} --min-validity 1h ${o.cert}
+#      WorkingDirectory=/opt/ocsp-relay${o.fleetKey ? "\n#      EnvironmentFile=" + KEY_ENV_FILE : ""}
+#      ExecStart=/usr/bin/${command}
 #      ExecStartPost=/bin/sh -c 'echo "set ssl ocsp-response $$(base64 -w0 ${ocsp})" | socat stdio ${o.socket}'
 #    /etc/systemd/system/ocsp-relay-staple.timer
 #      [Unit]

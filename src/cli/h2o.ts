@@ -16,6 +16,7 @@ import {
   ocspBase,
   parse,
   parseDuration,
+  readBodyCapped,
   readCertificates,
   relayUrl,
   say,
@@ -70,17 +71,18 @@ export async function fetchOcspResponseCommand(args: string[]): Promise<number> 
       redirect: "error",
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const body = new Uint8Array(await res.arrayBuffer());
     if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
       const error = res.headers.get("x-ocsp-relay-error");
       const cause = res.headers.get("x-ocsp-relay-cause");
       return fail(
         `the relay answered HTTP ${res.status}${error ? ` (${error}${cause ? `: ${cause}` : ""})` : ""}`,
       );
     }
-    if (body.length > MAX_RESPONSE_BYTES)
-      return fail(`the answer is ${body.length} bytes, over ${MAX_RESPONSE_BYTES}`);
-    response = body;
+    const body = await readBodyCapped(res, MAX_RESPONSE_BYTES);
+    if (!body.ok)
+      return fail(`the answer is over ${MAX_RESPONSE_BYTES} bytes (refused after ${body.over})`);
+    response = body.bytes;
   } catch (e) {
     return fail(`cannot reach the relay at ${relay}: ${networkError(e)}`);
   }

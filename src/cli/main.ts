@@ -11,7 +11,7 @@ import { configCommand } from "./config.ts";
 import { fetchOcspResponseCommand } from "./h2o.ts";
 import { unpinCommand } from "./unpin.ts";
 import { pinCommand, pinsCommand } from "./pin.ts";
-import { UsageError } from "./args.ts";
+import { maskKey, UsageError } from "./args.ts";
 
 const USAGE = `usage: ocsp-relay <command> [options]
 
@@ -152,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       // The operator commands also point at the usage text; verify and request print as before.
       const hint = OPERATOR_COMMANDS.has(name) ? " (ocsp-relay help lists every option)" : "";
-      process.stderr.write(`ocsp-relay ${name}: ${e.message}${hint}\n`);
+      process.stderr.write(`ocsp-relay ${name}: ${maskKey(e.message)}${hint}\n`);
       return 2;
     }
     throw e;

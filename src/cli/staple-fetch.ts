@@ -7,9 +7,9 @@ import { readFileSync } from "node:fs";
 import type { UnauthorizedCause } from "../errors.ts";
 import { toBase64 } from "../ocsp/bytes.ts";
 import { certIdFor, encodeRequest, type CertId } from "../ocsp/request.ts";
-import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
+import { decodeResponse, MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
 import { verifyResponse, type Accepted } from "../ocsp/verify.ts";
-import { formatDuration, networkError, ocspBase, writeFileAtomic } from "./args.ts";
+import { formatDuration, networkError, ocspBase, readBodyCapped, writeFileAtomic } from "./args.ts";
 import { replaces, usable, type AnswerTimes, type FileState, type Outcome } from "./staple-plan.ts";
 import type { Target } from "./staple-targets.ts";
 
@@ -88,9 +88,9 @@ export async function refreshOne(target: Target, ctx: FetchContext): Promise<Ref
       redirect: "error",
       signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]),
     });
-    const body = new Uint8Array(await res.arrayBuffer());
     cause = res.headers.get("x-ocsp-relay-cause");
     if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
       const error = res.headers.get("x-ocsp-relay-error");
       return fail(
         `the relay answered HTTP ${res.status}${error ? ` (${error})` : ""}; nothing written`,
@@ -99,12 +99,13 @@ export async function refreshOne(target: Target, ctx: FetchContext): Promise<Ref
           : "check --relay and the relay's logs, then retry",
       );
     }
-    if (body.length > MAX_RESPONSE_BYTES)
+    const body = await readBodyCapped(res, MAX_RESPONSE_BYTES);
+    if (!body.ok)
       return fail(
-        `the answer is ${body.length} bytes, over ${MAX_RESPONSE_BYTES}; nothing written`,
-        "report it",
+        `the answer is over ${MAX_RESPONSE_BYTES} bytes (refused after ${body.over}); nothing written`,
+        "is --relay the relay? Report it if it is",
       );
-    response = body;
+    response = body.bytes;
   } catch (e) {
     return fail(
       `cannot reach the relay at ${ctx.relay}: ${ctx.signal.aborted ? "stopped" : networkError(e)}; nothing written`,
@@ -152,6 +153,11 @@ export async function refreshOne(target: Target, ctx: FetchContext): Promise<Ref
     };
   }
   if (ctx.signal.aborted) return fail("stopped before writing", "nothing to do");
+  if (before && before.bytes.length > 0 && !decodeResponse(before.bytes).ok)
+    return fail(
+      `REFUSED, nothing written: ${target.out} exists and is not an OCSP response: it is not replaced`,
+      "the staple file is <certificate>.ocsp or --out FILE: point --out at a new file, or move the one there away if it is an old staple",
+    );
   try {
     writeFileAtomic(target.out, response);
   } catch (e) {

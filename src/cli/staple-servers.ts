@@ -4,9 +4,36 @@
 // ssl_stapling_file only when it starts or reloads).
 
 import { spawn } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
 import net from "node:net";
 import { toBase64 } from "../ocsp/bytes.ts";
-import { parseHostPort } from "./args.ts";
+import { parseHostPort, say, writeFileAtomic } from "./args.ts";
+
+/**
+ * Beside a staple file whose change the servers may not have taken (its push to HAProxy or the
+ * reload command failed): the next run pushes and reloads for it again, even if nothing changed,
+ * until that succeeds.
+ */
+export const pendingMarker = (out: string) => `${out}.reload-pending`;
+
+export const isPending = (out: string) => existsSync(pendingMarker(out));
+
+/** Sets or clears the marker; a failure to do so is said, not thrown. */
+export function setPending(out: string, pending: boolean, why = ""): void {
+  const marker = pendingMarker(out);
+  try {
+    if (pending)
+      writeFileAtomic(
+        marker,
+        `${new Date().toISOString()} ${why}\nocsp-relay staple pushes/reloads for ${out} again on its next run\n`,
+      );
+    else rmSync(marker, { force: true });
+  } catch (e) {
+    say(
+      `ocsp-relay staple: cannot ${pending ? "write" : "remove"} ${marker}: ${e instanceof Error ? e.message : e}`,
+    );
+  }
+}
 
 /** HAProxy's answer to one command, or why there was none. */
 export interface PushResult {
@@ -61,24 +88,46 @@ export function pushAdvice(message: string): string {
 
 /**
  * The operator's reload command, through `/bin/sh -c` (so it may be a pipeline), bounded in time;
- * its output is passed on to stderr.
+ * its output is passed on to stderr. It is done when the shell exits, even if something it started
+ * in the background still holds its output (`nginx -s reload & …`, a daemon it restarts): that
+ * output is no longer waited for. It runs in its own process group, which is killed on timeout.
  */
 export function runReloadCommand(
   command: string,
   timeoutMs = 60_000,
 ): Promise<{ code: number | null }> {
   return new Promise((done) => {
-    const child = spawn("/bin/sh", ["-c", command], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("/bin/sh", ["-c", command], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     child.stdout.on("data", (b: Buffer) => process.stderr.write(b));
     child.stderr.on("data", (b: Buffer) => process.stderr.write(b));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", () => {
+    let settled = false;
+    const settle = (code: number | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      done({ code: null });
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
+      clearTimeout(drain);
+      // Whatever still holds the pipes (a background process) must not keep this process alive.
+      child.stdout.destroy();
+      child.stderr.destroy();
       done({ code });
+    };
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, timeoutMs);
+    let drain: NodeJS.Timeout | undefined;
+    child.on("error", () => settle(null));
+    // 'close' follows 'exit' once every holder of the pipes closed them; the shell's own last
+    // output is read within a moment of its exit.
+    child.on("exit", (code) => {
+      drain = setTimeout(() => settle(code), 200);
     });
+    child.on("close", (code) => settle(code));
   });
 }

@@ -3,7 +3,7 @@
 // HAProxy's convention), each leaf paired with its issuer (the CertID needs the issuer's name and
 // key, RFC 6960 §4.1.1).
 
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { CertificateFacts } from "../ocsp/certificate.ts";
 import { readBytes, readCertificates, UsageError } from "./args.ts";
@@ -57,7 +57,7 @@ export function parseCrtList(
 }
 
 /** Files in a certificate directory that are not certificates (HAProxy skips the same ones). */
-const NOT_A_CERTIFICATE = /(^\.)|\.(ocsp|key|issuer|sctl)$|\.tmp-\d+$/;
+const NOT_A_CERTIFICATE = /(^\.)|\.(ocsp|key|issuer|sctl|reload-pending)$|\.tmp-[0-9a-f]+$/;
 
 export interface Inputs {
   /** Positional arguments: certificate files or directories. */
@@ -107,6 +107,19 @@ export async function collectTargets(
       `--out names the staple of one certificate, and there are ${unique.length}: leave it out to write <certificate>.ocsp beside each`,
     );
 
+  if (o.out) {
+    const out = canonical(o.out);
+    const inputs = [
+      ...unique.flatMap((f) => [f.cert, `${f.cert}.issuer`]),
+      ...(o.issuerFile ? [o.issuerFile] : []),
+      ...o.crtLists,
+    ];
+    const clash = inputs.find((path) => canonical(path) === out);
+    if (clash)
+      throw new UsageError(
+        `--out ${o.out} is ${clash}, an input: the staple goes to a file of its own (leave --out out to write ${unique[0]!.cert}.ocsp)`,
+      );
+  }
   const targets: Target[] = [];
   const problems: Problem[] = [];
   for (const f of unique) {
@@ -119,6 +132,15 @@ export async function collectTargets(
     }
   }
   return { targets, problems, notes };
+}
+
+/** The path with symlinks resolved where it exists, so two names of one file compare equal. */
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
 
 function isDirectory(path: string): boolean {

@@ -25,7 +25,13 @@ import {
   type Outcome,
   type RunReport,
 } from "./staple-plan.ts";
-import { pushAdvice, pushOcspResponse, runReloadCommand } from "./staple-servers.ts";
+import {
+  isPending,
+  pushAdvice,
+  pushOcspResponse,
+  runReloadCommand,
+  setPending,
+} from "./staple-servers.ts";
 import { collectTargets, type Inputs, type Problem, type Target } from "./staple-targets.ts";
 
 interface Options {
@@ -135,7 +141,9 @@ async function watch(o: Options): Promise<number> {
       }
       if (first) found.notes.forEach((n) => say(`note: ${n}`));
       const now = Date.now();
-      const due = found.targets.filter((t) => isDue(t, schedule.get(t.out), now));
+      const due = found.targets.filter(
+        (t) => isDue(t, schedule.get(t.out), now) || isPending(t.out),
+      );
       if (first) announce(o, found.targets);
       const results = await refreshAll(due, o, stop.signal);
       if (stop.signal.aborted) break;
@@ -146,7 +154,9 @@ async function watch(o: Options): Promise<number> {
       const after = Date.now();
       for (const r of results) {
         const previous = schedule.get(r.target.out);
-        const failures = r.kind === "failed" ? (previous?.failures ?? 0) + 1 : 0;
+        // A failed push or reload is retried as a failed refresh is, with backoff.
+        const retry = r.kind === "failed" || isPending(r.target.out);
+        const failures = retry ? (previous?.failures ?? 0) + 1 : 0;
         schedule.set(r.target.out, {
           at: dueAt(r, o, after, failures, Math.random()),
           failures,
@@ -205,7 +215,7 @@ function dueAt(r: Outcome, o: Options, now: number, failures: number, random = 0
   return nextAttempt({
     now,
     times,
-    failures: r.kind === "failed" ? Math.max(failures, 1) : 0,
+    failures: r.kind === "failed" ? Math.max(failures, 1) : failures,
     minValidityMs: o.ctx.minValidityMs,
     random,
   });
@@ -275,14 +285,28 @@ async function finish(o: Options, results: readonly Refreshed[]): Promise<RunRep
     }
   }
   const changed = results.filter((r) => r.kind === "updated");
+  // Files an earlier run changed but could not push or reload for: the servers may still serve
+  // the older answer, so they are delivered again now, changed or not.
+  const owed = results.filter(
+    (r) =>
+      r.kind !== "updated" &&
+      (r.file.kind === "valid" || r.file.kind === "expiring") &&
+      isPending(r.target.out),
+  );
+  const work = [...changed, ...owed];
+  const undelivered = new Map<string, string>();
   let pushed = 0;
   let pushFailed = 0;
   if (o.haproxySocket) {
-    for (const r of changed) {
+    for (const r of work) {
       pushed++;
-      const push = await pushOcspResponse(o.haproxySocket, r.written!);
+      const bytes = r.written ?? readOrUndefined(r.target.out);
+      const push = bytes
+        ? await pushOcspResponse(o.haproxySocket, bytes)
+        : { ok: false, message: "the file cannot be read" };
       if (!push.ok) {
         pushFailed++;
+        undelivered.set(r.target.out, `HAProxy refused the push: ${push.message}`);
         say(`ocsp-relay staple: HAProxy refused ${r.target.out}: ${push.message}`);
         const next = pushAdvice(push.message);
         if (!advice.has(next)) say(`  next: ${next}`);
@@ -291,13 +315,20 @@ async function finish(o: Options, results: readonly Refreshed[]): Promise<RunRep
     }
   }
   let reload: RunReport["reload"] = o.reloadCmd ? "skipped" : "none";
-  if (o.reloadCmd && changed.length > 0) {
-    say(
-      `${changed.length} staple file${changed.length === 1 ? "" : "s"} changed: running ${o.reloadCmd}`,
-    );
+  if (o.reloadCmd && work.length > 0) {
+    const plural = (n: number) => `${n} staple file${n === 1 ? "" : "s"}`;
+    const why = [
+      changed.length > 0 ? `${plural(changed.length)} changed` : "",
+      owed.length > 0 ? `${plural(owed.length)} not yet taken after an earlier failure` : "",
+    ];
+    say(`${why.filter(Boolean).join(", ")}: running ${o.reloadCmd}`);
     reload = await runReloadCommand(o.reloadCmd);
-    if (reload.code !== 0)
-      say(`ocsp-relay staple: the reload command failed (exit ${reload.code})`);
+    if (reload.code !== 0) {
+      say(`ocsp-relay staple: the reload command failed (exit ${reload.code}); retried next run`);
+      for (const r of work) undelivered.set(r.target.out, `reload failed (exit ${reload.code})`);
+    }
   }
+  for (const r of work)
+    setPending(r.target.out, undelivered.has(r.target.out), undelivered.get(r.target.out));
   return { outcomes: results, pushed, pushFailed, reload };
 }

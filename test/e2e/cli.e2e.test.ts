@@ -149,7 +149,35 @@ describe("ocsp-relay operator commands: chain, register, config, check, staple",
       env: childEnv({ OCSP_RELAY_KEY: key }),
     });
     expect(haproxy.code).toBe(0);
-    expect(haproxy.stdout).toContain(`staple --relay http://relay.example.net/k/${key} --out`);
+    // The key stays off command lines: in an env file only root and HAProxy's group read.
+    expect(haproxy.stdout).toContain("staple --relay http://relay.example.net --out");
+    expect(haproxy.stdout).not.toContain(`/k/${key}`);
+    expect(haproxy.stdout).toContain(`echo 'OCSP_RELAY_KEY=${key}' > /etc/ocsp-relay/staple.env`);
+    expect(haproxy.stdout).toContain(
+      "install -m 640 -g haproxy /dev/null /etc/ocsp-relay/staple.env",
+    );
+    expect(haproxy.stdout).toContain("EnvironmentFile=/etc/ocsp-relay/staple.env");
+    const file = await cli(
+      [
+        "config",
+        "nginx",
+        "--relay",
+        "http://relay.example.net",
+        "--stapling-file",
+        "/etc/ssl/s.ocsp",
+      ],
+      { env: childEnv({ OCSP_RELAY_KEY: key }) },
+    );
+    expect(file.stdout).toContain("ssl_stapling_file       /etc/ssl/s.ocsp;");
+    expect(file.stdout).not.toContain(`/k/${key}`);
+    expect(file.stdout).toContain(
+      "set -a; . /etc/ocsp-relay/staple.env; set +a; npx ocsp-relay staple --relay http://relay.example.net --out /etc/ssl/s.ocsp",
+    );
+    // Messages mask the key in a URL.
+    const bad = await cli(["staple", "--relay", `http://[relay/k/${key}`, "f.pem"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("/k/…");
+    expect(bad.stderr).not.toContain(key);
     const open = await cli(["config", "nginx", "--relay", "http://relay.example.net"]);
     expect(open.stdout).toContain("ssl_stapling_responder  http://relay.example.net/;");
   });

@@ -168,8 +168,8 @@ describe("Apache, lighttpd and h2o staple through the relay, each from the snipp
     const snippet = await printed("h2o", s, port, ["--update-cmd", cmd]);
     // Step 1 of the snippet, as printed: the script h2o runs, written by the lines shown.
     const lines = snippet.split("\n");
-    const from = lines.findIndex((l) => l.startsWith(`#      cat > ${cmd} <<'EOF'`));
-    const to = lines.findIndex((l) => l.startsWith(`#      chmod 755 ${cmd}`));
+    const from = lines.findIndex((l) => l.startsWith("#      umask 027"));
+    const to = lines.findIndex((l) => l.startsWith(`#      chmod 750 ${cmd}`));
     expect(from).toBeGreaterThan(0);
     expect(to).toBeGreaterThan(from);
     const step1 = lines
@@ -178,7 +178,7 @@ describe("Apache, lighttpd and h2o staple through the relay, each from the snipp
       .join("\n");
     const made = await run("sh", ["-e", "-c", step1]);
     expect(made.code, made.output).toBe(0);
-    expect(statSync(cmd).mode & 0o111).not.toBe(0);
+    expect(statSync(cmd).mode & 0o777).toBe(0o750); // it may hold the fleet key
 
     // The command alone, as h2o runs it: DER on stdout; with the relay unreachable, exit 75.
     const direct = await run(cmd, [s.cert], { timeoutMs: 60_000 });

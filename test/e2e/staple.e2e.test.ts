@@ -306,6 +306,100 @@ frontend https
     expect(await readFile(proc.stderrPath, "utf8")).toContain("SIGTERM: stopping");
   });
 
+  test("a failed reload is owed: the next run reloads though nothing changed, until it succeeds; a backgrounded reload does not hold the run", async () => {
+    const dir = join(tmp, "pending");
+    await mkdir(dir);
+    const [cert] = await writeHaproxyCerts(pki, dir, [pki.leaf("site09")]);
+    const marker = `${cert}.ocsp.reload-pending`;
+    const log = join(dir, "reloads.log");
+    const reloadCmd = (n: number, tail = "") => ["--reload-cmd", `${tail}echo r${n} >> ${log}`];
+    // The CA signs a new answer on every request: the file changes, the reload fails.
+    const failed = await cli(["staple", "--relay", ca.url, cert!, "--reload-cmd", `echo r1 >> ${log}; exit 1`]); // prettier-ignore
+    show("staple --reload-cmd 'exit 1' (file changed)", failed);
+    expect(failed.code).toBe(1);
+    expect(summary(failed)).toMatch(/1 updated, 0 failed; reload FAILED \(exit 1\);/);
+    expect(existsSync(marker)).toBe(true);
+    // The relay's answer is older than the file: nothing changes, but the reload is owed. The
+    // reload command leaves a process behind holding its output: the run does not wait for it.
+    const started = Date.now();
+    const retried = await cli(["staple", "--relay", relay!.url, cert!, ...reloadCmd(2, "sleep 15 & ")]); // prettier-ignore
+    show("staple --reload-cmd (owed from the failed run)", retried);
+    expect(retried.code, retried.output).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(summary(retried)).toMatch(
+      /^staple: 1 certificate, 1 fresh, 0 updated, 0 failed; reloaded;/,
+    );
+    expect(retried.stderr).toContain("1 staple file not yet taken after an earlier failure");
+    expect(existsSync(marker)).toBe(false);
+    const third = await cli(["staple", "--relay", relay!.url, cert!, ...reloadCmd(3)]);
+    expect(third.code, third.output).toBe(0);
+    expect(summary(third)).not.toContain("reload");
+    expect(await readFile(log, "utf8")).toBe("r1\nr2\n");
+  });
+
+  test("--out naming an input is a usage error; a file there that is not an OCSP response is not replaced", async () => {
+    const dir = join(tmp, "out-guard");
+    await mkdir(dir);
+    const [cert] = await writeHaproxyCerts(pki, dir, [pki.leaf("site10")]);
+    const issuer = join(dir, "ca.pem");
+    await writeFile(issuer, await readFile(pki.caPem));
+    const certBytes = await readFile(cert!);
+    const intoCert = await cli(["staple", "--relay", relay!.url, "--out", join(dir, ".", "site10.pem"), cert!]); // prettier-ignore
+    show("staple --out <the certificate>", intoCert);
+    expect(intoCert.code).toBe(2);
+    expect(intoCert.stderr).toMatch(/--out .* is .*site10\.pem, an input/);
+    expect((await readFile(cert!)).equals(certBytes)).toBe(true);
+    const intoIssuer = await cli(["staple", "--relay", relay!.url, "--issuer", issuer, "--out", issuer, cert!]); // prettier-ignore
+    expect(intoIssuer.code).toBe(2);
+
+    const notes = join(dir, "notes.txt");
+    await writeFile(notes, "keep me\n");
+    const refused = await cli(["staple", "--relay", relay!.url, "--out", notes, cert!]);
+    show("staple --out <a file that is not a staple>", refused);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain(`${notes} exists and is not an OCSP response`);
+    expect(await readFile(notes, "utf8")).toBe("keep me\n");
+    const empty = join(dir, "empty.ocsp");
+    await writeFile(empty, "");
+    const filled = await cli(["staple", "--relay", relay!.url, "--out", empty, cert!]);
+    expect(filled.code, filled.output).toBe(0);
+    expect((await stat(empty)).size).toBeGreaterThan(0);
+  });
+
+  test("an endless answer is refused past the size cap, nothing written (staple and fetch-ocsp-response)", async () => {
+    const dir = join(tmp, "oversize");
+    await mkdir(dir);
+    const [cert] = await writeHaproxyCerts(pki, dir, [pki.leaf("site11")]);
+    let sent = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/ocsp-response" });
+      const chunk = Buffer.alloc(65_536, 0x30);
+      const pump = () => {
+        while (!res.destroyed && sent < 1e9 && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed) res.once("drain", pump);
+      };
+      pump();
+    });
+    const port = await freePort();
+    await new Promise<void>((done) => server.listen(port, LOOPBACK, done));
+    cleanup.add("endless server", async () => {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    });
+    const url = `http://${LOOPBACK}:${port}`;
+    const out = join(dir, "site11.ocsp");
+    const r = await cli(["staple", "--relay", url, "--out", out, cert!]);
+    show("staple --relay <endless body>", r);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/the answer is over \d+ bytes \(refused after \d+\); nothing written/);
+    expect(existsSync(out)).toBe(false);
+    const h2o = await cli(["fetch-ocsp-response", "--relay", url, cert!]);
+    expect(h2o.code).toBe(75);
+    expect(h2o.stdout).toBe("");
+    expect(h2o.stderr).toMatch(/the answer is over \d+ bytes/);
+    expect(sent).toBeLessThan(100_000_000); // both stopped reading early
+  });
+
   test("the relay down: every certificate failed, every file kept, exit 1; a file missing too: exit 3", async () => {
     await relay!.stop();
     const before = await Promise.all(certs.map((c) => readFile(`${c}.ocsp`)));
