@@ -187,6 +187,7 @@ interface Held {
 /** One Durable Object namespace: a stub's every method call is one request to the named object. */
 export class Objects {
   private readonly held = new Map<string, Held>();
+  private calls = 0;
 
   constructor(
     readonly className: string,
@@ -234,7 +235,21 @@ export class Objects {
     return (fn as (...a: unknown[]) => unknown).apply(instance, args);
   }
 
+  /**
+   * Every so often: instances idle past DO_IDLE_EVICT_MS leave memory, and an object with nothing
+   * stored and no alarm is gone (as on the platform: it costs nothing until called again).
+   */
+  private sweep(): void {
+    const now = this.clock.now;
+    for (const [name, h] of this.held) {
+      if (now - h.lastUsed <= DO_IDLE_EVICT_MS) continue;
+      h.instance = undefined;
+      if (h.storage.size === 0 && h.alarm === null) this.held.delete(name);
+    }
+  }
+
   private instance(name: string): Instance {
+    if (++this.calls % 10_000 === 0) this.sweep();
     let h = this.held.get(name);
     if (!h) {
       h = { instance: undefined, lastUsed: 0, storage: new Map(), alarm: null, alarmRetries: 0 };

@@ -28,43 +28,13 @@ const MAX_FAILURES_KEPT = 50;
 /** Rows read per storage call: a pass over 100 000 certificates holds one batch at a time. */
 export const LIST_BATCH = 1000;
 
-/**
- * Counters are stored at most this often: what arrives in between is added in memory (and shown
- * by every read), so the ledger writes one row a minute however many isolates flush. If the object
- * is evicted or restarted first, at most the last minute of counts is lost.
- */
-export const COUNTER_STORE_INTERVAL_MS = 60_000;
-
 export class LedgerLogic {
-  /** Counts not stored yet (COUNTER_STORE_INTERVAL_MS). */
-  private unstored: Record<string, number> = {};
-  private storedAt = -Infinity;
-
   constructor(private readonly deps: LedgerDeps) {}
 
   async addCounters(deltas: Record<string, number>): Promise<void> {
-    for (const [k, v] of Object.entries(deltas)) this.unstored[k] = (this.unstored[k] ?? 0) + v;
-    const now = this.deps.now();
-    if (now - this.storedAt < COUNTER_STORE_INTERVAL_MS && now >= this.storedAt) return;
-    const taken = this.unstored;
-    this.unstored = {};
-    this.storedAt = now;
-    try {
-      const counters = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
-      for (const [k, v] of Object.entries(taken)) counters[k] = (counters[k] ?? 0) + v;
-      await this.deps.storage.put("counters", counters);
-    } catch (e) {
-      for (const [k, v] of Object.entries(taken)) this.unstored[k] = (this.unstored[k] ?? 0) + v;
-      this.storedAt = -Infinity;
-      throw e;
-    }
-  }
-
-  /** The counters stored, with those not stored yet. */
-  private async counters(): Promise<Record<string, number>> {
-    const stored = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
-    for (const [k, v] of Object.entries(this.unstored)) stored[k] = (stored[k] ?? 0) + v;
-    return stored;
+    const counters = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
+    for (const [k, v] of Object.entries(deltas)) counters[k] = (counters[k] ?? 0) + v;
+    await this.deps.storage.put("counters", counters);
   }
 
   /** What a certificate's owner reports: a fetch, or that it let the certificate go. */
@@ -226,7 +196,7 @@ export class LedgerLogic {
     for await (const batch of this.rows<IssuerHealth>("issuer:"))
       for (const [, health] of batch) issuers.push(health);
     return {
-      counters: await this.counters(),
+      counters: (await storage.get<Record<string, number>>("counters")) ?? {},
       issuers,
       failures: (await storage.get<FailureEntry[]>("failures")) ?? [],
     };

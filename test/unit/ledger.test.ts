@@ -5,7 +5,6 @@
 
 import { describe, expect, it } from "vitest";
 import {
-  COUNTER_STORE_INTERVAL_MS,
   LedgerLogic,
   LIST_BATCH,
   type Alert,
@@ -894,31 +893,5 @@ describe("listing the certificate rows", () => {
       i === 1500 ? { forgetAt: t0 + MIN } : i % 7 === 0 ? { forgetAt: t0 + HOUR + i } : {},
     );
     expect(await ledger.nextForgetAt()).toBe(t0 + MIN);
-  });
-});
-
-describe("counters are stored at most once a minute", () => {
-  it("many flushes in a minute: one stored row, every read sees them all", async () => {
-    const { ledger, storage, clock } = setup();
-    let puts = 0;
-    const put = storage.put.bind(storage);
-    storage.put = async (key, value) => {
-      if (key === "counters") puts++;
-      return put(key, value);
-    };
-    for (let i = 0; i < 30; i++) {
-      clock.now += 1000;
-      await ledger.addCounters({ 'requests_total{outcome="hit",tier="edge"}': 128 });
-    }
-    expect(puts).toBe(1); // the first, then held in memory until a minute has passed
-    expect((await ledger.head()).counters).toEqual({
-      'requests_total{outcome="hit",tier="edge"}': 30 * 128,
-    });
-    clock.now += COUNTER_STORE_INTERVAL_MS;
-    await ledger.addCounters({ 'requests_total{outcome="hit",tier="edge"}': 128 });
-    expect(puts).toBe(2);
-    expect(storage.data.get("counters")).toEqual({
-      'requests_total{outcome="hit",tier="edge"}': 31 * 128,
-    });
   });
 });
