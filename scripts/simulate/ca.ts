@@ -1,6 +1,6 @@
 // The CA the simulator's relay talks to: the test PKI's Ed25519 CA (test/fixtures/pki/ed-ca), signing
-// each OCSP answer the moment it is asked (good, thisUpdate a minute back, nextUpdate one window
-// later), and issuing leaf certificates (one shared key; only the serial and dates differ). It
+// each OCSP answer the moment it is asked (good for a serial it issued, unknown for any other, as
+// a real CA answers a made-up serial; thisUpdate a minute back, nextUpdate one window later), and issuing leaf certificates (one shared key; only the serial and dates differ). It
 // answers GET and POST as a responder does and counts every request it gets.
 
 import { readFileSync } from "node:fs";
@@ -85,6 +85,9 @@ export async function simCa(o: { windowMs: number; now: () => number }): Promise
     SubjectPublicKeyInfo,
   );
   const sign = async (tbs: ArrayBuffer) => crypto.subtle.sign({ name: "Ed25519" }, key, tbs);
+  /** Serials issued (leaf()), as hex of their INTEGER content: only these are `good`. */
+  const issued = new Set<string>();
+  const hex = (b: ArrayBuffer) => Buffer.from(b).toString("hex");
   const ed25519 = () => new AlgorithmIdentifier({ algorithm: ED25519 });
 
   const ca: SimCa = {
@@ -108,7 +111,9 @@ export async function simCa(o: { windowMs: number; now: () => number }): Promise
           (r) =>
             new SingleResponse({
               certID: r.reqCert,
-              certStatus: new CertStatus({ good: null }),
+              certStatus: new CertStatus(
+                issued.has(hex(r.reqCert.serialNumber)) ? { good: null } : { unknown: null },
+              ),
               thisUpdate,
               nextUpdate: new Date(thisUpdate.getTime() + o.windowMs),
             }),
@@ -132,6 +137,7 @@ export async function simCa(o: { windowMs: number; now: () => number }): Promise
       });
     },
     async leaf(serial, notBefore, notAfter) {
+      issued.add(hex(serialBytes(serial)));
       const tbs = new TBSCertificate({
         version: Version.v3,
         serialNumber: serialBytes(serial),
