@@ -60,7 +60,11 @@ export class EdgeTier implements Source {
       const facts = parseFacts(JSON.parse(response.headers.get(FACTS_HEADER) ?? "null"));
       if (!facts || facts.certIdKey !== key || !isFresh(facts, now)) return undefined;
       const answer = { ...facts, der: new Uint8Array(await response.arrayBuffer()) };
-      const until = Number(response.headers.get(UNTIL_HEADER));
+      const until = Number(response.headers.get(UNTIL_HEADER) ?? NaN);
+      // Past its end by our clock (the Cache API rounds max-age): the tier below is asked, so a
+      // memory copy never outlives it. An entry written without the header (an older version)
+      // ends at its own re-check point.
+      if (until <= now) return undefined;
       return { answer, until: until > now ? until : tierRecheckAt(answer, now) };
     } catch {
       return undefined; // the edge cache is an optimisation; KV stays the source of truth

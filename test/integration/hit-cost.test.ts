@@ -6,6 +6,7 @@
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { TIER_MAX_AGE_MS } from "../../src/cache/freshness.ts";
 import { ops } from "../../src/instrumentation.ts";
 import { REGISTRY_TTL_MS } from "../../src/issuers/registry.ts";
 import { REGISTRY_UNKNOWN_RECHECK_MS } from "../../src/issuers/registry-timing.ts";
@@ -73,6 +74,18 @@ describe("a hit's Durable Object calls", () => {
     for (let i = 0; i < 5; i++) await get(d.isolate());
     expect(delta(before)).toMatchObject({ kvReads: 0, touches: 0 });
     expect(d.calls).toHaveLength(1);
+  });
+});
+
+describe("a location's copy ends when it says", () => {
+  it("past TIER_MAX_AGE_MS the edge copy is not served (whatever the Cache API still holds): KV is read and the owner told", async () => {
+    const d = new Deployment(clock, ocspReply(fixture(good.response)));
+    await d.isolate().registered([good.issuer]);
+    await get(d.isolate()); // fetched; the edge copy ends TIER_MAX_AGE_MS from now
+    d.advance(TIER_MAX_AGE_MS + 1000);
+    const before = { ...ops };
+    expect((await get(d.isolate())).status).toBe(200);
+    expect(delta(before)).toMatchObject({ kvReads: 1, touches: 1 });
   });
 });
 
