@@ -5,24 +5,21 @@
 // temporary failure, when h2o keeps the staple it has and asks again after ocsp-update-interval.
 // Any other exit h2o takes as permanent: it stops refreshing that certificate until restarted.
 
-import { toBase64 } from "../ocsp/bytes.ts";
-import { certIdFor, encodeRequest } from "../ocsp/request.ts";
+import { certIdFor } from "../ocsp/request.ts";
 import { MAX_RESPONSE_BYTES } from "../ocsp/response.ts";
 import { verifyResponse } from "../ocsp/verify.ts";
 import {
   fleetKey,
   formatDuration,
-  networkError,
-  ocspBase,
   parse,
   parseDuration,
-  readBodyCapped,
   readCertificates,
   relayUrl,
   say,
   UsageError,
 } from "./args.ts";
 import { findIssuer, leafOf } from "./pki.ts";
+import { askRelay } from "./staple-fetch.ts";
 
 /** sysexits.h EX_TEMPFAIL: h2o reuses its current staple and retries later. */
 export const EX_TEMPFAIL = 75;
@@ -59,33 +56,21 @@ export async function fetchOcspResponseCommand(args: string[]): Promise<number> 
 
   // GET with a SHA-1 CertID, as the relay's other clients ask (one cache entry per certificate).
   const certId = await certIdFor(issuer, leaf, "SHA-1");
-  const url = `${ocspBase(relay, key)}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
   const fail = (why: string) => {
     say(`ocsp-relay fetch-ocsp-response: ${file}: ${why}; h2o keeps its current staple`);
     return EX_TEMPFAIL;
   };
-  let response: Uint8Array;
-  try {
-    const res = await fetch(url, {
-      headers: { Accept: "application/ocsp-response" },
-      redirect: "error",
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (res.status !== 200) {
-      await res.body?.cancel().catch(() => {});
-      const error = res.headers.get("x-ocsp-relay-error");
-      const cause = res.headers.get("x-ocsp-relay-cause");
+  const asked = await askRelay(relay, key, certId, undefined, timeoutMs);
+  if (!asked.ok) {
+    if (asked.status !== undefined)
       return fail(
-        `the relay answered HTTP ${res.status}${error ? ` (${error}${cause ? `: ${cause}` : ""})` : ""}`,
+        `the relay answered HTTP ${asked.status}${asked.error ? ` (${asked.error}${asked.cause ? `: ${asked.cause}` : ""})` : ""}`,
       );
-    }
-    const body = await readBodyCapped(res, MAX_RESPONSE_BYTES);
-    if (!body.ok)
-      return fail(`the answer is over ${MAX_RESPONSE_BYTES} bytes (refused after ${body.over})`);
-    response = body.bytes;
-  } catch (e) {
-    return fail(`cannot reach the relay at ${relay}: ${networkError(e)}`);
+    if (asked.over !== undefined)
+      return fail(`the answer is over ${MAX_RESPONSE_BYTES} bytes (refused after ${asked.over})`);
+    return fail(`cannot reach the relay at ${relay}: ${asked.network}`);
   }
+  const response = asked.bytes;
 
   const now = new Date();
   const verdict = await verifyResponse({ response, issuer, certId, now });

@@ -66,6 +66,44 @@ export async function readStapleFile(
   return { bytes, state: { kind: "valid", status: v.certStatus.status, times: timesOf(v) } };
 }
 
+/** What the relay said to a certificate's GET: the answer's bytes, or why there are none. */
+export type Asked = { cause: string | null } & (
+  | { ok: true; bytes: Uint8Array }
+  | { ok: false; status?: number; error?: string | null; over?: number; network?: string }
+);
+
+/**
+ * Asks the relay for `certId`'s answer as nginx does (GET, SHA-1 CertID), no redirect followed,
+ * the body read to at most MAX_RESPONSE_BYTES (staple, and h2o's fetch-ocsp-response).
+ */
+export async function askRelay(
+  relay: string,
+  key: string | undefined,
+  certId: CertId,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<Asked> {
+  const url = `${ocspBase(relay, key)}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
+  let cause: string | null = null;
+  try {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const res = await fetch(url, {
+      headers: { Accept: "application/ocsp-response" },
+      redirect: "error",
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+    cause = res.headers.get("x-ocsp-relay-cause");
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      return { ok: false, cause, status: res.status, error: res.headers.get("x-ocsp-relay-error") };
+    }
+    const body = await readBodyCapped(res, MAX_RESPONSE_BYTES);
+    return body.ok ? { ok: true, cause, bytes: body.bytes } : { ok: false, cause, over: body.over };
+  } catch (e) {
+    return { ok: false, cause, network: networkError(e) };
+  }
+}
+
 export async function refreshOne(target: Target, ctx: FetchContext): Promise<Refreshed> {
   const certId = await certIdFor(target.issuer, target.leaf, "SHA-1");
   const before = await readStapleFile(target, certId, ctx.now(), ctx.minValidityMs);
@@ -78,40 +116,28 @@ export async function refreshOne(target: Target, ctx: FetchContext): Promise<Ref
     target,
   });
 
-  const url = `${ocspBase(ctx.relay, ctx.fleetKey)}/${encodeURIComponent(toBase64(encodeRequest(certId)))}`;
-  let response: Uint8Array;
+  const asked = await askRelay(ctx.relay, ctx.fleetKey, certId, ctx.signal, ctx.timeoutMs);
   /** Why the relay answered with an error (X-OCSP-Relay-Cause, src/http/errors.ts). */
-  let cause: string | null = null;
-  try {
-    const res = await fetch(url, {
-      headers: { Accept: "application/ocsp-response" },
-      redirect: "error",
-      signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]),
-    });
-    cause = res.headers.get("x-ocsp-relay-cause");
-    if (res.status !== 200) {
-      await res.body?.cancel().catch(() => {});
-      const error = res.headers.get("x-ocsp-relay-error");
+  const cause = asked.cause;
+  if (!asked.ok) {
+    if (asked.status !== undefined)
       return fail(
-        `the relay answered HTTP ${res.status}${error ? ` (${error})` : ""}; nothing written`,
-        res.status === 400
+        `the relay answered HTTP ${asked.status}${asked.error ? ` (${asked.error})` : ""}; nothing written`,
+        asked.status === 400
           ? "it found the request malformed: is --relay the relay's base URL?"
           : "check --relay and the relay's logs, then retry",
       );
-    }
-    const body = await readBodyCapped(res, MAX_RESPONSE_BYTES);
-    if (!body.ok)
+    if (asked.over !== undefined)
       return fail(
-        `the answer is over ${MAX_RESPONSE_BYTES} bytes (refused after ${body.over}); nothing written`,
+        `the answer is over ${MAX_RESPONSE_BYTES} bytes (refused after ${asked.over}); nothing written`,
         "is --relay the relay? Report it if it is",
       );
-    response = body.bytes;
-  } catch (e) {
     return fail(
-      `cannot reach the relay at ${ctx.relay}: ${ctx.signal.aborted ? "stopped" : networkError(e)}; nothing written`,
+      `cannot reach the relay at ${ctx.relay}: ${ctx.signal.aborted ? "stopped" : asked.network}; nothing written`,
       "check --relay and the network; the current staple file, if any, is left as it was",
     );
   }
+  const response = asked.bytes;
 
   const now = ctx.now();
   const verdict = await verifyResponse({ response, issuer: target.issuer, certId, now });
