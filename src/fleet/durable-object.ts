@@ -97,6 +97,10 @@ function relativeAlarms(storage: DurableObjectStorage): OwnerStorage {
       ops.ownerWrites++;
       return storage.put(key, value);
     },
+    delete: (keys) => {
+      ops.ownerWrites += keys.length; // each key deleted is a row written
+      return storage.delete(keys);
+    },
     setAlarm: (at) => {
       ops.ownerWrites++;
       return storage.setAlarm(alarmTime(at));

@@ -15,9 +15,12 @@ export const FAILURE_MEMORY_MS = 3_000;
 
 /** What a step asks its host to do, in order. */
 export type Effect<Held, Report> =
-  /** Persist the state object (the one object every path changes in place). */
+  /**
+   * Persist the state object (the one object every path changes in place); the OCSP owner writes
+   * it with the answer it holds, one row (fleet/owner.ts), so a step that changes its answer saves.
+   */
   | { do: "save" }
-  /** Persist what is now held (an answer; a CRL and its entries). */
+  /** Persist what is now held, apart from the state (a CRL and its entries: the CRL owner only). */
   | { do: "keep"; held: Held }
   /** Publish what is held to the isolates' read path (KV). */
   | { do: "publish"; held: Held }

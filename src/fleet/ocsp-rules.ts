@@ -18,14 +18,17 @@ import {
   refreshFailed,
   rememberedFailure,
   succeeded,
-  type Effect,
-  type KernelEvent,
-  type Memory,
 } from "./kernel.ts";
-import type { OwnerReport, RetireReason } from "./ledger.ts";
-import type { OcspOwner, OwnerAnswer, OwnerRequest, OwnerState } from "./owner-types.ts";
-
-export type { OcspOwner } from "./owner-types.ts";
+import type { RetireReason } from "./ledger.ts";
+import type {
+  OcspEffect,
+  OcspEvent,
+  OcspOwner,
+  OwnerRequest,
+  OwnerState,
+  Reply,
+  Step,
+} from "./owner-types.ts";
 import { OPEN_POLICY, worthRefreshing } from "./owner-types.ts";
 import { report, retired } from "./ocsp-report.ts";
 import { refreshAt, refreshWindow, retryAt, type ScheduleConfig } from "./schedule.ts";
@@ -43,34 +46,6 @@ export function touchWriteAfter(schedule: ScheduleConfig): number {
   return Math.max(TOUCH_WRITE_INTERVAL_MS, schedule.idleAfterMs - TIER_MAX_AGE_MS - DAY_MS);
 }
 const DAY_MS = 24 * 60 * 60 * 1000;
-
-export type OcspEffect = Effect<CachedAnswer, OwnerReport>;
-
-export type OcspEvent =
-  /** A client asked (`fetching`: a fetch is in flight, which it may join). */
-  | { on: "request"; req: OwnerRequest; fetching: boolean }
-  /** The budget's verdict for a guess first asked at `requestedAt`. */
-  | { on: "admitted"; req: OwnerRequest; admitted: boolean; fetching: boolean; requestedAt: number }
-  /** A client was served from a cache tier. */
-  | { on: "touch"; req: OwnerRequest }
-  /** The operator unpinned it (DELETE /admin/certificates, or its renewal replaced it). */
-  | { on: "unpin" }
-  | KernelEvent<CachedAnswer>;
-
-/** What a request gets: its answer now, the fetch to join, or the budget to ask first. */
-export type Reply =
-  | { reply: Result<OwnerAnswer> }
-  /** For "unpin": whether it was pinned. */
-  | { unpinned: boolean }
-  | { join: true }
-  | { spend: true }
-  /** For "fetched": what every request waiting on the fetch gets. */
-  | { settled: Result<CachedAnswer> };
-
-export interface Step {
-  effects: OcspEffect[];
-  reply?: Reply;
-}
 
 export function newOwner(): OcspOwner {
   return { state: undefined, held: undefined, memory: {} };
@@ -144,17 +119,26 @@ export function step(
       return out({ join: true });
     }
     case "touch": {
+      const state = o.state;
       // Nothing here (forgotten, or never fetched) or not worth refreshing: a touch revives nothing.
-      if (!o.state || !worthRefreshing(o.state)) return out();
+      if (!state || !worthRefreshing(state)) return out();
       // An ended certificate (its notAfter passed) is not revived: nothing is refreshed for it.
-      const ended = o.state.leaf?.notAfter;
+      const ended = state.leaf?.notAfter;
       if (ended !== undefined && now >= ended) return out();
       // Heard of recently enough and nothing new to keep (a first watch, a changed leaf): no
       // storage write (touchWriteAfter: 3 days with the default 7-day idle limit).
-      const recent = now - o.state.lastRequestedAt < touchWriteAfter(schedule);
+      const recent = now - state.lastRequestedAt < touchWriteAfter(schedule);
       const news =
-        (e.req.watch && !o.state.watched) ||
-        (e.req.leaf && JSON.stringify(e.req.leaf) !== JSON.stringify(o.state.leaf));
+        (e.req.watch && !state.watched) ||
+        (e.req.leaf && JSON.stringify(e.req.leaf) !== JSON.stringify(state.leaf));
+      if (!news && state.pinned) {
+        // Pinned, it never goes idle: when it was last asked for decides nothing until an unpin
+        // (which restarts its idle clock), so it is noted in memory only and stored by the next
+        // refresh's save. The alarm is checked (set if none) as an unpinned one's touch does.
+        state.lastRequestedAt = now;
+        if (!recent) effects.push({ do: "alarm", at: now, ifNone: true });
+        return out();
+      }
       if (recent && !news) return out();
       remember(o, e.req, now, effects);
       effects.push({ do: "alarm", at: now, ifNone: true });
@@ -163,9 +147,12 @@ export function step(
     case "unpin": {
       const state = o.state;
       if (!state?.pinned) return out({ unpinned: false });
-      // Retired by the operator: neither pinned nor watched (no more alerts for it).
+      // Retired by the operator: neither pinned nor watched (no more alerts for it). Its idle clock
+      // starts now: a full IDLE_REFRESH period to show whether clients still ask (a pinned one's
+      // touches are not stored: after an eviction the time known may be long past).
       state.pinned = false;
       delete state.watched;
+      state.lastRequestedAt = now;
       // Refreshed from now on only while clients ask (or, never vouched for, forgotten).
       if (!worthRefreshing(state)) plan(state, o.held, now, random, schedule, effects);
       else effects.push({ do: "save" });
@@ -253,13 +240,11 @@ function fetched(
     succeeded(state, o.memory);
     state.lastStatus = accepted.value.status;
     if (accepted.value.status !== "unknown") state.vouched = true;
-    if (accepted.value !== held) {
-      o.held = accepted.value;
-      effects.push({ do: "keep", held: accepted.value });
-      // A guess's `unknown` stays in the owner (and the isolates' memory): no KV write for it.
-      if (worthRefreshing(state)) effects.push({ do: "publish", held: accepted.value });
-    }
+    const changed = accepted.value !== held;
+    o.held = accepted.value; // stored with the state by plan's save, before any KV write
     plan(state, accepted.value, startedAt, random, schedule, effects);
+    // A guess's `unknown` stays in the owner (and the isolates' memory): no KV write for it.
+    if (changed && worthRefreshing(state)) effects.push({ do: "publish", held: accepted.value });
   } else {
     const window = stillValid
       ? { thisUpdate: stillValid.thisUpdate, nextUpdate: stillValid.serveUntil }

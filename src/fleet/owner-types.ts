@@ -1,13 +1,16 @@
 // The owner of one CertID, as the rest of the relay sees it: what a request asks of it, what it
-// answers, what it keeps, and which certificates deserve a refresh. Types and one pure predicate;
-// the rules are fleet/ocsp-rules.ts, the host that performs them fleet/owner.ts.
+// answers, what it keeps, and which certificates deserve a refresh; the events, effects and replies
+// of its rules. Types and one pure predicate; the rules are fleet/ocsp-rules.ts, the host that
+// performs them fleet/owner.ts.
 
 import type { CachedAnswer, CertStatusName } from "../cache/record.ts";
+import type { Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
 import type { CertId } from "../ocsp/request.ts";
 import type { LeafInfo } from "../sources/source.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "./budget.ts";
-import type { Attempts, Memory } from "./kernel.ts";
+import type { Attempts, Effect, KernelEvent, Memory } from "./kernel.ts";
+import type { OwnerReport } from "./ledger.ts";
 
 /** How the worker is configured to treat unpinned certificates (from the Env, never a client). */
 export interface OwnerPolicy {
@@ -65,9 +68,48 @@ export function worthRefreshing(state: Pick<OwnerState, "pinned" | "vouched" | "
   return Boolean(state.vouched) && state.access !== "registered";
 }
 
-/** One CertID's owner as its rules see it: the persisted state and answer, and its memory. */
+/**
+ * One CertID's owner as its rules see it: the persisted state and answer (one row, `owner`), and
+ * its memory. `legacyKeys`: it was read from the keys stored before that row (`state`, `answer`),
+ * which the next save deletes (a forget, which deletes everything, clears it with the memory).
+ */
 export interface OcspOwner {
   state: OwnerState | undefined;
   held: CachedAnswer | undefined;
-  memory: Memory & { revokedBefore?: boolean };
+  memory: Memory & { revokedBefore?: boolean; legacyKeys?: boolean };
+}
+
+/** What a CertOwner stores under `owner`: its state and the answer it holds, written together. */
+export interface StoredOwner {
+  state: OwnerState;
+  held?: CachedAnswer;
+}
+
+/** What a step of the OCSP rules (fleet/ocsp-rules.ts) takes, asks of its host, and answers. */
+export type OcspEffect = Effect<CachedAnswer, OwnerReport>;
+
+export type OcspEvent =
+  /** A client asked (`fetching`: a fetch is in flight, which it may join). */
+  | { on: "request"; req: OwnerRequest; fetching: boolean }
+  /** The budget's verdict for a guess first asked at `requestedAt`. */
+  | { on: "admitted"; req: OwnerRequest; admitted: boolean; fetching: boolean; requestedAt: number }
+  /** A client was served from a cache tier. */
+  | { on: "touch"; req: OwnerRequest }
+  /** The operator unpinned it (DELETE /admin/certificates, or its renewal replaced it). */
+  | { on: "unpin" }
+  | KernelEvent<CachedAnswer>;
+
+/** What a request gets: its answer now, the fetch to join, or the budget to ask first. */
+export type Reply =
+  | { reply: Result<OwnerAnswer> }
+  /** For "unpin": whether it was pinned. */
+  | { unpinned: boolean }
+  | { join: true }
+  | { spend: true }
+  /** For "fetched": what every request waiting on the fetch gets. */
+  | { settled: Result<CachedAnswer> };
+
+export interface Step {
+  effects: OcspEffect[];
+  reply?: Reply;
 }

@@ -3,7 +3,9 @@
 // concurrent misses from every location share, and performs the effects each step returns: storage
 // (strongly consistent; KV may lag), KV (the read path of every isolate), the alarm, the budget,
 // the ledger (after the reply: a miss never waits for it), logs. Clock, randomness, the upstream
-// and KV are injected.
+// and KV are injected. Storage is one row, `owner` (the state and the answer held), written once
+// per step that saves: a refresh writes it and the alarm, two rows. Owners stored before it (the
+// `state` and `answer` keys) are read from those, which their first save deletes.
 
 import type { CachedAnswer } from "../cache/record.ts";
 import { err, ok, type Result } from "../errors.ts";
@@ -13,19 +15,17 @@ import { parseCertificate } from "../ocsp/certificate.ts";
 import type { BudgetConfig } from "./budget.ts";
 import type { OwnerReport } from "./ledger.ts";
 import { message, Runner, type RunnerDeps } from "./runner.ts";
+import { newOwner, step } from "./ocsp-rules.ts";
 import {
-  newOwner,
-  step,
+  OPEN_POLICY,
   type OcspEffect,
   type OcspEvent,
   type OcspOwner,
-  type Reply,
-} from "./ocsp-rules.ts";
-import {
-  OPEN_POLICY,
   type OwnerAnswer,
   type OwnerRequest,
   type OwnerState,
+  type Reply,
+  type StoredOwner,
 } from "./owner-types.ts";
 import type { UpstreamQuery } from "./upstream.ts";
 
@@ -37,11 +37,17 @@ export {
   type OwnerPolicy,
   type OwnerRequest,
   type OwnerState,
+  type StoredOwner,
 } from "./owner-types.ts";
+
+/** Where owners were stored before `owner` (read, then deleted by their first save). */
+const LEGACY_KEYS = ["state", "answer"];
 
 export interface OwnerStorage {
   get<T>(key: string): Promise<T | undefined>;
   put<T>(key: string, value: T): Promise<void>;
+  /** Deletes these keys (each a row written); how many there were. */
+  delete(keys: string[]): Promise<number>;
   setAlarm(scheduledTime: number): Promise<void>;
   getAlarm(): Promise<number | null>;
   deleteAlarm(): Promise<void>;
@@ -129,9 +135,34 @@ export class CertOwnerLogic extends Runner<
 
   protected async read(): Promise<OcspOwner> {
     const o = newOwner();
+    const row = await this.deps.storage.get<StoredOwner>("owner");
+    if (row) {
+      o.state = row.state;
+      o.held = row.held;
+      return o;
+    }
+    // Stored before `owner`: the state, then the answer (never kept without a state).
     o.state = await this.deps.storage.get<OwnerState>("state");
-    o.held = await this.deps.storage.get<CachedAnswer>("answer");
+    if (o.state) {
+      o.held = await this.deps.storage.get<CachedAnswer>("answer");
+      o.memory.legacyKeys = true;
+    }
     return o;
+  }
+
+  /**
+   * A save: the state and the answer held, one row. The first after a read of the keys stored
+   * before it then deletes them (once). `owner` is read first, so they never shadow it: a failed
+   * put leaves them to be read again (the runner drops the owner from memory), a failed delete
+   * leaves them unread.
+   */
+  protected override async persist(o: OcspOwner): Promise<void> {
+    if (!o.state) return;
+    const row: StoredOwner = { state: o.state, ...(o.held ? { held: o.held } : {}) };
+    const legacy = o.memory.legacyKeys;
+    delete o.memory.legacyKeys; // (before the awaits: a step that saves meanwhile deletes nothing)
+    await this.deps.storage.put("owner", row);
+    if (legacy) await this.deps.storage.delete(LEGACY_KEYS);
   }
 
   protected step(o: OcspOwner, e: OcspEvent, now: number, random: number) {
@@ -139,14 +170,14 @@ export class CertOwnerLogic extends Runner<
   }
 
   protected async own(f: OcspEffect, now: number): Promise<void> {
-    if (f.do === "keep") await this.deps.storage.put("answer", f.held);
-    else if (f.do === "publish")
+    if (f.do === "publish")
       await this.deps
         .publish(f.held, now)
         .catch((e: unknown) =>
           log("cache.write_failed", { certId: f.held.certIdKey, detail: message(e) }),
         );
-    // "spend" is asked through the reply (answer): its verdict is the next event.
+    // "spend" is asked through the reply (answer): its verdict is the next event. The OCSP rules
+    // emit no "keep": the answer held is written with the state, by "save" (persist).
   }
 
   /** Asks the CA once, and performs what its answer means. */

@@ -1,9 +1,10 @@
 // The one host of an owner's rules (fleet/kernel.ts), for both rule sets: it reads the owner once
 // per object life and then holds the one in-place object every path changes, runs one fetch at a
 // time that every waiting request shares, and performs the effects each step returns, in order:
-// the state saved once per step (where the step last changed it), the alarm, the issuer looked up,
-// logs, and the ledger after the reply (a client never waits for it). What only one rule set does
-// (keep an answer or a CRL, publish to KV, spend the budget) is its subclass's.
+// the owner saved once per step (where the step last changed it: `persist`, by default the state
+// alone under `state`), the alarm, the issuer looked up, logs, and the ledger after the reply (a
+// client never waits for it). What only one rule set does (keep a CRL, publish to KV, spend the
+// budget, store the OCSP owner's state and answer as one row) is its subclass's.
 
 import type { Result } from "../errors.ts";
 import type { IssuerRecord } from "../issuers/issuer.ts";
@@ -72,6 +73,14 @@ export abstract class Runner<
   /** Delivers a report to the ledger (never throws). */
   protected abstract deliver(o: O, draft: Draft): Promise<void>;
 
+  /**
+   * Writes what a "save" stands for (once per step, its state defined): by default the state
+   * object under `state` (the CRL owner); the OCSP owner writes its state and answer as one row.
+   */
+  protected async persist(o: O): Promise<void> {
+    await this.storage.put("state", o.state);
+  }
+
   protected load(): Promise<O> {
     if (this.owner) return Promise.resolve(this.owner);
     this.loading ??= this.read().then(
@@ -121,7 +130,7 @@ export abstract class Runner<
     for (const [i, f] of effects.entries()) {
       switch (f.do) {
         case "save":
-          if (i === lastSave && o.state) await this.storage.put("state", o.state);
+          if (i === lastSave && o.state) await this.persist(o);
           break;
         case "alarm":
           if (!f.ifNone || (await this.storage.getAlarm?.()) === null)

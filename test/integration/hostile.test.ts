@@ -291,8 +291,8 @@ describe("3. only what the operator registered alerts", () => {
     const owner = env.CERT_OWNER.get(env.CERT_OWNER.idFromName(key));
     const watched = () =>
       runInDurableObject(owner, async (_, state) => {
-        const s = await state.storage.get<{ watched?: boolean }>("state");
-        return s?.watched ?? false;
+        const row = await state.storage.get<{ state: { watched?: boolean } }>("owner");
+        return row?.state.watched ?? false;
       });
     const body = text(fixture(revoked.cert!));
     expect(await json(await relay.request("/check", { method: "POST", body }))).toMatchObject({

@@ -8,7 +8,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { OwnerState } from "../../src/fleet/owner.ts";
+import type { OwnerState, StoredOwner } from "../../src/fleet/owner.ts";
 import type { CrlOwnerState } from "../../src/fleet/crl-types.ts";
 import { toHex } from "../../src/ocsp/bytes.ts";
 import { parseCertificate, type CertificateFacts } from "../../src/ocsp/certificate.ts";
@@ -117,7 +117,10 @@ async function progress(relay: Isolate, query = ""): Promise<PinProgressJson> {
 async function ownerState(leaf: CertificateFacts): Promise<OwnerState | undefined> {
   const key = certIdKey(await certIdFor(certificate(fixture(CA)), leaf, "SHA-1"));
   const owner = env.CERT_OWNER.get(env.CERT_OWNER.idFromName(key));
-  return runInDurableObject(owner, (_, state) => state.storage.get<OwnerState>("state"));
+  return runInDurableObject(
+    owner,
+    async (_, state) => (await state.storage.get<StoredOwner>("owner"))?.state,
+  );
 }
 
 /** Requests per virtual minute since CLOCK. */

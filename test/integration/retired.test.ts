@@ -132,9 +132,9 @@ describe("a retired Must-Staple certificate is not at risk", () => {
     // to within the hour (in memory and in storage, as a pin of a leaf ending then leaves it).
     const ending = clock + HOUR;
     await runInDurableObject(owner, async (instance: CertOwner, state) => {
-      const known = (await instance.inspect()).state!;
-      known.leaf = { ...known.leaf!, notAfter: ending };
-      await state.storage.put("state", known);
+      const { state: known, answer: held } = await instance.inspect();
+      known!.leaf = { ...known!.leaf!, notAfter: ending };
+      await state.storage.put("owner", { state: known, held });
       await state.storage.setAlarm(Date.now() + HOUR);
     });
     d.advance(HOUR);

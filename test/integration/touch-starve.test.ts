@@ -14,7 +14,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseFacts } from "../../src/cache/record.ts";
 import { tierRecheckAt } from "../../src/cache/freshness.ts";
-import type { OwnerState } from "../../src/fleet/owner.ts";
+import type { StoredOwner } from "../../src/fleet/owner.ts";
 import { certIdFor, certIdKey, encodeRequest, type CertId } from "../../src/ocsp/request.ts";
 import { edgeKey } from "../../src/sources/edge.ts";
 import { forgeLeaf, type ForgedLeaf } from "../support/crl-forge.ts";
@@ -80,7 +80,9 @@ async function get(relay: Isolate, path: string): Promise<Response> {
 }
 
 const owner = () => env.CERT_OWNER.get(env.CERT_OWNER.idFromName(key));
-const ownerState = () => runInDurableObject(owner(), (_, s) => s.storage.get<OwnerState>("state"));
+/** The owner's state as stored (its one row), not as held in memory. */
+const ownerState = () =>
+  runInDurableObject(owner(), async (_, s) => (await s.storage.get<StoredOwner>("owner"))?.state);
 const ledgerRow = () =>
   runInDurableObject(env.FLEET_LEDGER.get(env.FLEET_LEDGER.idFromName("ledger")), (_, s) =>
     s.storage.get(`cert:${key}`),

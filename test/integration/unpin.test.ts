@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { OwnerState } from "../../src/fleet/owner.ts";
+import type { OwnerState, StoredOwner } from "../../src/fleet/owner.ts";
 import { certIdKey } from "../../src/ocsp/request.ts";
 import { fixtureCase } from "../support/cases.ts";
 import { fixture, text } from "../support/files.ts";
@@ -41,7 +41,10 @@ async function pinned(relay: Isolate, query = "", leaf = good.cert!, status = 20
 async function ownerState(): Promise<OwnerState | undefined> {
   const key = certIdKey(await certIdOf(good.issuer, good.cert!));
   const owner = env.CERT_OWNER.get(env.CERT_OWNER.idFromName(key));
-  return runInDurableObject(owner, (_, state) => state.storage.get<OwnerState>("state"));
+  return runInDurableObject(
+    owner,
+    async (_, state) => (await state.storage.get<StoredOwner>("owner"))?.state,
+  );
 }
 
 describe("DELETE /admin/certificates/<issuer id>/<serial>", () => {

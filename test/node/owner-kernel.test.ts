@@ -7,9 +7,15 @@ import type { CachedAnswer } from "../../src/cache/record.ts";
 import { serveUntil } from "../../src/cache/freshness.ts";
 import { err, ok } from "../../src/errors.ts";
 import type { IssuerRecord } from "../../src/issuers/issuer.ts";
-import type { OcspEffect, OcspEvent, OcspOwner, Reply } from "../../src/fleet/ocsp-rules.ts";
 import { newOwner, step, touchWriteAfter } from "../../src/fleet/ocsp-rules.ts";
-import type { OwnerRequest, OwnerState } from "../../src/fleet/owner-types.ts";
+import type {
+  OcspEffect,
+  OcspEvent,
+  OcspOwner,
+  OwnerRequest,
+  OwnerState,
+  Reply,
+} from "../../src/fleet/owner-types.ts";
 import { DEFAULT_SCHEDULE as S, refreshAt, retryAt } from "../../src/fleet/schedule.ts";
 
 const MIN = 60_000;
@@ -80,7 +86,7 @@ const owner = (s?: Partial<OwnerState>, held?: CachedAnswer): OcspOwner => ({
 });
 
 /**
- * Effects as short words: save, keep, publish, alarm@<min from T>, alarm?@…, fetch, log:<event>,
+ * Effects as short words: save, publish, alarm@<min from T>, alarm?@…, fetch, log:<event>,
  * report (a fetch's), report:<reason> (a certificate let go)…
  */
 function words(effects: OcspEffect[]): string[] {
@@ -235,11 +241,15 @@ const rows: Row[] = [
       [
         0,
         fetched(ok(good)),
-        ["keep", "publish", "save", `alarm@${refreshMin(good)}`, "report"],
+        // Kept in the owner's one row (the save) before KV is written.
+        ["save", `alarm@${refreshMin(good)}`, "publish", "report"],
         "settled:good",
       ],
     ],
-    then: (o) => expect(o.state).toMatchObject({ vouched: true, lastStatus: "good", failures: 0 }),
+    then: (o) => {
+      expect(o.state).toMatchObject({ vouched: true, lastStatus: "good", failures: 0 });
+      expect(o.held).toBe(good);
+    },
   },
   {
     name: "the CA says unknown for a guess: kept, never published, forgotten at its serveUntil",
@@ -248,11 +258,14 @@ const rows: Row[] = [
       [
         0,
         fetched(ok(unknown)),
-        ["keep", "save", `alarm@${(unknown.serveUntil - T) / MIN}`, "report"],
+        ["save", `alarm@${(unknown.serveUntil - T) / MIN}`, "report"],
         "settled:unknown",
       ],
     ],
-    then: (o) => expect(o.state?.forgetAt).toBe(unknown.serveUntil),
+    then: (o) => {
+      expect(o.state?.forgetAt).toBe(unknown.serveUntil);
+      expect(o.held).toBe(unknown);
+    },
   },
   {
     name: "a failing CA for a certificate vouched for: retry planned, the valid answer kept and served",
@@ -320,7 +333,7 @@ const rows: Row[] = [
       [
         0,
         fetched(ok(revoked)),
-        ["keep", "publish", "save", `alarm@${refreshMin(revoked)}`, "report"],
+        ["save", `alarm@${refreshMin(revoked)}`, "publish", "report"],
         "settled:revoked",
       ],
     ],
@@ -422,6 +435,28 @@ const rows: Row[] = [
     ],
   },
   {
+    name: "a touch of a pinned certificate writes nothing: noted in memory, stored by the next save",
+    owner: () => owner({ pinned: true, vouched: true }, good),
+    steps: [
+      [20, { on: "touch", req: req() }, []],
+      [W + 1, { on: "touch", req: req() }, []],
+      [2 * W, { on: "touch", req: req() }, []],
+    ],
+    then: (o) => expect(o.state?.lastRequestedAt).toBe(T + 2 * W * MIN),
+  },
+  {
+    name: "a pinned certificate's first touch past touchWriteAfter checks the alarm (set if none)",
+    owner: () => owner({ pinned: true }, good),
+    steps: [
+      [W + 1, { on: "touch", req: req() }, [`alarm?@${W + 1}`]],
+      [W + 2, { on: "touch", req: req() }, []],
+      // Something new (a first watch) is stored at once, as for any certificate.
+      [W + 3, { on: "touch", req: req({ watch: true }) }, ["save", `alarm?@${W + 3}`]],
+    ],
+    then: (o) =>
+      expect(o.state).toMatchObject({ watched: true, lastRequestedAt: T + (W + 3) * MIN }),
+  },
+  {
     name: "a touch never revives an ended certificate (its state kept for a revocation seen)",
     owner: () =>
       owner(
@@ -461,9 +496,7 @@ const rows: Row[] = [
     name: "a certificate that ends: its refresh is planned no later than its notAfter",
     owner: () =>
       owner({ pinned: true, leaf: { subject: "CN=a", mustStaple: false, notAfter: T + 10 * MIN } }),
-    steps: [
-      [0, fetched(ok(good)), ["keep", "publish", "save", "alarm@10", "report"], "settled:good"],
-    ],
+    steps: [[0, fetched(ok(good)), ["save", "alarm@10", "publish", "report"], "settled:good"]],
   },
   {
     name: "at its notAfter a pinned certificate is forgotten: the CA is asked no more, the ledger told",
@@ -496,7 +529,22 @@ const rows: Row[] = [
       [1, { on: "unpin" }, ["save", "report:unpinned"], "unpinned"],
       [2, { on: "unpin" }, [], "not pinned"],
     ],
-    then: (o) => expect([o.state?.pinned, o.state?.watched]).toEqual([false, undefined]),
+    // Its idle clock starts at the unpin (a pinned one's touches are not all stored).
+    then: (o) =>
+      expect([o.state?.pinned, o.state?.watched, o.state?.lastRequestedAt]).toEqual([
+        false,
+        undefined,
+        T + MIN,
+      ]),
+  },
+  {
+    name: "unpinned long after its last recorded request: a full idle period from the unpin",
+    owner: () => owner({ pinned: true, vouched: true, lastRequestedAt: T - 30 * 24 * HOUR }, good),
+    steps: [
+      [0, { on: "unpin" }, ["save", "report:unpinned"], "unpinned"],
+      [S.idleAfterMs / MIN - 1, { on: "alarm" }, ["lookupIssuer"]],
+      [S.idleAfterMs / MIN + 1, { on: "alarm" }, ["forget", "log:owner.forgotten", "report:idle"]],
+    ],
   },
   {
     name: "unpinned, never vouched for (its unknown): forgotten at the end of its window",

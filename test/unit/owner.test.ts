@@ -16,6 +16,7 @@ import {
   type OwnerPolicy,
   type OwnerState,
   type OwnerStorage,
+  type StoredOwner,
 } from "../../src/fleet/owner.ts";
 import { DEFAULT_BUDGET, type BudgetConfig } from "../../src/fleet/budget.ts";
 import { serveUntil } from "../../src/cache/freshness.ts";
@@ -74,13 +75,21 @@ function answer(
 class MemoryStorage implements OwnerStorage {
   data = new Map<string, unknown>();
   alarm: number | null = null;
+  /** Each write, in order, as billed (a row each): `put:<key>`, `delete:<key>`, `alarm`, `deleteAll`. */
+  writes: string[] = [];
   async get<T>(key: string) {
     return structuredClone(this.data.get(key)) as T | undefined;
   }
   async put<T>(key: string, value: T) {
+    this.writes.push(`put:${key}`);
     this.data.set(key, structuredClone(value));
   }
+  async delete(keys: string[]) {
+    this.writes.push(...keys.map((k) => `delete:${k}`));
+    return keys.filter((k) => this.data.delete(k)).length;
+  }
   async setAlarm(at: number) {
+    this.writes.push("alarm");
     this.alarm = at;
   }
   async getAlarm() {
@@ -90,8 +99,13 @@ class MemoryStorage implements OwnerStorage {
     this.alarm = null;
   }
   async deleteAll() {
+    this.writes.push("deleteAll");
     this.data.clear();
     this.alarm = null;
+  }
+  /** The one row an owner stores. */
+  owner() {
+    return this.data.get("owner") as StoredOwner | undefined;
   }
 }
 
@@ -357,7 +371,7 @@ describe("CertOwnerLogic: only what deserves it is refreshed; guesses spend the 
     expect(storage.data.size).toBeGreaterThan(0);
     clock.now = forgetAt;
     await owner.alarm();
-    expect(storage.data.size).toBe(0); // state and answer
+    expect(storage.data.size).toBe(0); // the owner row (its state and answer)
     expect(storage.alarm).toBeNull();
     expect(await owner.state()).toBeUndefined();
     expect(await owner.held()).toBeUndefined();
@@ -722,7 +736,7 @@ describe("CertOwnerLogic: requests that interleave inside one owner (awaits let 
     expect(pinned.ok).toBe(true);
     release();
     await refresh;
-    expect((await storage.get<OwnerState>("state"))?.pinned).toBe(true);
+    expect(storage.owner()?.state.pinned).toBe(true);
     expect((await owner.state())?.pinned).toBe(true);
   });
 
@@ -929,5 +943,246 @@ describe("CertOwnerLogic: certificates end (issue 18)", () => {
     clock.now = storage.alarm!;
     await owner.alarm();
     expect(upstream.calls).toHaveLength(calls + 1);
+  });
+});
+
+describe("CertOwnerLogic: rows written (one row holds the state and the answer)", () => {
+  const DAY = 24 * 60 * MIN;
+  const WEEK = 7 * DAY;
+
+  it("a scheduled refresh of a pinned certificate writes two rows: the owner and its alarm", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good");
+    await owner.answer(request(true));
+    expect([...storage.data.keys()]).toEqual(["owner"]);
+    for (let i = 0; i < 3; i++) {
+      clock.now = storage.alarm!;
+      storage.writes = [];
+      await owner.alarm(); // alarm → fetch → a verified good
+      expect(storage.writes).toEqual(["put:owner", "alarm"]);
+      expect(upstream.calls.at(-1)).toBe(clock.now);
+      // The row holds the new answer and the schedule it set.
+      const row = storage.owner()!;
+      expect(row.held?.thisUpdate).toBe(clock.now);
+      expect(row.held).toEqual(await owner.held());
+      expect(row.state.nextAttemptAt).toBe(storage.alarm);
+      expect(row.state.pinned).toBe(true);
+    }
+    expect([...storage.data.keys()]).toEqual(["owner"]);
+  });
+
+  it("a refresh that keeps the answer held (the CA sent an older one) writes the same two rows", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good");
+    await owner.answer(request(true));
+    clock.now = storage.alarm!;
+    upstream.next = async (now) => ok(answer("good", t0 - MIN, 60 * MIN, now));
+    storage.writes = [];
+    await owner.alarm();
+    expect(storage.writes).toEqual(["put:owner", "alarm"]);
+    expect(storage.owner()!.held?.thisUpdate).toBe(t0);
+  });
+
+  it("a touch of a pinned certificate writes nothing; the next refresh stores when it was asked", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good", WEEK);
+    await owner.answer(request(true)); // pinned at t0, its refresh due in about 3.5 days
+    expect(storage.alarm).toBeGreaterThan(t0 + 3 * DAY + 2 * 60 * MIN);
+    for (const at of [MIN, DAY, 3 * DAY + 60 * MIN, 3 * DAY + 2 * 60 * MIN]) {
+      clock.now = t0 + at; // past touchWriteAfter (3 days) too: still nothing written
+      storage.writes = [];
+      await owner.touch(request());
+      expect(storage.writes, `touch at +${at / MIN} min`).toEqual([]);
+      expect((await owner.state())!.lastRequestedAt).toBe(clock.now); // in memory
+    }
+    expect(storage.owner()!.state.lastRequestedAt).toBe(t0);
+    const touched = clock.now;
+    clock.now = storage.alarm!;
+    storage.writes = [];
+    await owner.alarm();
+    expect(storage.writes).toEqual(["put:owner", "alarm"]);
+    expect(storage.owner()!.state.lastRequestedAt).toBe(touched);
+  });
+
+  it("a pinned certificate's touch after 4 days with no alarm pending sets one, and writes no state", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good", WEEK);
+    await owner.answer(request(true));
+    storage.alarm = null; // lost (the platform's retries gave up, say)
+    clock.now = t0 + 4 * DAY;
+    storage.writes = [];
+    await owner.touch(request());
+    expect(storage.writes).toEqual(["alarm"]);
+    expect(storage.alarm).toBe(clock.now);
+    // Checked once: the in-memory time is recent now.
+    storage.alarm = null;
+    clock.now += 60 * MIN;
+    storage.writes = [];
+    await owner.touch(request());
+    expect(storage.writes).toEqual([]);
+  });
+
+  it("a touch of a pinned certificate that brings news (a first watch) is written at once", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good", WEEK);
+    await owner.answer(request(true));
+    clock.now = t0 + 10 * MIN;
+    storage.writes = [];
+    await owner.touch({ ...request(), watch: true });
+    expect(storage.writes).toEqual(["put:owner"]); // (an alarm is pending: not set again)
+    expect(storage.owner()!.state).toMatchObject({ watched: true, lastRequestedAt: clock.now });
+  });
+
+  it("an unpinned vouched certificate's touch writes as before: once touchWriteAfter has passed", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good", WEEK);
+    await owner.answer(request()); // good: vouched, refreshed while clients ask
+    expect(worthRefreshing((await owner.state())!)).toBe(true);
+    clock.now = t0 + 20 * MIN;
+    storage.writes = [];
+    await owner.touch(request());
+    expect(storage.writes).toEqual([]);
+    expect(storage.owner()!.state.lastRequestedAt).toBe(t0);
+    expect((await owner.state())!.lastRequestedAt).toBe(t0); // not even in memory
+    clock.now = t0 + 3 * DAY + MIN;
+    await owner.touch(request());
+    expect(storage.writes).toEqual(["put:owner"]);
+    expect(storage.owner()!.state.lastRequestedAt).toBe(clock.now);
+    expect(storage.owner()!.held).toEqual(await owner.held());
+  });
+
+  it("unpin restarts the idle clock: pinned long ago, nobody asking, it is not forgotten at once", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    upstream.next = caGives("good", WEEK);
+    await owner.answer(request(true));
+    // Refreshed for 10 days by its alarms alone (nobody asks): the stored time stays t0.
+    while (storage.alarm! < t0 + 10 * DAY) {
+      clock.now = storage.alarm!;
+      await owner.alarm();
+    }
+    expect(storage.owner()!.state.lastRequestedAt).toBe(t0);
+    expect(await owner.unpin()).toBe(true);
+    const unpinnedAt = clock.now;
+    expect(storage.owner()!.state).toMatchObject({ pinned: false, lastRequestedAt: unpinnedAt });
+    // Refreshed until IDLE_REFRESH after the unpin, not forgotten at its first alarm.
+    const calls = upstream.calls.length;
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    expect(upstream.calls).toHaveLength(calls + 1);
+    expect(await owner.state()).toBeDefined();
+    clock.now = unpinnedAt + DEFAULT_SCHEDULE.idleAfterMs + MIN;
+    await owner.alarm();
+    expect(await owner.state()).toBeUndefined(); // idle now: forgotten
+  });
+});
+
+describe("CertOwnerLogic: owners stored before the one row (the `state` and `answer` keys)", () => {
+  /** What a deployed relay holds for a pinned certificate, stored the old way. */
+  function legacy(storage: MemoryStorage) {
+    const held = answer("good", t0 - 10 * MIN, 60 * MIN, t0 - 10 * MIN);
+    const state: OwnerState = {
+      certIdKey: KEY,
+      certId,
+      issuer: issuer(),
+      pinned: true,
+      watched: true,
+      access: "open",
+      lastRequestedAt: t0 - 10 * MIN,
+      fetches: 1,
+      failures: 0,
+      lastFetchAt: t0 - 10 * MIN,
+      lastStatus: "good",
+      vouched: true,
+      nextAttemptAt: t0 + 20 * MIN,
+    };
+    storage.data.set("state", state);
+    storage.data.set("answer", held);
+    storage.alarm = t0 + 20 * MIN;
+    return { state, held };
+  }
+
+  it("serves the held answer, keeps its pin; the first save writes `owner` and deletes the old keys", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    const { held } = legacy(storage);
+    expect(await owner.held()).toEqual(held);
+    expect((await owner.state())?.pinned).toBe(true);
+    expect(storage.writes).toEqual([]); // reading writes nothing
+    const served = await owner.answer(request());
+    expect(served).toMatchObject({ ok: true, value: { fetched: false, answer: held } });
+    expect(upstream.calls).toEqual([]);
+    expect(storage.writes).toEqual(["put:owner", "delete:state", "delete:answer"]);
+    expect([...storage.data.keys()]).toEqual(["owner"]);
+    expect(storage.owner()).toEqual({
+      state: expect.objectContaining({ pinned: true, watched: true, vouched: true }),
+      held,
+    });
+    // Once: the next save writes the row alone, and the pin still refreshes.
+    upstream.next = caGives("good");
+    clock.now = storage.alarm!;
+    storage.writes = [];
+    await owner.alarm();
+    expect(upstream.calls).toEqual([clock.now]);
+    expect(storage.writes).toEqual(["put:owner", "alarm"]);
+    expect(storage.owner()!.held?.thisUpdate).toBe(clock.now);
+    expect(storage.owner()!.state.pinned).toBe(true);
+  });
+
+  it("a refresh as the first save: the row, the old keys deleted, the alarm; read again, the row", async () => {
+    const { owner, upstream, storage, clock } = setup();
+    legacy(storage);
+    upstream.next = caGives("good");
+    clock.now = storage.alarm!;
+    await owner.alarm();
+    expect(storage.writes).toEqual(["put:owner", "delete:state", "delete:answer", "alarm"]);
+    expect([...storage.data.keys()]).toEqual(["owner"]);
+    // The object evicted: a new one reads the row.
+    const again = new CertOwnerLogic({
+      storage,
+      publish: async () => {},
+      fetchVerified: async () => err({ kind: "tryLater", detail: "unused" }),
+      currentIssuer: async () => issuer(),
+      now: () => clock.now,
+      random: () => 0.5,
+      schedule: DEFAULT_SCHEDULE,
+    });
+    expect((await again.state())?.pinned).toBe(true);
+    expect((await again.held())?.thisUpdate).toBe(clock.now);
+  });
+
+  it("a touch of a migrated pinned certificate writes nothing, not even the migration", async () => {
+    const { owner, request, storage, clock } = setup();
+    legacy(storage);
+    clock.now = t0 + MIN;
+    await owner.touch(request());
+    expect(storage.writes).toEqual([]);
+    expect([...storage.data.keys()].sort()).toEqual(["answer", "state"]); // until the next save
+  });
+
+  it("a legacy guess forgotten at its window's end deletes everything, and nothing after", async () => {
+    const { owner, upstream, request, storage, clock } = setup();
+    const guess = answer("unknown", t0 - MIN, 60 * MIN, t0 - MIN);
+    storage.data.set("state", {
+      certIdKey: KEY,
+      certId,
+      issuer: issuer(),
+      pinned: false,
+      access: "open",
+      lastRequestedAt: t0 - MIN,
+      fetches: 1,
+      failures: 0,
+      forgetAt: guess.serveUntil,
+    } satisfies OwnerState);
+    storage.data.set("answer", guess);
+    clock.now = guess.serveUntil;
+    await owner.alarm();
+    expect(storage.writes).toEqual(["deleteAll"]);
+    expect(storage.data.size).toBe(0);
+    // A client asks again later: the new owner's save writes its row, and deletes nothing.
+    upstream.next = caGives("good");
+    clock.now += MIN;
+    storage.writes = [];
+    await owner.answer(request(true));
+    expect(storage.writes).toEqual(["put:owner", "put:owner", "alarm"]);
+    expect([...storage.data.keys()]).toEqual(["owner"]);
   });
 });
