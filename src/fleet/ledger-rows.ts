@@ -2,6 +2,7 @@
 // and the owner letting it go), and what /metrics and /status read of it: until when its answer is
 // served, whether it is at risk, when the row goes. Pure: `now` is an argument.
 
+import { countFetch } from "./ledger-totals.ts";
 import type { CertSummary, FetchReport, RetireReport } from "./ledger-types.ts";
 
 /** The row after a fetch report: the answer if one was accepted, else the one held before. */
@@ -21,6 +22,8 @@ export function certificateRow(r: FetchReport, prev: CertSummary | undefined): C
     ...(prev?.unpinnedAt !== undefined && !r.pinned && !r.watched
       ? { unpinnedAt: prev.unpinnedAt }
       : {}),
+    // An OCSP fetch is counted in its row; a CRL's fetch is counted once, in its issuer's health.
+    ...(r.revocationSource !== "crl" ? { fetched: countFetch(prev?.fetched, r) } : {}),
   };
   const answer = r.ok ? r : prev;
   for (const k of [

@@ -94,8 +94,25 @@ export interface CertSummary {
    * its operator retired it, and it alerts no more.
    */
   unpinnedAt?: number;
+  /** Its CA fetches (OCSP): counted here, not in a row per issuer (fleet/ledger-totals.ts). */
+  fetched?: FetchCounts;
 }
 
+/** One certificate's fetches, or an issuer's. */
+export interface FetchCounts {
+  fetches: number;
+  /** Failed (network, HTTP, an error response): `result="error"`. */
+  errors: number;
+  /** Refused by the verifier: `result="rejected"`. */
+  rejections: number;
+  latencyMsSum: number;
+}
+
+/**
+ * An issuer's responder: its verdict (stored when it changes) and its fetches. As stored, the
+ * counts are a CRL's fetches and those from before rows counted them; the pages show them with the
+ * certificate rows' and `retiredFetches` added (fleet/ledger-totals.ts).
+ */
 export interface IssuerHealth {
   issuerId: string;
   subject: string;

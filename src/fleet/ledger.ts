@@ -1,12 +1,11 @@
 // The fleet ledger: one place that knows what the relay holds across all isolates and owners.
 // Certificate owners report every fetch and each certificate they let go (ended, idle, unpinned);
 // isolates send their request counters every few seconds. It serves /metrics and /status, and
-// sends the alert webhook. Clock and sender are injected; the rows themselves: ledger-rows.ts.
+// sends the alert webhook (ledger-alerts.ts). Clock and sender are injected; the rows themselves:
+// ledger-rows.ts; how fetches are counted in them: ledger-totals.ts.
 
-import { log } from "../log.ts";
 import type { CrlReport } from "./crl-types.ts";
 import type {
-  Alert,
   CertificateVisitor,
   CertSummary,
   FailureEntry,
@@ -19,7 +18,9 @@ import type {
   OwnerReport,
   RetireReport,
 } from "./ledger-types.ts";
+import { LedgerAlerts } from "./ledger-alerts.ts";
 import { certificateRow, prunable, retiredRow } from "./ledger-rows.ts";
+import { addCounts, FetchTotals, RETIRED_FETCHES, type RetiredFetches } from "./ledger-totals.ts";
 
 export * from "./ledger-types.ts";
 export { atRisk, servedUntil } from "./ledger-rows.ts";
@@ -29,7 +30,11 @@ const MAX_FAILURES_KEPT = 50;
 export const LIST_BATCH = 1000;
 
 export class LedgerLogic {
-  constructor(private readonly deps: LedgerDeps) {}
+  private readonly alerts: LedgerAlerts;
+
+  constructor(private readonly deps: LedgerDeps) {
+    this.alerts = new LedgerAlerts(deps, (deltas) => this.addCounters(deltas));
+  }
 
   async addCounters(deltas: Record<string, number>): Promise<void> {
     const counters = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
@@ -54,23 +59,41 @@ export class LedgerLogic {
     if (!cert) return;
     const row = retiredRow(cert, r);
     if (row) await storage.put(key, row);
-    else await storage.delete(key);
+    else await this.drop([[key, cert]]);
   }
 
-  async reportFetch(r: FetchReport): Promise<void> {
+  /**
+   * Deletes certificate rows, their fetches added to `retiredFetches` in the same batch of writes
+   * (made with no await between them, a Durable Object commits them together): a fetch is counted
+   * in its row or in `retiredFetches`, never both nor neither.
+   */
+  private async drop(rows: [string, CertSummary][]): Promise<void> {
     const { storage } = this.deps;
-    const counters: Record<string, number> = {};
-    const result = r.ok ? "ok" : r.rejectReason ? "rejected" : "error";
-    counters[`upstream_fetches_total{issuer="${r.issuerId}",result="${result}"}`] = 1;
-    counters[`upstream_latency_seconds_sum{issuer="${r.issuerId}"}`] = r.ms / 1000;
-    counters[`upstream_latency_seconds_count{issuer="${r.issuerId}"}`] = 1;
-    if (r.rejectReason) counters[`verification_rejections_total{reason="${r.rejectReason}"}`] = 1;
-    if (r.getFallback) counters[`upstream_get_fallbacks_total{issuer="${r.issuerId}"}`] = 1;
-    await this.addCounters(counters);
+    const counted = rows.filter(([, c]) => c.fetched);
+    const writes: Promise<unknown>[] = [];
+    if (counted.length > 0) {
+      const retired = (await storage.get<RetiredFetches>(RETIRED_FETCHES)) ?? {};
+      for (const [, c] of counted) addCounts(retired, c.issuerId, c.fetched!);
+      writes.push(storage.put(RETIRED_FETCHES, retired));
+    }
+    for (const [key] of rows) writes.push(storage.delete(key));
+    await Promise.all(writes);
+  }
+
+  /**
+   * A fetch: one row written, its certificate's, which counts it (the `upstream_*` series are sums
+   * over the rows: fleet/ledger-totals.ts); the counters row only for what is rare (a refused
+   * answer, a GET refused), the issuer's health only when its verdict changes.
+   */
+  async reportFetch(r: FetchReport): Promise<void> {
+    const rare: Record<string, number> = {};
+    if (r.rejectReason) rare[`verification_rejections_total{reason="${r.rejectReason}"}`] = 1;
+    if (r.getFallback) rare[`upstream_get_fallbacks_total{issuer="${r.issuerId}"}`] = 1;
+    if (Object.keys(rare).length > 0) await this.addCounters(rare);
     // A responder's health is judged on certificates the operator registered or the CA vouched
     // for, never on guesses: anyone can make up a serial, or encode one in a way the CA refuses.
     const health =
-      r.pinned || r.vouched ? await this.updateHealth(r) : await this.health(r.issuerId);
+      r.pinned || r.vouched ? await this.updateHealth(r, false) : await this.health(r.issuerId);
     await this.recordCertificate(r, health);
   }
 
@@ -101,9 +124,9 @@ export class LedgerLogic {
       ...(r.error !== undefined ? { error: r.error } : {}),
       ...(r.rejectReason !== undefined ? { rejectReason: r.rejectReason } : {}),
     };
-    const health = await this.updateHealth(fetch);
+    const health = await this.updateHealth(fetch, true);
     if (r.certificates.length === 0) {
-      await this.responderAlert(fetch, health);
+      await this.alerts.responder(fetch, health);
     }
     for (const c of r.certificates) {
       await this.recordCertificate(
@@ -133,14 +156,22 @@ export class LedgerLogic {
     }
   }
 
+  /**
+   * The issuer's verdict after a fetch, stored only when it changed (a failure, a recovery, its
+   * first success, a new responder URL): a success like the last costs no row. `count`: the fetch
+   * is counted here (a CRL's; an OCSP fetch is counted in its certificate's row).
+   */
   private async updateHealth(
     r: Pick<
       FetchReport,
       "issuerId" | "issuerSubject" | "responderUrl" | "at" | "ms" | "ok" | "rejectReason" | "error"
     >,
+    count: boolean,
   ): Promise<IssuerHealth> {
     const { storage } = this.deps;
-    const health = (await storage.get<IssuerHealth>(`issuer:${r.issuerId}`)) ?? {
+    const stored = await storage.get<IssuerHealth>(`issuer:${r.issuerId}`);
+    const before = JSON.stringify(stored);
+    const health: IssuerHealth = stored ?? {
       issuerId: r.issuerId,
       subject: r.issuerSubject,
       responderUrl: r.responderUrl,
@@ -152,19 +183,26 @@ export class LedgerLogic {
     };
     health.subject = r.issuerSubject;
     health.responderUrl = r.responderUrl;
-    health.fetches += 1;
-    health.latencyMsSum += r.ms;
+    if (count) {
+      health.fetches += 1;
+      health.latencyMsSum += r.ms;
+      if (!r.ok) {
+        health.errors += r.rejectReason ? 0 : 1;
+        health.rejections += r.rejectReason ? 1 : 0;
+      }
+    }
     if (r.ok) {
+      // The pages show the last success of its rows (FetchTotals); stored: the first, and each
+      // recovery (the responder alert's dedupe key: once per run of failures).
+      if (count || health.consecutiveFailures > 0 || health.lastSuccessAt === undefined)
+        health.lastSuccessAt = r.at;
       health.consecutiveFailures = 0;
-      health.lastSuccessAt = r.at;
     } else {
-      health.errors += r.rejectReason ? 0 : 1;
-      health.rejections += r.rejectReason ? 1 : 0;
       health.consecutiveFailures += 1;
       health.lastFailureAt = r.at;
       health.lastError = r.error;
     }
-    await storage.put(`issuer:${r.issuerId}`, health);
+    if (JSON.stringify(health) !== before) await storage.put(`issuer:${r.issuerId}`, health);
     return health;
   }
 
@@ -174,7 +212,7 @@ export class LedgerLogic {
     if (!r.ok) await this.recordFailure(r, cert.lastError!);
     await storage.put(`cert:${r.certIdKey}`, cert);
 
-    await this.alertsFor(r, cert, health);
+    await this.alerts.certificate(r, cert, health);
   }
 
   private async recordFailure(r: FetchReport, error: string): Promise<void> {
@@ -189,17 +227,21 @@ export class LedgerLogic {
     await this.deps.storage.put("failures", failures.slice(0, MAX_FAILURES_KEPT));
   }
 
-  /** The counters, each issuer's health and the recent failures: a few rows, read whole. */
-  async head(): Promise<LedgerHead> {
+  /**
+   * The counters, each issuer's health and the recent failures: a few rows, read whole, with the
+   * fetches a pass over the certificate rows counted (`totals`) added.
+   */
+  private async head(totals: FetchTotals): Promise<LedgerHead> {
     const { storage } = this.deps;
     const issuers: IssuerHealth[] = [];
     for await (const batch of this.rows<IssuerHealth>("issuer:"))
       for (const [, health] of batch) issuers.push(health);
-    return {
+    const head = {
       counters: (await storage.get<Record<string, number>>("counters")) ?? {},
       issuers,
       failures: (await storage.get<FailureEntry[]>("failures")) ?? [],
     };
+    return totals.apply(head, (await storage.get<RetiredFetches>(RETIRED_FETCHES)) ?? {});
   }
 
   /**
@@ -208,8 +250,14 @@ export class LedgerLogic {
    */
   async snapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
     const certs: CertSummary[] = [];
-    const { counters, issuers, failures } = await this.head();
-    await this.eachCertificate({ add: (cert) => certs.push(cert) }, pruneOlderThanMs);
+    const totals = new FetchTotals();
+    const add = (cert: CertSummary) => {
+      totals.add(cert);
+      certs.push(cert);
+    };
+    // The pass first: the rows it prunes are in `retiredFetches` when the head is read.
+    await this.eachCertificate({ add }, pruneOlderThanMs);
+    const { counters, issuers, failures } = await this.head(totals);
     return { counters, issuers, certs, failures };
   }
 
@@ -222,10 +270,15 @@ export class LedgerLogic {
     digest: CertificateVisitor & { result(): R },
     pruneOlderThanMs?: number,
   ): Promise<LedgerView<R>> {
-    const head = await this.head();
-    await this.eachCertificate(digest, pruneOlderThanMs);
+    const totals = new FetchTotals();
+    const add = (cert: CertSummary) => {
+      totals.add(cert);
+      digest.add(cert);
+    };
+    // The first pass before the head: the rows it prunes are in `retiredFetches` when it is read.
+    await this.eachCertificate({ add }, pruneOlderThanMs);
     while (digest.again?.()) await this.eachCertificate(digest);
-    return { ...head, certificates: digest.result() };
+    return { ...(await this.head(totals)), certificates: digest.result() };
   }
 
   /**
@@ -235,11 +288,13 @@ export class LedgerLogic {
   async eachCertificate(visitor: CertificateVisitor, pruneOlderThanMs?: number): Promise<void> {
     const now = this.deps.now();
     for await (const batch of this.rows<CertSummary>("cert:")) {
+      const gone: [string, CertSummary][] = [];
       for (const [key, cert] of batch) {
         if (pruneOlderThanMs !== undefined && prunable(cert, now, pruneOlderThanMs))
-          await this.deps.storage.delete(key);
+          gone.push([key, cert]);
         else visitor.add(cert);
       }
+      if (gone.length > 0) await this.drop(gone);
     }
   }
 
@@ -287,85 +342,5 @@ export class LedgerLogic {
       if (listed.size < LIST_BATCH) return;
       after = last;
     }
-  }
-
-  private async alertsFor(r: FetchReport, cert: CertSummary, health: IssuerHealth | undefined) {
-    const at = new Date(r.at).toISOString();
-    const who = {
-      certIdKey: r.certIdKey,
-      issuerId: r.issuerId,
-      serial: r.serial,
-      subject: cert.subject ?? null,
-    };
-    // Only what the operator registered alerts (a pinned certificate, or one an authenticated
-    // caller checked): anyone may ask about a revoked certificate. The dedupe key makes it once per
-    // certificate (whatever CertID hash it was asked with); a delivery that failed is tried again
-    // with the next report.
-    const registered = r.pinned || Boolean(r.watched);
-    if (registered && r.ok && r.status === "revoked") {
-      await this.send(`revoked:${r.issuerId}:${r.serial}`, {
-        kind: "certificate.revoked",
-        at,
-        message: `certificate ${cert.subject ?? r.serial} is revoked${r.revocationReason ? ` (${r.revocationReason})` : ""}`,
-        ...who,
-        revocationTime: r.revocationTime ? new Date(r.revocationTime).toISOString() : null,
-        revocationReason: r.revocationReason ?? null,
-      });
-    }
-    if (registered && !r.ok && cert.mustStaple) {
-      const left = r.heldNextUpdate === undefined ? 0 : r.heldNextUpdate - r.at;
-      if (left < this.deps.alerts.mustStapleMarginMs) {
-        await this.send(
-          `mustStaple:${r.certIdKey}:${r.heldNextUpdate ?? `none-since-${cert.lastSuccessAt ?? 0}`}`,
-          {
-            kind: "mustStaple.atRisk",
-            at,
-            message: `Must-Staple certificate ${cert.subject ?? r.serial}: ${r.heldNextUpdate === undefined ? "no valid answer" : `answer expires in ${Math.round(left / 1000)} s`} and refresh is failing: ${r.error}`,
-            ...who,
-            nextUpdate: r.heldNextUpdate ? new Date(r.heldNextUpdate).toISOString() : null,
-            lastError: r.error ?? null,
-          },
-        );
-      }
-    }
-    if (health) await this.responderAlert(r, health);
-  }
-
-  private async responderAlert(
-    r: Pick<FetchReport, "issuerId" | "at" | "error">,
-    health: IssuerHealth,
-  ): Promise<void> {
-    const at = new Date(r.at).toISOString();
-    if (health.consecutiveFailures >= this.deps.alerts.responderFailures) {
-      await this.send(`responder:${r.issuerId}:${health.lastSuccessAt ?? 0}`, {
-        kind: "responder.failing",
-        at,
-        message: `responder ${health.responderUrl} for ${health.subject} failed ${health.consecutiveFailures} times in a row: ${r.error}`,
-        issuerId: r.issuerId,
-        responderUrl: health.responderUrl,
-        consecutiveFailures: health.consecutiveFailures,
-        lastError: r.error ?? null,
-      });
-    }
-  }
-
-  /** Sends an alert once per dedupe key. */
-  private async send(dedupe: string, alert: Alert): Promise<void> {
-    log("alert", { kind: alert.kind, message: alert.message });
-    if (!this.deps.sendAlert) return;
-    if (await this.deps.storage.get<number>(`alert:${dedupe}`)) return;
-    await this.deps.storage.put(`alert:${dedupe}`, this.deps.now());
-    // Delivered after the report returns: an owner (and the client behind it) never waits on it.
-    const delivery = this.deps.sendAlert(alert).then(
-      () => this.addCounters({ [`alerts_sent_total{kind="${alert.kind}"}`]: 1 }),
-      async (e: unknown) => {
-        log("alert.failed", {
-          kind: alert.kind,
-          detail: e instanceof Error ? e.message : String(e),
-        });
-        await this.deps.storage.delete(`alert:${dedupe}`); // not delivered: the next report retries
-      },
-    );
-    if (this.deps.background) this.deps.background(delivery);
   }
 }

@@ -186,6 +186,106 @@ describe("counters", () => {
   });
 });
 
+describe("a fetch writes one row: fetches are counted in the certificates' rows", () => {
+  /** Counts the rows written (puts and deletes, as Durable Objects bill them). */
+  function writes(storage: MemoryStorage) {
+    const keys: string[] = [];
+    const put = storage.put.bind(storage);
+    const del = storage.delete.bind(storage);
+    storage.put = async (key, value) => {
+      keys.push(`put ${key}`);
+      return put(key, value);
+    };
+    storage.delete = async (key) => {
+      keys.push(`delete ${key}`);
+      return del(key);
+    };
+    return keys;
+  }
+  const upstream = (result: string) =>
+    `upstream_fetches_total{issuer="${ISSUER}",result="${result}"}`;
+
+  it("a refresh like the last writes only its certificate's row; a failure and a recovery also the issuer's", async () => {
+    const { ledger, storage } = setup();
+    await ledger.reportFetch(success(1, t0)); // the issuer's first success: its health row
+    const written = writes(storage);
+    await ledger.reportFetch(success(1, t0 + 3 * DAY));
+    await ledger.reportFetch(success(2, t0 + 3 * DAY));
+    expect(written).toEqual([`put cert:${cert(1).certIdKey}`, `put cert:${cert(2).certIdKey}`]);
+    written.length = 0;
+    await ledger.reportFetch(failure(1, t0 + 4 * DAY, 1));
+    expect(written.sort()).toEqual(
+      [`put cert:${cert(1).certIdKey}`, "put failures", `put issuer:${ISSUER}`].sort(),
+    );
+    written.length = 0;
+    await ledger.reportFetch(success(1, t0 + 4 * DAY + HOUR)); // recovered
+    expect(written.sort()).toEqual([`put cert:${cert(1).certIdKey}`, `put issuer:${ISSUER}`]);
+    const { counters, issuers } = await ledger.snapshot();
+    expect(counters).toMatchObject({ [upstream("ok")]: 4, [upstream("error")]: 1 });
+    expect(issuers[0]).toMatchObject({ fetches: 5, errors: 1, lastSuccessAt: t0 + 4 * DAY + HOUR });
+  });
+
+  it("a row that goes (forgotten, or pruned) leaves its fetches in the totals: the counters never go back", async () => {
+    const { ledger, storage, clock } = setup();
+    await ledger.reportFetch(success(1, t0, "good", { ms: 100 }));
+    await ledger.reportFetch(success(1, t0 + 3 * DAY, "good", { ms: 300 }));
+    await ledger.reportFetch(failure(2, t0 + 3 * DAY, 1, { ms: 50 }));
+    await ledger.reportFetch(success(3, t0, "good", { ms: 10 }, HOUR)); // expires in an hour
+    const before = (await ledger.snapshot()).counters;
+    expect(before).toMatchObject({
+      [upstream("ok")]: 3,
+      [upstream("error")]: 1,
+      [`upstream_latency_seconds_count{issuer="${ISSUER}"}`]: 4,
+    });
+
+    // Certificate 1 ended: its owner forgot it, and its row goes.
+    const written = writes(storage);
+    await ledger.report({
+      retired: "ended",
+      certIdKey: cert(1).certIdKey,
+      issuerId: ISSUER,
+      serial: cert(1).serial,
+      at: t0 + 4 * DAY,
+    });
+    expect(written.sort()).toEqual([`delete cert:${cert(1).certIdKey}`, "put retiredFetches"]);
+    // Certificate 3's answer expired 7 days ago: pruned by the pass /metrics makes.
+    clock.now = t0 + 9 * DAY;
+    const digest = new MetricsDigest({
+      now: clock.now,
+      mustStapleMarginMs: DAY,
+      certificates: "troubled",
+    });
+    const view = await ledger.view(digest, 7 * DAY);
+    expect(storage.data.has(`cert:${cert(3).certIdKey}`)).toBe(false);
+    expect(view.counters).toEqual(before);
+    expect((await ledger.snapshot()).counters).toEqual(before);
+    expect(view.counters[`upstream_latency_seconds_sum{issuer="${ISSUER}"}`]).toBeCloseTo(0.46, 9);
+    expect(storage.data.get("retiredFetches")).toEqual({
+      [ISSUER]: { fetches: 3, errors: 0, rejections: 0, latencyMsSum: 410 },
+    });
+  });
+
+  it("counts stored before fetches were counted in rows (the counters row) are kept and added to", async () => {
+    const { ledger, storage } = setup();
+    await storage.put("counters", { [upstream("ok")]: 40 });
+    await storage.put(`issuer:${ISSUER}`, {
+      issuerId: ISSUER,
+      subject: "CN=Test CA",
+      responderUrl: RESPONDER,
+      fetches: 40,
+      errors: 0,
+      rejections: 0,
+      latencyMsSum: 4000,
+      consecutiveFailures: 0,
+      lastSuccessAt: t0 - DAY,
+    });
+    await ledger.reportFetch(success(1, t0));
+    const { counters, issuers } = await ledger.snapshot();
+    expect(counters[upstream("ok")]).toBe(41);
+    expect(issuers[0]).toMatchObject({ fetches: 41, latencyMsSum: 4120, lastSuccessAt: t0 });
+  });
+});
+
 describe("responder health", () => {
   it("counts fetches, errors and rejections; consecutive failures reset on a success", async () => {
     const { ledger } = setup();
@@ -254,6 +354,8 @@ describe("certificate summaries", () => {
         lastFetchAt: t0,
         lastSuccessAt: t0,
         failures: 0,
+        // Its fetches are counted in its row (fleet/ledger-totals.ts).
+        fetched: { fetches: 1, errors: 0, rejections: 0, latencyMsSum: 120 },
       },
     ]);
   });
@@ -531,7 +633,8 @@ describe("alert: responder.failing", () => {
     }
     expect(sent).toEqual([]);
     const [health] = (await ledger.snapshot()).issuers;
-    expect(health).toMatchObject({ consecutiveFailures: 0, errors: 0, fetches: 1 });
+    // Counted (the CA saw them, as upstream_fetches_total does), never judged.
+    expect(health).toMatchObject({ consecutiveFailures: 0, errors: 5, fetches: 6 });
   });
 
   it("a certificate the CA vouched for judges it, pinned or not", async () => {
