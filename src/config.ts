@@ -48,7 +48,7 @@ export interface ConfigVars {
   UPSTREAM_CONTACT?: string;
   /** Queued pins (bulk POST /admin/certificates) fetched per minute per issuer (default 60). */
   PIN_RATE_PER_MINUTE?: string;
-  /** Requests counted for /metrics: one in this many, as this many (default 128; 1 = every one). */
+  /** Requests counted for /metrics: one in this many, as this many (default 512; 1 = every one). */
   METRICS_SAMPLE?: string;
 }
 

@@ -4,7 +4,8 @@
 // /status add the rows up in the pass they make anyway. So a fetch writes one ledger row (its
 // certificate's) where it wrote three (counters, the issuer's health, the certificate), and each
 // count is exact: a fetch is in its row until the row goes, then in `retiredFetches`, never both
-// (the two writes are one batch). Pure.
+// (the two writes are one batch, and the ledger runs a pass, a report or a prune one at a time:
+// fleet/ledger-do.ts). Pure.
 
 import type {
   CertSummary,
@@ -19,7 +20,18 @@ export type { FetchCounts } from "./ledger-types.ts";
 /** The key of the row holding the fetches of certificate rows that went, per issuer. */
 export const RETIRED_FETCHES = "retiredFetches";
 
-export type RetiredFetches = Record<string, FetchCounts>;
+/** An issuer's fetches: all of them (`upstream_fetches_total`), and those its health shows. */
+export interface IssuerFetches extends FetchCounts {
+  /**
+   * Those of certificates the operator registered or the CA vouched for (rows with no `forgetAt`):
+   * the issuers' table on /status, never swayed by made-up serials.
+   */
+  judged: FetchCounts;
+  /** The latest success among those. */
+  lastSuccessAt?: number;
+}
+
+export type RetiredFetches = Record<string, IssuerFetches>;
 
 const none = (): FetchCounts => ({ fetches: 0, errors: 0, rejections: 0, latencyMsSum: 0 });
 
@@ -38,47 +50,62 @@ export function countFetch(
   return c;
 }
 
-/** Adds `c` to `issuerId`'s counts in `into`. */
-export function addCounts(into: RetiredFetches, issuerId: string, c: FetchCounts): void {
-  const t = (into[issuerId] ??= none());
-  t.fetches += c.fetches;
-  t.errors += c.errors;
-  t.rejections += c.rejections;
-  t.latencyMsSum += c.latencyMsSum;
+function add(into: FetchCounts, c: FetchCounts): void {
+  into.fetches += c.fetches;
+  into.errors += c.errors;
+  into.rejections += c.rejections;
+  into.latencyMsSum += c.latencyMsSum;
+}
+
+function merge(into: RetiredFetches, issuerId: string, c: IssuerFetches): void {
+  const t = (into[issuerId] ??= { ...none(), judged: none() });
+  add(t, c);
+  add(t.judged, c.judged);
+  if (c.lastSuccessAt !== undefined && c.lastSuccessAt > (t.lastSuccessAt ?? -Infinity))
+    t.lastSuccessAt = c.lastSuccessAt;
 }
 
 /**
- * What one pass over the certificate rows adds to the ledger's head: each issuer's fetches and
- * its last success. Fed the rows the pass keeps (`add`) and those it prunes (`gone`, which are
- * also in what it writes to `retiredFetches`).
+ * Adds a certificate row's fetches to its issuer's in `into`. Rows without `fetched` count
+ * nothing: a CRL's (its fetches are counted in the issuer's health), or one stored before rows
+ * counted fetches (those are in the counters row).
  */
+export function addRow(into: RetiredFetches, cert: CertSummary): void {
+  if (!cert.fetched) return;
+  const judged = cert.forgetAt === undefined;
+  merge(into, cert.issuerId, {
+    ...cert.fetched,
+    judged: judged ? cert.fetched : none(),
+    ...(judged && cert.lastSuccessAt !== undefined ? { lastSuccessAt: cert.lastSuccessAt } : {}),
+  });
+}
+
+/** What one pass over the certificate rows adds to the ledger's head (fed the rows it keeps). */
 export class FetchTotals {
-  private readonly counts: RetiredFetches = {};
-  private readonly lastSuccess = new Map<string, number>();
+  private readonly rows: RetiredFetches = {};
 
   add(cert: CertSummary): void {
-    if (cert.fetched) addCounts(this.counts, cert.issuerId, cert.fetched);
-    const at = cert.lastSuccessAt;
-    if (at !== undefined && at > (this.lastSuccess.get(cert.issuerId) ?? -Infinity))
-      this.lastSuccess.set(cert.issuerId, at);
+    addRow(this.rows, cert);
   }
 
   /**
    * The head as the pages show it: the counters with each issuer's `upstream_*` series (what the
    * counters row held before fetches were counted in rows, plus retired and listed rows), and each
-   * issuer's health with its fetches and last success.
+   * issuer's health with its registered certificates' fetches and their last success.
    */
   apply(head: LedgerHead, retired: RetiredFetches): LedgerHead {
     const all: RetiredFetches = {};
-    for (const [id, c] of Object.entries(retired)) addCounts(all, id, c);
-    for (const [id, c] of Object.entries(this.counts)) addCounts(all, id, c);
+    for (const [id, c] of Object.entries(retired)) merge(all, id, c);
+    for (const [id, c] of Object.entries(this.rows)) merge(all, id, c);
     const counters = { ...head.counters };
     const plus = (series: string, n: number) => {
       if (n !== 0) counters[series] = (counters[series] ?? 0) + n;
     };
     for (const [id, c] of Object.entries(all)) {
-      const ok = c.fetches - c.errors - c.rejections;
-      plus(`upstream_fetches_total{issuer="${id}",result="ok"}`, ok);
+      plus(
+        `upstream_fetches_total{issuer="${id}",result="ok"}`,
+        c.fetches - c.errors - c.rejections,
+      );
       plus(`upstream_fetches_total{issuer="${id}",result="error"}`, c.errors);
       plus(`upstream_fetches_total{issuer="${id}",result="rejected"}`, c.rejections);
       plus(`upstream_latency_seconds_sum{issuer="${id}"}`, c.latencyMsSum / 1000);
@@ -86,21 +113,15 @@ export class FetchTotals {
     }
     const issuers = head.issuers.map((h): IssuerHealth => {
       const c = all[h.issuerId];
-      const seen = this.lastSuccess.get(h.issuerId);
-      return {
-        ...h,
-        ...(c
-          ? {
-              fetches: h.fetches + c.fetches,
-              errors: h.errors + c.errors,
-              rejections: h.rejections + c.rejections,
-              latencyMsSum: h.latencyMsSum + c.latencyMsSum,
-            }
-          : {}),
-        ...(seen !== undefined && seen > (h.lastSuccessAt ?? -Infinity)
-          ? { lastSuccessAt: seen }
-          : {}),
-      };
+      if (!c) return h;
+      const shown = { ...h };
+      shown.fetches += c.judged.fetches;
+      shown.errors += c.judged.errors;
+      shown.rejections += c.judged.rejections;
+      shown.latencyMsSum += c.judged.latencyMsSum;
+      if (c.lastSuccessAt !== undefined && c.lastSuccessAt > (h.lastSuccessAt ?? -Infinity))
+        shown.lastSuccessAt = c.lastSuccessAt;
+      return shown;
     });
     return { ...head, counters, issuers };
   }

@@ -20,7 +20,7 @@ import type {
 } from "./ledger-types.ts";
 import { LedgerAlerts } from "./ledger-alerts.ts";
 import { certificateRow, prunable, retiredRow } from "./ledger-rows.ts";
-import { addCounts, FetchTotals, RETIRED_FETCHES, type RetiredFetches } from "./ledger-totals.ts";
+import { addRow, FetchTotals, RETIRED_FETCHES, type RetiredFetches } from "./ledger-totals.ts";
 
 export * from "./ledger-types.ts";
 export { atRisk, servedUntil } from "./ledger-rows.ts";
@@ -32,8 +32,23 @@ export const LIST_BATCH = 1000;
 export class LedgerLogic {
   private readonly alerts: LedgerAlerts;
 
+  /** The tail of the work run one at a time (`exclusive`). */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly deps: LedgerDeps) {
     this.alerts = new LedgerAlerts(deps, (deltas) => this.addCounters(deltas));
+  }
+
+  /**
+   * Runs reports, passes and prunes one at a time. A Durable Object delivers another call at each
+   * of their awaits: a row retired while a pass is between its rows and `retiredFetches` would be
+   * counted twice (and the counter go back at the next scrape), a prune could delete a row a
+   * report just rewrote. Counters (`addCounters`, one row of its own) need no turn.
+   */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   async addCounters(deltas: Record<string, number>): Promise<void> {
@@ -44,7 +59,19 @@ export class LedgerLogic {
 
   /** What a certificate's owner reports: a fetch, or that it let the certificate go. */
   report(r: OwnerReport): Promise<void> {
-    return "retired" in r ? this.retire(r) : this.reportFetch(r);
+    return this.exclusive(() => ("retired" in r ? this.retireRow(r) : this.recordFetch(r)));
+  }
+
+  retire(r: RetireReport): Promise<void> {
+    return this.exclusive(() => this.retireRow(r));
+  }
+
+  reportFetch(r: FetchReport): Promise<void> {
+    return this.exclusive(() => this.recordFetch(r));
+  }
+
+  reportCrl(r: CrlReport): Promise<void> {
+    return this.exclusive(() => this.recordCrl(r));
   }
 
   /**
@@ -52,7 +79,7 @@ export class LedgerLogic {
    * rather than 7 days after its answer expires; unpinned, its row says so (no longer at risk).
    * A row the ledger never had costs one read.
    */
-  async retire(r: RetireReport): Promise<void> {
+  private async retireRow(r: RetireReport): Promise<void> {
     const { storage } = this.deps;
     const key = `cert:${r.certIdKey}`;
     const cert = await storage.get<CertSummary>(key);
@@ -73,7 +100,7 @@ export class LedgerLogic {
     const writes: Promise<unknown>[] = [];
     if (counted.length > 0) {
       const retired = (await storage.get<RetiredFetches>(RETIRED_FETCHES)) ?? {};
-      for (const [, c] of counted) addCounts(retired, c.issuerId, c.fetched!);
+      for (const [, c] of counted) addRow(retired, c);
       writes.push(storage.put(RETIRED_FETCHES, retired));
     }
     for (const [key] of rows) writes.push(storage.delete(key));
@@ -85,7 +112,7 @@ export class LedgerLogic {
    * over the rows: fleet/ledger-totals.ts); the counters row only for what is rare (a refused
    * answer, a GET refused), the issuer's health only when its verdict changes.
    */
-  async reportFetch(r: FetchReport): Promise<void> {
+  private async recordFetch(r: FetchReport): Promise<void> {
     const rare: Record<string, number> = {};
     if (r.rejectReason) rare[`verification_rejections_total{reason="${r.rejectReason}"}`] = 1;
     if (r.getFallback) rare[`upstream_get_fallbacks_total{issuer="${r.issuerId}"}`] = 1;
@@ -106,7 +133,7 @@ export class LedgerLogic {
    * and the status in the CRL now held of every certificate /check asked about (their rows on
    * /status, the revocation and Must-Staple alerts).
    */
-  async reportCrl(r: CrlReport): Promise<void> {
+  private async recordCrl(r: CrlReport): Promise<void> {
     const result = r.ok ? "ok" : r.rejectReason ? "rejected" : "error";
     await this.addCounters({
       [`crl_fetches_total{issuer="${r.issuerId}",result="${result}"}`]: 1,
@@ -248,7 +275,11 @@ export class LedgerLogic {
    * Everything, every certificate row in one array: for tests and small fleets. /metrics and
    * /status read `view` instead, which keeps only what they show.
    */
-  async snapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
+  snapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
+    return this.exclusive(() => this.takeSnapshot(pruneOlderThanMs));
+  }
+
+  private async takeSnapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
     const certs: CertSummary[] = [];
     const totals = new FetchTotals();
     const add = (cert: CertSummary) => {
@@ -266,7 +297,14 @@ export class LedgerLogic {
    * pruning on the way, and another (not pruning) each time the digest asks for one: linear in
    * the rows, holding one batch of them and the digest at a time.
    */
-  async view<R>(
+  view<R>(
+    digest: CertificateVisitor & { result(): R },
+    pruneOlderThanMs?: number,
+  ): Promise<LedgerView<R>> {
+    return this.exclusive(() => this.pass(digest, pruneOlderThanMs));
+  }
+
+  private async pass<R>(
     digest: CertificateVisitor & { result(): R },
     pruneOlderThanMs?: number,
   ): Promise<LedgerView<R>> {
@@ -299,23 +337,25 @@ export class LedgerLogic {
   }
 
   /** The soonest time a guessed CertID's row is to go, if any is listed. */
-  async nextForgetAt(): Promise<number | undefined> {
-    let next: number | undefined;
-    await this.eachCertificate({
-      add(cert) {
-        if (cert.forgetAt !== undefined && (next === undefined || cert.forgetAt < next))
-          next = cert.forgetAt;
-      },
+  nextForgetAt(): Promise<number | undefined> {
+    return this.exclusive(async () => {
+      let next: number | undefined;
+      await this.eachCertificate({
+        add(cert) {
+          if (cert.forgetAt !== undefined && (next === undefined || cert.forgetAt < next))
+            next = cert.forgetAt;
+        },
+      });
+      return next;
     });
-    return next;
   }
 
   /**
    * Forgets certificates whose last answer expired more than `olderThanMs` ago, and guessed
    * CertIDs once their owner forgot them (their window is over).
    */
-  async prune(olderThanMs: number): Promise<void> {
-    await this.eachCertificate({ add() {} }, olderThanMs);
+  prune(olderThanMs: number): Promise<void> {
+    return this.exclusive(() => this.eachCertificate({ add() {} }, olderThanMs));
   }
 
   /**

@@ -133,36 +133,40 @@ export class CertOwnerLogic extends Runner<
     return (await this.load()).held;
   }
 
+  /**
+   * The owner as stored. The keys stored before `owner` (`state`, `answer`) are read first and, if
+   * there, win: this version deletes them in the batch of writes that stores `owner`, so if they
+   * are there, they were never migrated, or an older version wrote them after a rollback (newer
+   * than `owner`, which that version does not read). Their first save here migrates them again.
+   */
   protected async read(): Promise<OcspOwner> {
     const o = newOwner();
-    const row = await this.deps.storage.get<StoredOwner>("owner");
-    if (row) {
-      o.state = row.state;
-      o.held = row.held;
-      return o;
-    }
-    // Stored before `owner`: the state, then the answer (never kept without a state).
-    o.state = await this.deps.storage.get<OwnerState>("state");
-    if (o.state) {
+    const legacy = await this.deps.storage.get<OwnerState>("state");
+    if (legacy) {
+      o.state = legacy;
       o.held = await this.deps.storage.get<CachedAnswer>("answer");
       o.memory.legacyKeys = true;
+      return o;
     }
+    const row = await this.deps.storage.get<StoredOwner>("owner");
+    o.state = row?.state;
+    o.held = row?.held;
     return o;
   }
 
   /**
-   * A save: the state and the answer held, one row. The first after a read of the keys stored
-   * before it then deletes them (once). `owner` is read first, so they never shadow it: a failed
-   * put leaves them to be read again (the runner drops the owner from memory), a failed delete
-   * leaves them unread.
+   * A save: the state and the answer held, one row. The first after a read of the legacy keys
+   * deletes them in the same batch of writes (no await between: a Durable Object commits them
+   * together), so `owner` and the legacy keys are never both there from this version.
    */
   protected override async persist(o: OcspOwner): Promise<void> {
     if (!o.state) return;
     const row: StoredOwner = { state: o.state, ...(o.held ? { held: o.held } : {}) };
     const legacy = o.memory.legacyKeys;
     delete o.memory.legacyKeys; // (before the awaits: a step that saves meanwhile deletes nothing)
-    await this.deps.storage.put("owner", row);
-    if (legacy) await this.deps.storage.delete(LEGACY_KEYS);
+    const put = this.deps.storage.put("owner", row);
+    const deleted = legacy ? this.deps.storage.delete(LEGACY_KEYS) : undefined;
+    await Promise.all([put, deleted]);
   }
 
   protected step(o: OcspOwner, e: OcspEvent, now: number, random: number) {

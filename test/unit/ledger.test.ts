@@ -260,9 +260,78 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
     expect(view.counters).toEqual(before);
     expect((await ledger.snapshot()).counters).toEqual(before);
     expect(view.counters[`upstream_latency_seconds_sum{issuer="${ISSUER}"}`]).toBeCloseTo(0.46, 9);
+    const counts = { fetches: 3, errors: 0, rejections: 0, latencyMsSum: 410 };
     expect(storage.data.get("retiredFetches")).toEqual({
-      [ISSUER]: { fetches: 3, errors: 0, rejections: 0, latencyMsSum: 410 },
+      [ISSUER]: { ...counts, judged: counts, lastSuccessAt: t0 + 3 * DAY },
     });
+  });
+
+  it("a pass and the rows retired meanwhile: each fetch counted once, the counter never goes back", async () => {
+    const { ledger, storage } = setup();
+    const n = 300;
+    for (let i = 0; i < n; i++) await ledger.reportFetch(success(i, t0));
+    const retire = (i: number) =>
+      ledger.report({
+        retired: "idle",
+        certIdKey: cert(i).certIdKey,
+        issuerId: ISSUER,
+        serial: cert(i).serial,
+        at: t0 + 8 * DAY,
+      });
+    const scrape = async () =>
+      (
+        await ledger.view(
+          new MetricsDigest({ now: t0, mustStapleMarginMs: DAY, certificates: "troubled" }),
+        )
+      ).counters[upstream("ok")];
+    // Scrapes and retires interleave at every await, as a Durable Object's calls do.
+    const seen = await Promise.all([
+      ...Array.from({ length: n }, (_, i) => retire(i).then(() => undefined)),
+      ...Array.from({ length: 30 }, scrape),
+    ]);
+    expect(seen.filter((v) => v !== undefined && v !== n)).toEqual([]);
+    expect(await scrape()).toBe(n);
+    expect([...storage.data.keys()].filter((k) => k.startsWith("cert:"))).toEqual([]);
+  });
+
+  it("the issuers' table: registered certificates' fetches, and their last success even after its row went", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0)); // stored: the issuer's first success
+    await ledger.reportFetch(success(1, t0 + 5 * DAY)); // like the last: in the row only
+    await ledger.retire({
+      retired: "ended",
+      certIdKey: cert(1).certIdKey,
+      issuerId: ISSUER,
+      serial: cert(1).serial,
+      at: t0 + 6 * DAY,
+    });
+    const guess = { pinned: false, vouched: false, forgetAt: t0 + 6 * DAY + 5 * MIN };
+    await ledger.reportFetch(success(9, t0 + 6 * DAY, "unknown", guess));
+    const [health] = (await ledger.snapshot()).issuers;
+    expect(health).toMatchObject({ fetches: 2, errors: 0, lastSuccessAt: t0 + 5 * DAY });
+  });
+
+  it("a CRL's fetches are counted once, in its issuer's health; a failed one is no success", async () => {
+    const { ledger } = setup();
+    const crl = (at: number, ok: boolean) => ({
+      url: "http://crl.ca.example/ca.crl",
+      issuerId: ISSUER,
+      issuerSubject: "CN=Test CA",
+      at,
+      ms: 80,
+      ok,
+      failures: ok ? 0 : 1,
+      ...(ok ? {} : { error: "HTTP 503" }),
+      crl: { thisUpdate: t0, nextUpdate: t0 + 7 * DAY, number: "01" }, // held, or fetched now
+      certificates: [
+        { serial: "0a", subject: "CN=c.example", mustStaple: false, status: "good" as const },
+      ],
+    });
+    await ledger.reportCrl(crl(t0, true));
+    await ledger.reportCrl(crl(t0 + HOUR, false));
+    const { issuers, counters } = await ledger.snapshot();
+    expect(issuers[0]).toMatchObject({ fetches: 2, errors: 1, lastSuccessAt: t0 });
+    expect(counters[upstream("ok")]).toBeUndefined(); // not an OCSP fetch
   });
 
   it("counts stored before fetches were counted in rows (the counters row) are kept and added to", async () => {
@@ -628,13 +697,20 @@ describe("alert: responder.failing", () => {
     const { ledger, sent } = setup({ alerts: { responderFailures: 3 } });
     await ledger.reportFetch(success(1, t0));
     for (let i = 0; i < 5; i++) {
-      const guess = { pinned: false, vouched: false, error: "the CA's responder failed: HTTP 400" };
+      const guess = {
+        pinned: false,
+        vouched: false,
+        error: "the CA's responder failed: HTTP 400",
+        forgetAt: t0 + HOUR, // its owner forgets it then: a guess
+      };
       await ledger.reportFetch(failure(100 + i, t0 + 1000 * (i + 1), 1, guess));
     }
     expect(sent).toEqual([]);
     const [health] = (await ledger.snapshot()).issuers;
-    // Counted (the CA saw them, as upstream_fetches_total does), never judged.
-    expect(health).toMatchObject({ consecutiveFailures: 0, errors: 5, fetches: 6 });
+    expect(health).toMatchObject({ consecutiveFailures: 0, errors: 0, fetches: 1 });
+    // Counted where every fetch the CA saw is: upstream_fetches_total.
+    const { counters } = await ledger.snapshot();
+    expect(counters[`upstream_fetches_total{issuer="${ISSUER}",result="error"}`]).toBe(5);
   });
 
   it("a certificate the CA vouched for judges it, pinned or not", async () => {

@@ -1149,6 +1149,28 @@ describe("CertOwnerLogic: owners stored before the one row (the `state` and `ans
     expect((await again.held())?.thisUpdate).toBe(clock.now);
   });
 
+  it("after a rollback: the old keys an older version wrote win over the row (a revocation it saw is kept)", async () => {
+    const { owner, request, storage } = setup();
+    // This version's row: good, as of an hour ago.
+    const before = legacy(storage);
+    storage.data.delete("state");
+    storage.data.delete("answer");
+    storage.data.set("owner", { state: before.state, held: before.held });
+    // Rolled back, the older version (which reads only `state` and `answer`) saw a revocation.
+    const revoked = answer("revoked", t0 - 5 * MIN, 60 * MIN, t0 - 5 * MIN);
+    storage.data.set("state", {
+      ...before.state,
+      lastStatus: "revoked",
+      revokedSeen: { revocationTime: t0 - 60 * MIN, seenAt: t0 - 5 * MIN },
+    } satisfies OwnerState);
+    storage.data.set("answer", revoked);
+    const served = await owner.answer(request());
+    expect(served).toMatchObject({ ok: true, value: { answer: { status: "revoked" } } });
+    // Migrated again: the row holds what the older version wrote, the old keys are gone.
+    expect([...storage.data.keys()]).toEqual(["owner"]);
+    expect(storage.owner()!.state.revokedSeen?.seenAt).toBe(t0 - 5 * MIN);
+  });
+
   it("a touch of a migrated pinned certificate writes nothing, not even the migration", async () => {
     const { owner, request, storage, clock } = setup();
     legacy(storage);
