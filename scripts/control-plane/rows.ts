@@ -38,6 +38,13 @@ export function fleetRow(i: number, now: number, issuers = DEFAULT_ISSUERS): Cer
     lastFetchAt: now - HOUR,
     lastSuccessAt: now - HOUR,
     failures: failing ? 2 : 0,
+    // Its fetches, counted in its row (fleet/ledger-totals.ts): the pages add them up.
+    fetched: {
+      fetches: 3 + (i % 5),
+      errors: failing ? 2 : 0,
+      rejections: 0,
+      latencyMsSum: 120 * (3 + (i % 5)),
+    },
     ...(failing
       ? { lastError: "the CA's responder failed: HTTP 503", lastErrorAt: now - HOUR }
       : {}),
