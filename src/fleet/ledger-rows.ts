@@ -24,6 +24,12 @@ export function certificateRow(r: FetchReport, prev: CertSummary | undefined): C
       : {}),
     // An OCSP fetch is counted in its row; a CRL's fetch is counted once, in its issuer's health.
     ...(r.revocationSource !== "crl" ? { fetched: countFetch(prev?.fetched, r) } : {}),
+    // Those of a registered or vouched-for certificate at the time: the issuers' table.
+    ...(r.revocationSource !== "crl" && (r.pinned || r.vouched)
+      ? { judged: countFetch(prev?.judged, r) }
+      : prev?.judged
+        ? { judged: prev.judged }
+        : {}),
   };
   const answer = r.ok ? r : prev;
   for (const k of [

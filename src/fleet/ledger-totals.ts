@@ -23,8 +23,8 @@ export const RETIRED_FETCHES = "retiredFetches";
 /** An issuer's fetches: all of them (`upstream_fetches_total`), and those its health shows. */
 export interface IssuerFetches extends FetchCounts {
   /**
-   * Those of certificates the operator registered or the CA vouched for (rows with no `forgetAt`):
-   * the issuers' table on /status, never swayed by made-up serials.
+   * Those made for certificates the operator registered or the CA vouched for (`judged` in their
+   * rows): the issuers' table on /status, never swayed by made-up serials.
    */
   judged: FetchCounts;
   /** The latest success among those. */
@@ -60,7 +60,7 @@ function add(into: FetchCounts, c: FetchCounts): void {
 function merge(into: RetiredFetches, issuerId: string, c: IssuerFetches): void {
   const t = (into[issuerId] ??= { ...none(), judged: none() });
   add(t, c);
-  add(t.judged, c.judged);
+  add(t.judged, c.judged ?? none());
   if (c.lastSuccessAt !== undefined && c.lastSuccessAt > (t.lastSuccessAt ?? -Infinity))
     t.lastSuccessAt = c.lastSuccessAt;
 }
@@ -72,11 +72,12 @@ function merge(into: RetiredFetches, issuerId: string, c: IssuerFetches): void {
  */
 export function addRow(into: RetiredFetches, cert: CertSummary): void {
   if (!cert.fetched) return;
-  const judged = cert.forgetAt === undefined;
   merge(into, cert.issuerId, {
     ...cert.fetched,
-    judged: judged ? cert.fetched : none(),
-    ...(judged && cert.lastSuccessAt !== undefined ? { lastSuccessAt: cert.lastSuccessAt } : {}),
+    judged: cert.judged ?? none(),
+    ...(cert.judged && cert.lastSuccessAt !== undefined
+      ? { lastSuccessAt: cert.lastSuccessAt }
+      : {}),
   });
 }
 

@@ -96,6 +96,8 @@ export interface CertSummary {
   unpinnedAt?: number;
   /** Its CA fetches (OCSP): counted here, not in a row per issuer (fleet/ledger-totals.ts). */
   fetched?: FetchCounts;
+  /** Those of them made while it was registered or vouched for: what judges its issuer's table. */
+  judged?: FetchCounts;
 }
 
 /** One certificate's fetches, or an issuer's. */

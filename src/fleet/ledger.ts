@@ -20,9 +20,11 @@ import type {
 } from "./ledger-types.ts";
 import { LedgerAlerts } from "./ledger-alerts.ts";
 import { certificateRow, prunable, retiredRow } from "./ledger-rows.ts";
+import { Turns } from "./ledger-turns.ts";
 import { addRow, FetchTotals, RETIRED_FETCHES, type RetiredFetches } from "./ledger-totals.ts";
 
 export * from "./ledger-types.ts";
+export { LEDGER_BUSY, MAX_WAITING_PASSES } from "./ledger-turns.ts";
 export { atRisk, servedUntil } from "./ledger-rows.ts";
 
 const MAX_FAILURES_KEPT = 50;
@@ -32,25 +34,14 @@ export const LIST_BATCH = 1000;
 export class LedgerLogic {
   private readonly alerts: LedgerAlerts;
 
-  /** The tail of the work run one at a time (`exclusive`). */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Reports, passes and prunes run one at a time (fleet/ledger-turns.ts). */
+  private readonly turns = new Turns();
 
   constructor(private readonly deps: LedgerDeps) {
     this.alerts = new LedgerAlerts(deps, (deltas) => this.addCounters(deltas));
   }
 
-  /**
-   * Runs reports, passes and prunes one at a time. A Durable Object delivers another call at each
-   * of their awaits: a row retired while a pass is between its rows and `retiredFetches` would be
-   * counted twice (and the counter go back at the next scrape), a prune could delete a row a
-   * report just rewrote. Counters (`addCounters`, one row of its own) need no turn.
-   */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
+  /** Counters (one row of their own, read and written with no await between) need no turn. */
   async addCounters(deltas: Record<string, number>): Promise<void> {
     const counters = (await this.deps.storage.get<Record<string, number>>("counters")) ?? {};
     for (const [k, v] of Object.entries(deltas)) counters[k] = (counters[k] ?? 0) + v;
@@ -59,19 +50,19 @@ export class LedgerLogic {
 
   /** What a certificate's owner reports: a fetch, or that it let the certificate go. */
   report(r: OwnerReport): Promise<void> {
-    return this.exclusive(() => ("retired" in r ? this.retireRow(r) : this.recordFetch(r)));
+    return this.turns.next(() => ("retired" in r ? this.retireRow(r) : this.recordFetch(r)));
   }
 
   retire(r: RetireReport): Promise<void> {
-    return this.exclusive(() => this.retireRow(r));
+    return this.turns.next(() => this.retireRow(r));
   }
 
   reportFetch(r: FetchReport): Promise<void> {
-    return this.exclusive(() => this.recordFetch(r));
+    return this.turns.next(() => this.recordFetch(r));
   }
 
   reportCrl(r: CrlReport): Promise<void> {
-    return this.exclusive(() => this.recordCrl(r));
+    return this.turns.next(() => this.recordCrl(r));
   }
 
   /**
@@ -276,7 +267,7 @@ export class LedgerLogic {
    * /status read `view` instead, which keeps only what they show.
    */
   snapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
-    return this.exclusive(() => this.takeSnapshot(pruneOlderThanMs));
+    return this.turns.pass(() => this.takeSnapshot(pruneOlderThanMs));
   }
 
   private async takeSnapshot(pruneOlderThanMs?: number): Promise<LedgerSnapshot> {
@@ -301,7 +292,7 @@ export class LedgerLogic {
     digest: CertificateVisitor & { result(): R },
     pruneOlderThanMs?: number,
   ): Promise<LedgerView<R>> {
-    return this.exclusive(() => this.pass(digest, pruneOlderThanMs));
+    return this.turns.pass(() => this.pass(digest, pruneOlderThanMs));
   }
 
   private async pass<R>(
@@ -338,7 +329,7 @@ export class LedgerLogic {
 
   /** The soonest time a guessed CertID's row is to go, if any is listed. */
   nextForgetAt(): Promise<number | undefined> {
-    return this.exclusive(async () => {
+    return this.turns.next(async () => {
       let next: number | undefined;
       await this.eachCertificate({
         add(cert) {
@@ -355,7 +346,7 @@ export class LedgerLogic {
    * CertIDs once their owner forgot them (their window is over).
    */
   prune(olderThanMs: number): Promise<void> {
-    return this.exclusive(() => this.eachCertificate({ add() {} }, olderThanMs));
+    return this.turns.next(() => this.eachCertificate({ add() {} }, olderThanMs));
   }
 
   /**

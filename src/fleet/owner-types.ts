@@ -113,3 +113,34 @@ export interface Step {
   effects: OcspEffect[];
   reply?: Reply;
 }
+
+/**
+ * An owner stored by this version (`row`) and by an older one after a rollback (`legacy`, which it
+ * wrote without reading `row`: it may have started afresh, unpinned): the older version's state,
+ * with what neither may drop kept from both (a pin, a watch, a revocation seen, the CA's
+ * vouching), and the answer to hold: after a revocation seen, only a `revoked` one; else the newer.
+ */
+export function afterRollback(
+  row: StoredOwner,
+  legacy: OwnerState,
+  legacyHeld: CachedAnswer | undefined,
+): StoredOwner {
+  const before = row.state;
+  const revokedSeen = [before.revokedSeen, legacy.revokedSeen]
+    .filter((r) => r !== undefined)
+    .sort((a, b) => a.seenAt - b.seenAt)[0];
+  const state: OwnerState = {
+    ...legacy,
+    pinned: legacy.pinned || before.pinned,
+    lastRequestedAt: Math.max(legacy.lastRequestedAt, before.lastRequestedAt),
+    ...(legacy.watched || before.watched ? { watched: true } : {}),
+    ...(legacy.vouched || before.vouched ? { vouched: true } : {}),
+    ...((legacy.leaf ?? before.leaf) ? { leaf: (legacy.leaf ?? before.leaf)! } : {}),
+    ...(revokedSeen ? { revokedSeen } : {}),
+  };
+  const held = [row.held, legacyHeld]
+    .filter((a) => a !== undefined)
+    .filter((a) => !revokedSeen || a.status === "revoked")
+    .sort((a, b) => b.thisUpdate - a.thisUpdate)[0];
+  return { state, ...(held ? { held } : {}) };
+}

@@ -17,6 +17,7 @@ import type { OwnerReport } from "./ledger.ts";
 import { message, Runner, type RunnerDeps } from "./runner.ts";
 import { newOwner, step } from "./ocsp-rules.ts";
 import {
+  afterRollback,
   OPEN_POLICY,
   type OcspEffect,
   type OcspEvent,
@@ -134,21 +135,26 @@ export class CertOwnerLogic extends Runner<
   }
 
   /**
-   * The owner as stored. The keys stored before `owner` (`state`, `answer`) are read first and, if
-   * there, win: this version deletes them in the batch of writes that stores `owner`, so if they
-   * are there, they were never migrated, or an older version wrote them after a rollback (newer
-   * than `owner`, which that version does not read). Their first save here migrates them again.
+   * The owner as stored. This version deletes the keys stored before `owner` (`state`, `answer`)
+   * in the batch of writes that stores `owner`, so if they are there they were never migrated, or
+   * an older version wrote them after a rollback: newer than `owner`, which it does not read, but
+   * perhaps started afresh (it found no state), so merged with it (afterRollback: no pin, watch or
+   * revocation seen is lost). Their first save here migrates them again.
    */
   protected async read(): Promise<OcspOwner> {
     const o = newOwner();
     const legacy = await this.deps.storage.get<OwnerState>("state");
+    const row = await this.deps.storage.get<StoredOwner>("owner");
     if (legacy) {
-      o.state = legacy;
-      o.held = await this.deps.storage.get<CachedAnswer>("answer");
+      const legacyHeld = await this.deps.storage.get<CachedAnswer>("answer");
+      const read = row
+        ? afterRollback(row, legacy, legacyHeld)
+        : { state: legacy, held: legacyHeld };
+      o.state = read.state;
+      o.held = read.held;
       o.memory.legacyKeys = true;
       return o;
     }
-    const row = await this.deps.storage.get<StoredOwner>("owner");
     o.state = row?.state;
     o.held = row?.held;
     return o;

@@ -4,6 +4,7 @@
 // the number of certificates, but for /metrics?certificates=all.
 
 import type { Hono } from "hono";
+import { LEDGER_BUSY, MAX_WAITING_PASSES } from "../fleet/ledger.ts";
 import { jsonErrorResponse } from "../http/errors.ts";
 import { renderMetrics } from "../metrics/prometheus.ts";
 import { MAX_QUERY_CHARS, renderStatusPage } from "../status/page.ts";
@@ -15,6 +16,20 @@ import { surfaceApp } from "./surface.ts";
 export const MAX_PAGE = 100_000;
 /** Pages of /status one pass over the ledger's rows can serve (ROWS_HELD): public ones. */
 export const PUBLIC_PAGES = 100;
+
+/**
+ * A pass the ledger refused because MAX_WAITING_PASSES already wait for theirs (a flood of
+ * /status or /metrics) as a 503 JSON error; any other failure is thrown on.
+ */
+function busy(e: unknown): Response {
+  if (!(e instanceof Error && e.message.includes(LEDGER_BUSY))) throw e;
+  const response = jsonErrorResponse({
+    kind: "tryLater",
+    detail: `the fleet ledger already has ${MAX_WAITING_PASSES} passes over its rows waiting: try again in a few seconds`,
+  });
+  response.headers.set("Retry-After", "5");
+  return response;
+}
 
 /** `?q=` and `?page=` as /status takes them; an error says what is wrong with them. */
 export function statusQuery(params: {
@@ -61,14 +76,16 @@ export function observeRoutes(): Hono<AppEnv> {
       });
     const now = relay.now();
     await relay.flushCounters(now); // this isolate's latest counts are included
-    const [ledger, budgets] = await Promise.all([
+    const both = await Promise.all([
       relay.ledger().metricsView({
         now,
         mustStapleMarginMs: relay.config.alerts.mustStapleMarginMs,
         certificates,
       }),
       relay.registry.index(now).then((index) => relay.budgets(index.records)),
-    ]);
+    ]).catch(busy);
+    if (both instanceof Response) return both;
+    const [ledger, budgets] = both;
     const isolate = { memoryEntries: relay.memoryEntries() };
     return c.body(renderMetrics(ledger, now, isolate, budgets), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
@@ -83,7 +100,7 @@ export function observeRoutes(): Hono<AppEnv> {
     if (!query.ok)
       return jsonErrorResponse({ kind: "malformed", title: "bad query", detail: query.detail });
     const now = relay.now();
-    const [ledger, index] = await Promise.all([
+    const both = await Promise.all([
       relay.ledger().statusView({
         now,
         mustStapleMarginMs: relay.config.alerts.mustStapleMarginMs,
@@ -91,7 +108,9 @@ export function observeRoutes(): Hono<AppEnv> {
         page: query.page,
       }),
       relay.registry.index(now),
-    ]);
+    ]).catch(busy);
+    if (both instanceof Response) return both;
+    const [ledger, index] = both;
     const html = renderStatusPage({
       ledger,
       issuers: index.records,

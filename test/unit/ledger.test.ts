@@ -5,8 +5,10 @@
 
 import { describe, expect, it } from "vitest";
 import {
+  LEDGER_BUSY,
   LedgerLogic,
   LIST_BATCH,
+  MAX_WAITING_PASSES,
   type Alert,
   type AlertConfig,
   type CertSummary,
@@ -284,11 +286,22 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
           new MetricsDigest({ now: t0, mustStapleMarginMs: DAY, certificates: "troubled" }),
         )
       ).counters[upstream("ok")];
-    // Scrapes and retires interleave at every await, as a Durable Object's calls do.
-    const seen = await Promise.all([
-      ...Array.from({ length: n }, (_, i) => retire(i).then(() => undefined)),
-      ...Array.from({ length: 30 }, scrape),
-    ]);
+    // Scrapes and retires interleave at every await, as a Durable Object's calls do: a scrape
+    // starts after every tenth retire, while the others are under way (one refused because too
+    // many passes wait is left out).
+    const seen = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        retire(i).then(() =>
+          i % 10 === 0
+            ? scrape().catch((e: unknown) => {
+                if (String(e).includes(LEDGER_BUSY)) return undefined;
+                throw e;
+              })
+            : undefined,
+        ),
+      ),
+    );
+    expect(seen.filter((v) => v !== undefined).length).toBeGreaterThanOrEqual(MAX_WAITING_PASSES);
     expect(seen.filter((v) => v !== undefined && v !== n)).toEqual([]);
     expect(await scrape()).toBe(n);
     expect([...storage.data.keys()].filter((k) => k.startsWith("cert:"))).toEqual([]);
@@ -332,6 +345,46 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
     const { issuers, counters } = await ledger.snapshot();
     expect(issuers[0]).toMatchObject({ fetches: 2, errors: 1, lastSuccessAt: t0 });
     expect(counters[upstream("ok")]).toBeUndefined(); // not an OCSP fetch
+  });
+
+  it("passes wait their turn, at most MAX_WAITING_PASSES of them: more are refused at once, nothing lost", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0));
+    const view = () =>
+      ledger.view(
+        new MetricsDigest({ now: t0, mustStapleMarginMs: DAY, certificates: "troubled" }),
+      );
+    const settled = await Promise.allSettled(Array.from({ length: MAX_WAITING_PASSES + 2 }, view));
+    expect(settled.map((r) => r.status)).toEqual([
+      ...Array<string>(MAX_WAITING_PASSES).fill("fulfilled"),
+      "rejected",
+      "rejected",
+    ]);
+    expect(String((settled[MAX_WAITING_PASSES] as PromiseRejectedResult).reason)).toContain(
+      LEDGER_BUSY,
+    );
+    // Once they ran, passes are taken again, and a report meanwhile was not refused.
+    await Promise.all([view(), ledger.reportFetch(success(2, t0))]);
+    expect((await view()).counters[upstream("ok")]).toBe(2);
+  });
+
+  it("a certificate's fetches made while it was registered stay in the issuers' table after its unpinning", async () => {
+    const { ledger } = setup();
+    await ledger.reportFetch(success(1, t0)); // pinned
+    await ledger.retire({
+      retired: "unpinned",
+      certIdKey: cert(1).certIdKey,
+      issuerId: ISSUER,
+      serial: cert(1).serial,
+      at: t0 + HOUR,
+      forgetAt: t0 + 2 * HOUR,
+    });
+    // Unpinned and never vouched: its next fetch is a guess's, counted but not judged.
+    const guess = { pinned: false, vouched: false, forgetAt: t0 + 3 * HOUR };
+    await ledger.reportFetch(failure(1, t0 + 2 * HOUR, 1, guess));
+    const { issuers, counters } = await ledger.snapshot();
+    expect(issuers[0]).toMatchObject({ fetches: 1, errors: 0 });
+    expect(counters[upstream("error")]).toBe(1);
   });
 
   it("counts stored before fetches were counted in rows (the counters row) are kept and added to", async () => {
@@ -425,6 +478,7 @@ describe("certificate summaries", () => {
         failures: 0,
         // Its fetches are counted in its row (fleet/ledger-totals.ts).
         fetched: { fetches: 1, errors: 0, rejections: 0, latencyMsSum: 120 },
+        judged: { fetches: 1, errors: 0, rejections: 0, latencyMsSum: 120 }, // pinned: judged
       },
     ]);
   });

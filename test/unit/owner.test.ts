@@ -1171,6 +1171,44 @@ describe("CertOwnerLogic: owners stored before the one row (the `state` and `ans
     expect(storage.owner()!.state.revokedSeen?.seenAt).toBe(t0 - 5 * MIN);
   });
 
+  it("after a rollback that started afresh: no pin, watch or revocation seen is lost", async () => {
+    const { owner, request, storage } = setup();
+    const before = legacy(storage);
+    storage.data.delete("state");
+    storage.data.delete("answer");
+    // This version's row: pinned, watched, a revocation seen and its answer held.
+    const revoked = answer("revoked", t0 - 20 * MIN, 60 * MIN, t0 - 20 * MIN);
+    const seen = { revocationTime: t0 - 60 * MIN, seenAt: t0 - 20 * MIN };
+    storage.data.set("owner", {
+      state: { ...before.state, revokedSeen: seen, lastStatus: "revoked" },
+      held: revoked,
+    });
+    // The older version found no state (it does not read `owner`): a fresh, unpinned `good`.
+    const good = answer("good", t0 - 5 * MIN, 60 * MIN, t0 - 5 * MIN);
+    storage.data.set("state", {
+      certIdKey: KEY,
+      certId,
+      issuer: issuer(),
+      pinned: false,
+      access: "open",
+      lastRequestedAt: t0 - 5 * MIN,
+      fetches: 1,
+      failures: 0,
+      lastFetchAt: t0 - 5 * MIN,
+      lastStatus: "good",
+      vouched: true,
+    } satisfies OwnerState);
+    storage.data.set("answer", good);
+    const served = await owner.answer(request());
+    expect(served).toMatchObject({ ok: true, value: { answer: { status: "revoked" } } });
+    expect(storage.owner()!.state).toMatchObject({
+      pinned: true,
+      watched: true,
+      revokedSeen: seen,
+    });
+    expect([...storage.data.keys()]).toEqual(["owner"]);
+  });
+
   it("a touch of a migrated pinned certificate writes nothing, not even the migration", async () => {
     const { owner, request, storage, clock } = setup();
     legacy(storage);
