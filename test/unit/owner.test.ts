@@ -1185,19 +1185,15 @@ describe("CertOwnerLogic: owners stored before the one row (the `state` and `ans
     });
     // The older version found no state (it does not read `owner`): a fresh, unpinned `good`.
     const good = answer("good", t0 - 5 * MIN, 60 * MIN, t0 - 5 * MIN);
-    storage.data.set("state", {
-      certIdKey: KEY,
-      certId,
-      issuer: issuer(),
+    const fresh: OwnerState = {
+      ...before.state,
       pinned: false,
-      access: "open",
       lastRequestedAt: t0 - 5 * MIN,
-      fetches: 1,
-      failures: 0,
       lastFetchAt: t0 - 5 * MIN,
-      lastStatus: "good",
-      vouched: true,
-    } satisfies OwnerState);
+    };
+    delete fresh.watched;
+    delete fresh.nextAttemptAt;
+    storage.data.set("state", fresh);
     storage.data.set("answer", good);
     const served = await owner.answer(request());
     expect(served).toMatchObject({ ok: true, value: { answer: { status: "revoked" } } });
