@@ -146,6 +146,17 @@ function failure(n: number, at: number, failures: number, extra: Partial<FetchRe
   } satisfies FetchReport;
 }
 
+/** An owner's report that it let certificate `n` go. */
+const retired = (n: number, reason: RetireReason, at: number, extra: Partial<RetireReport> = {}) =>
+  ({
+    retired: reason,
+    certIdKey: cert(n).certIdKey,
+    issuerId: ISSUER,
+    serial: cert(n).serial,
+    at,
+    ...extra,
+  }) satisfies RetireReport;
+
 const kinds = (sent: Alert[]) => sent.map((a) => a.kind);
 /** Lets alert deliveries running in the background settle. */
 const settle = () => new Promise((done) => setTimeout(done, 10));
@@ -242,13 +253,7 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
 
     // Certificate 1 ended: its owner forgot it, and its row goes.
     const written = writes(storage);
-    await ledger.report({
-      retired: "ended",
-      certIdKey: cert(1).certIdKey,
-      issuerId: ISSUER,
-      serial: cert(1).serial,
-      at: t0 + 4 * DAY,
-    });
+    await ledger.report(retired(1, "ended", t0 + 4 * DAY));
     expect(written.sort()).toEqual([`delete cert:${cert(1).certIdKey}`, "put retiredFetches"]);
     // Certificate 3's answer expired 7 days ago: pruned by the pass /metrics makes.
     clock.now = t0 + 9 * DAY;
@@ -272,14 +277,7 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
     const { ledger, storage } = setup();
     const n = 300;
     for (let i = 0; i < n; i++) await ledger.reportFetch(success(i, t0));
-    const retire = (i: number) =>
-      ledger.report({
-        retired: "idle",
-        certIdKey: cert(i).certIdKey,
-        issuerId: ISSUER,
-        serial: cert(i).serial,
-        at: t0 + 8 * DAY,
-      });
+    const retire = (i: number) => ledger.report(retired(i, "idle", t0 + 8 * DAY));
     const scrape = async () =>
       (
         await ledger.view(
@@ -311,13 +309,7 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
     const { ledger } = setup();
     await ledger.reportFetch(success(1, t0)); // stored: the issuer's first success
     await ledger.reportFetch(success(1, t0 + 5 * DAY)); // like the last: in the row only
-    await ledger.retire({
-      retired: "ended",
-      certIdKey: cert(1).certIdKey,
-      issuerId: ISSUER,
-      serial: cert(1).serial,
-      at: t0 + 6 * DAY,
-    });
+    await ledger.retire(retired(1, "ended", t0 + 6 * DAY));
     const guess = { pinned: false, vouched: false, forgetAt: t0 + 6 * DAY + 5 * MIN };
     await ledger.reportFetch(success(9, t0 + 6 * DAY, "unknown", guess));
     const [health] = (await ledger.snapshot()).issuers;
@@ -371,14 +363,7 @@ describe("a fetch writes one row: fetches are counted in the certificates' rows"
   it("a certificate's fetches made while it was registered stay in the issuers' table after its unpinning", async () => {
     const { ledger } = setup();
     await ledger.reportFetch(success(1, t0)); // pinned
-    await ledger.retire({
-      retired: "unpinned",
-      certIdKey: cert(1).certIdKey,
-      issuerId: ISSUER,
-      serial: cert(1).serial,
-      at: t0 + HOUR,
-      forgetAt: t0 + 2 * HOUR,
-    });
+    await ledger.retire(retired(1, "unpinned", t0 + HOUR, { forgetAt: t0 + 2 * HOUR }));
     // Unpinned and never vouched: its next fetch is a guess's, counted but not judged.
     const guess = { pinned: false, vouched: false, forgetAt: t0 + 3 * HOUR };
     await ledger.reportFetch(failure(1, t0 + 2 * HOUR, 1, guess));
@@ -943,20 +928,6 @@ describe("prune", () => {
 
 describe("an owner lets a certificate go", () => {
   const mustStaple = { mustStaple: true, subject: "CN=staple.example" };
-  const retired = (
-    n: number,
-    reason: RetireReason,
-    at: number,
-    extra: Partial<RetireReport> = {},
-  ) =>
-    ({
-      retired: reason,
-      certIdKey: cert(n).certIdKey,
-      issuerId: ISSUER,
-      serial: cert(n).serial,
-      at,
-      ...extra,
-    }) satisfies RetireReport;
   /** What /metrics counts and /status lists as at risk now (margin: a day). */
   async function atRiskNow(ledger: LedgerLogic, now: number) {
     const { certificates } = await ledger.view(new StatusDigest({ now, mustStapleMarginMs: DAY }));
